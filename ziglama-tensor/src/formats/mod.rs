@@ -1,0 +1,327 @@
+//! The GGML block formats: one file per format, one row per format in [`REGISTRY`].
+//!
+//! The float types are their own blocks of one element (`f32`, [`half::f16`], [`half::bf16`]).
+//! Each quantized format's file holds the `#[repr(C)]` block struct (with a compile-time size check), its
+//! [`Block::dequantize`], its [`Quantize::quantize`] where ggml has a reference quantizer, and
+//! its scalar [`VecDot::vec_dot`] against the activation format ggml pairs it with. SIMD kernels
+//! for a format live under [`crate::simd`] and are attached through [`VecDot::KERNELS`]; the
+//! scalar kernel is the specification they are tested against.
+//!
+//! Adding a format means: one file here, one row in [`REGISTRY`], one variant of
+//! [`GgmlType`], and its test data.
+//!
+//! ```
+//! use ziglama_tensor::formats::{dequantize_row, quantize_row};
+//! use ziglama_tensor::GgmlType;
+//! let x: Vec<f32> = (0..64).map(|i| i as f32 / 8.0 - 4.0).collect();
+//! let mut q = vec![0u8; GgmlType::Q8_0.row_size(64).unwrap()];
+//! quantize_row(GgmlType::Q8_0, &x, &mut q).unwrap();
+//! let mut y = vec![0f32; 64];
+//! dequantize_row(GgmlType::Q8_0, &q, &mut y).unwrap();
+//! assert!(x.iter().zip(&y).all(|(a, b)| (a - b).abs() < 0.02));
+//! ```
+
+use crate::error::{Result, TensorError};
+use crate::{GgmlType, Isa};
+
+pub mod bf16;
+pub mod f16;
+pub mod f32;
+pub mod iq4_nl;
+pub mod iq4_xs;
+pub mod q2_k;
+pub mod q3_k;
+pub mod q4_0;
+pub mod q4_1;
+pub mod q4_k;
+pub mod q5_0;
+pub mod q5_1;
+pub mod q5_k;
+pub mod q6_k;
+pub mod q8_0;
+pub mod q8_1;
+pub mod q8_k;
+
+pub use self::iq4_nl::BlockIQ4_NL;
+pub use self::iq4_xs::BlockIQ4_XS;
+pub use self::q2_k::BlockQ2_K;
+pub use self::q3_k::BlockQ3_K;
+pub use self::q4_0::BlockQ4_0;
+pub use self::q4_1::BlockQ4_1;
+pub use self::q4_k::BlockQ4_K;
+pub use self::q5_0::BlockQ5_0;
+pub use self::q5_1::BlockQ5_1;
+pub use self::q5_k::BlockQ5_K;
+pub use self::q6_k::BlockQ6_K;
+pub use self::q8_0::BlockQ8_0;
+pub use self::q8_1::BlockQ8_1;
+pub use self::q8_k::BlockQ8_K;
+
+/// Elements per super-block of the k-quant formats (ggml's `QK_K`).
+pub const QK_K: usize = 256;
+
+/// A block of a GGML format: `BLOCK_SIZE` elements stored in `size_of::<Self>()` bytes.
+pub trait Block: bytemuck::Pod + Send + Sync + 'static {
+    /// The GGML type this block belongs to.
+    const TYPE: GgmlType;
+    /// Elements per block.
+    const BLOCK_SIZE: usize;
+    /// Expands `blocks` into `out`, which holds exactly `blocks.len() * BLOCK_SIZE` values.
+    fn dequantize(blocks: &[Self], out: &mut [f32]);
+}
+
+/// A format with a reference quantizer, byte-identical to ggml's `quantize_row_*_ref`.
+pub trait Quantize: Block {
+    /// Quantizes `x` (exactly `out.len() * BLOCK_SIZE` values) into `out`.
+    fn quantize(x: &[f32], out: &mut [Self]);
+}
+
+/// A weight format's dot product with the activation format ggml pairs it with.
+pub trait VecDot: Block {
+    /// The format activations are quantized to before the dot product (ggml's
+    /// `vec_dot_type`). Both slices of a dot product cover the same number of elements.
+    type Activation: Quantize;
+    /// The scalar reference: the specification every SIMD kernel is tested against.
+    /// `a` covers as many elements as `w`.
+    fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32;
+    /// SIMD versions of [`VecDot::vec_dot`], per instruction set.
+    const KERNELS: Kernels<Self> = Kernels::NONE;
+}
+
+/// An instruction-set-specific dot-product kernel. Calling it is sound only on a CPU that has
+/// the features the kernel was compiled for; [`DotKernel`] guarantees that.
+pub type RawDot<W> = unsafe fn(&[W], &[<W as VecDot>::Activation]) -> f32;
+
+/// The SIMD kernels a format has, by instruction set (`None`: that set falls back to the next
+/// lower one, and finally to the scalar reference).
+pub struct Kernels<W: VecDot> {
+    /// AVX2 + FMA + F16C.
+    pub avx2: Option<RawDot<W>>,
+    /// AVX-512 F/BW/DQ/VL.
+    pub avx512: Option<RawDot<W>>,
+    /// AVX-512 with VNNI; preferred over `avx512` where the CPU has VNNI.
+    pub avx512_vnni: Option<RawDot<W>>,
+    /// NEON.
+    pub neon: Option<RawDot<W>>,
+}
+
+impl<W: VecDot> Kernels<W> {
+    /// No SIMD kernels: the scalar reference everywhere.
+    pub const NONE: Kernels<W> = Kernels {
+        avx2: None,
+        avx512: None,
+        avx512_vnni: None,
+        neon: None,
+    };
+}
+
+/// A dot-product kernel of weight format `W` that is safe to call on this CPU.
+///
+/// ```
+/// use ziglama_tensor::formats::{BlockQ8_0, DotKernel, Quantize};
+/// use ziglama_tensor::Isa;
+/// let x: Vec<f32> = (0..32).map(|i| i as f32).collect();
+/// let mut q = [bytemuck::Zeroable::zeroed()];
+/// BlockQ8_0::quantize(&x, &mut q);
+/// let k = DotKernel::<BlockQ8_0>::select(Isa::active());
+/// let dot = k.call(&q, &q);
+/// assert!((dot - x.iter().map(|v| v * v).sum::<f32>()).abs() / dot < 1e-3);
+/// ```
+pub struct DotKernel<W: VecDot> {
+    f: RawDot<W>,
+    isa: Isa,
+}
+
+impl<W: VecDot> Clone for DotKernel<W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<W: VecDot> Copy for DotKernel<W> {}
+
+impl<W: VecDot> DotKernel<W> {
+    /// The best kernel of `W` at or below `isa` that this CPU can run.
+    pub fn select(isa: Isa) -> Self {
+        let k = &W::KERNELS;
+        let pick = |f: Option<RawDot<W>>, i: Isa| f.filter(|_| i <= isa && i.is_supported());
+        let found = match isa {
+            Isa::Neon => pick(k.neon, Isa::Neon).map(|f| (f, Isa::Neon)),
+            _ => pick(
+                k.avx512_vnni.filter(|_| Isa::has_avx512_vnni()),
+                Isa::Avx512,
+            )
+            .map(|f| (f, Isa::Avx512))
+            .or_else(|| pick(k.avx512, Isa::Avx512).map(|f| (f, Isa::Avx512)))
+            .or_else(|| pick(k.avx2, Isa::Avx2).map(|f| (f, Isa::Avx2))),
+        };
+        let (f, isa) = found.unwrap_or((W::vec_dot as RawDot<W>, Isa::Scalar));
+        DotKernel { f, isa }
+    }
+
+    /// The scalar reference kernel.
+    pub fn scalar() -> Self {
+        DotKernel {
+            f: W::vec_dot as RawDot<W>,
+            isa: Isa::Scalar,
+        }
+    }
+
+    /// The instruction set this kernel uses.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// The dot product of weight blocks `w` with activation blocks `a` covering the same
+    /// number of elements. Panics in debug builds if they do not.
+    #[inline]
+    pub fn call(&self, w: &[W], a: &[W::Activation]) -> f32 {
+        debug_assert_eq!(
+            w.len() * W::BLOCK_SIZE,
+            a.len() * <W::Activation as Block>::BLOCK_SIZE
+        );
+        // SAFETY: `select` only stores a kernel whose instruction set `is_supported()` on this
+        // CPU (and VNNI kernels only when VNNI is detected); the scalar kernel is safe code.
+        unsafe { (self.f)(w, a) }
+    }
+}
+
+/// One row of the format registry: what every layer needs to know about a type.
+pub struct TypeTraits {
+    /// The type.
+    pub ty: GgmlType,
+    /// The name GGUF tools print.
+    pub name: &'static str,
+    /// Elements per block.
+    pub block_size: usize,
+    /// Bytes per block.
+    pub type_size: usize,
+    /// Alignment of the block struct; byte buffers must be aligned to it.
+    pub align: usize,
+    /// The activation type of the dot product (ggml's `vec_dot_type`).
+    pub vec_dot_type: GgmlType,
+    dequantize: fn(&[u8], &mut [f32]),
+    quantize: Option<fn(&[f32], &mut [u8])>,
+    pub(crate) matmul: MatmulFn,
+}
+
+type MatmulFn = fn(&crate::Tensor, &[f32], &mut [f32], &crate::ThreadPool, Isa) -> Result<()>;
+
+fn dequantize_bytes<B: Block>(bytes: &[u8], out: &mut [f32]) {
+    B::dequantize(bytemuck::cast_slice(bytes), out)
+}
+
+fn quantize_bytes<B: Quantize>(x: &[f32], out: &mut [u8]) {
+    B::quantize(x, bytemuck::cast_slice_mut(out))
+}
+
+const fn row<B: VecDot>(name: &'static str) -> TypeTraits {
+    TypeTraits {
+        ty: B::TYPE,
+        name,
+        block_size: B::BLOCK_SIZE,
+        type_size: std::mem::size_of::<B>(),
+        align: std::mem::align_of::<B>(),
+        vec_dot_type: <B::Activation as Block>::TYPE,
+        dequantize: dequantize_bytes::<B>,
+        quantize: None,
+        matmul: crate::matmul::matmul_typed::<B>,
+    }
+}
+
+const fn quantizable<B: VecDot + Quantize>(name: &'static str) -> TypeTraits {
+    TypeTraits {
+        quantize: Some(quantize_bytes::<B>),
+        ..row::<B>(name)
+    }
+}
+
+/// The format registry, one row per supported type, in [`GgmlType::ALL`] order.
+pub static REGISTRY: &[TypeTraits] = &[
+    quantizable::<f32>("F32"),
+    quantizable::<half::f16>("F16"),
+    quantizable::<BlockQ4_0>("Q4_0"),
+    quantizable::<BlockQ4_1>("Q4_1"),
+    quantizable::<BlockQ5_0>("Q5_0"),
+    quantizable::<BlockQ5_1>("Q5_1"),
+    quantizable::<BlockQ8_0>("Q8_0"),
+    quantizable::<BlockQ8_1>("Q8_1"),
+    row::<BlockQ2_K>("Q2_K"),
+    row::<BlockQ3_K>("Q3_K"),
+    quantizable::<BlockQ4_K>("Q4_K"),
+    row::<BlockQ5_K>("Q5_K"),
+    quantizable::<BlockQ6_K>("Q6_K"),
+    quantizable::<BlockQ8_K>("Q8_K"),
+    row::<BlockIQ4_NL>("IQ4_NL"),
+    row::<BlockIQ4_XS>("IQ4_XS"),
+    quantizable::<half::bf16>("BF16"),
+];
+
+/// The registry row of `ty`.
+pub fn traits(ty: GgmlType) -> &'static TypeTraits {
+    REGISTRY
+        .iter()
+        .find(|t| t.ty == ty)
+        .unwrap_or_else(|| unreachable!("format registry has no row for {ty:?}"))
+}
+
+fn check_bytes(op: &'static str, t: &TypeTraits, n: usize, bytes: &[u8]) -> Result<()> {
+    let expected = t.ty.row_size(n)?;
+    if bytes.len() != expected {
+        return Err(TensorError::LengthMismatch {
+            op,
+            expected,
+            actual: bytes.len(),
+            unit: "bytes",
+        });
+    }
+    let offset = bytes.as_ptr() as usize % t.align;
+    if offset != 0 {
+        return Err(TensorError::Misaligned {
+            op,
+            ty: t.ty,
+            offset,
+            align: t.align,
+        });
+    }
+    Ok(())
+}
+
+/// Dequantizes `bytes` (whole blocks of `ty`) into `out`, which must hold exactly the number
+/// of elements the blocks store.
+pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
+    let t = traits(ty);
+    check_bytes("dequantize", t, out.len(), bytes)?;
+    (t.dequantize)(bytes, out);
+    Ok(())
+}
+
+/// Quantizes `x` into `out` (whole blocks of `ty`) with ggml's reference quantizer.
+pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<()> {
+    let t = traits(ty);
+    let q = t
+        .quantize
+        .ok_or(TensorError::NotAvailable { op: "quantize", ty })?;
+    check_bytes("quantize", t, x.len(), out)?;
+    q(x, out);
+    Ok(())
+}
+
+/// Whether `ty` has a reference quantizer.
+pub fn can_quantize(ty: GgmlType) -> bool {
+    traits(ty).quantize.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_has_one_row_per_type_in_order() {
+        let tys: Vec<_> = REGISTRY.iter().map(|t| t.ty).collect();
+        assert_eq!(tys, GgmlType::ALL.to_vec());
+        for t in REGISTRY {
+            assert_eq!(t.name, format!("{:?}", t.ty));
+            assert_eq!(t.type_size % t.align, 0, "{}", t.name);
+        }
+    }
+}

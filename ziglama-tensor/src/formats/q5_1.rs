@@ -1,0 +1,50 @@
+//! Q5_1: blocks of 32 5-bit values with an f16 scale and minimum; value = d * q + m. Pairs with Q8_1.
+
+use half::f16;
+
+use super::{q8_1::BlockQ8_1, Block, Kernels, Quantize, VecDot};
+use crate::GgmlType;
+
+/// Elements per Q5_1 block.
+pub const QK5_1: usize = 32;
+
+/// ggml's `block_q5_1`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct BlockQ5_1 {
+    /// Scale.
+    pub d: f16,
+    /// Minimum.
+    pub m: f16,
+    /// Fifth bits, one per element (little-endian u32).
+    pub qh: [u8; 4],
+    /// Low nibbles, laid out as in Q4_1.
+    pub qs: [u8; 16],
+}
+const _: () = assert!(std::mem::size_of::<BlockQ5_1>() == 24);
+
+impl Block for BlockQ5_1 {
+    const TYPE: GgmlType = GgmlType::Q5_1;
+    const BLOCK_SIZE: usize = QK5_1;
+    fn dequantize(blocks: &[Self], out: &mut [f32]) {
+        let _ = (blocks, out);
+        unimplemented!("Q5_1 dequantize")
+    }
+}
+
+impl Quantize for BlockQ5_1 {
+    /// ggml's `quantize_row_q5_1_ref`.
+    fn quantize(x: &[f32], out: &mut [Self]) {
+        let _ = (x, out);
+        unimplemented!("Q5_1 quantize")
+    }
+}
+
+impl VecDot for BlockQ5_1 {
+    type Activation = BlockQ8_1;
+    fn vec_dot(w: &[Self], a: &[BlockQ8_1]) -> f32 {
+        let _ = (w, a);
+        unimplemented!("Q5_1 vec_dot")
+    }
+    const KERNELS: Kernels<Self> = Kernels::NONE;
+}

@@ -1,0 +1,66 @@
+//! Q8_0: blocks of 32 signed bytes with one f16 scale; value = d * q. Weights and the
+//! activation format of Q4_0, Q5_0, Q8_0 and IQ4_NL.
+
+use half::f16;
+
+use super::{Block, Kernels, Quantize, VecDot};
+use crate::GgmlType;
+
+/// Elements per Q8_0 block.
+pub const QK8_0: usize = 32;
+
+/// ggml's `block_q8_0`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct BlockQ8_0 {
+    /// Scale.
+    pub d: f16,
+    /// Quants.
+    pub qs: [i8; QK8_0],
+}
+const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == 34);
+
+impl Block for BlockQ8_0 {
+    const TYPE: GgmlType = GgmlType::Q8_0;
+    const BLOCK_SIZE: usize = QK8_0;
+    fn dequantize(blocks: &[Self], out: &mut [f32]) {
+        for (b, y) in blocks.iter().zip(out.chunks_exact_mut(QK8_0)) {
+            let d = b.d.to_f32();
+            for (y, &q) in y.iter_mut().zip(&b.qs) {
+                *y = q as f32 * d;
+            }
+        }
+    }
+}
+
+impl Quantize for BlockQ8_0 {
+    /// ggml's `quantize_row_q8_0_ref`.
+    fn quantize(x: &[f32], out: &mut [Self]) {
+        for (b, x) in out.iter_mut().zip(x.chunks_exact(QK8_0)) {
+            let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            b.d = f16::from_f32(d);
+            for (q, &v) in b.qs.iter_mut().zip(x) {
+                *q = (v * id).round() as i8;
+            }
+        }
+    }
+}
+
+impl VecDot for BlockQ8_0 {
+    type Activation = BlockQ8_0;
+    fn vec_dot(w: &[Self], a: &[Self]) -> f32 {
+        let mut sum = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let sumi: i32 =
+                x.qs.iter()
+                    .zip(&y.qs)
+                    .map(|(&p, &q)| p as i32 * q as i32)
+                    .sum();
+            sum += sumi as f32 * (x.d.to_f32() * y.d.to_f32());
+        }
+        sum
+    }
+    const KERNELS: Kernels<Self> = Kernels::NONE;
+}

@@ -1,0 +1,1 @@
+//! AVX2 kernels for the legacy formats.

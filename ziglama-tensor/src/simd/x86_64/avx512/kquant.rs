@@ -1,0 +1,1 @@
+//! AVX512 kernels for the kquant formats.
