@@ -5,4 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod catalog;
+pub mod gguf;
+
 pub use ziglama_tensor as tensor;

@@ -8,6 +8,11 @@ use crate::GgmlType;
 /// Elements per IQ4_NL block.
 pub const QK4_NL: usize = 32;
 
+/// The sixteen non-linear levels IQ4_NL and IQ4_XS indices select (ggml's `kvalues_iq4nl`).
+pub const KVALUES_IQ4NL: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+
 /// ggml's `block_iq4_nl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]

@@ -1,0 +1,1 @@
+//! The real models ziglama is tested and demonstrated on, and how to fetch them.

@@ -1,0 +1,1 @@
+//! GGUF files: reading (zero-copy from a memory map) and writing.
