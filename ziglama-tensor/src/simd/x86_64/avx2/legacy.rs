@@ -1,1 +1,288 @@
-//! AVX2 kernels for the legacy formats.
+//! AVX2 kernels for the legacy formats: Q4_0·Q8_0, Q4_1·Q8_1, Q5_0·Q8_0, Q5_1·Q8_1,
+//! Q8_0·Q8_0 and IQ4_NL·Q8_0 dot products.
+//!
+//! One 32-element block fills one 256-bit register: the weight quants are widened to one byte
+//! each (low nibbles in the low 128 bits, high nibbles in the high 128 bits, which is exactly
+//! the order of the activation block's 32 bytes), multiplied with the activation bytes by
+//! `vpmaddubsw` and summed in pairs by `vpmaddwd`, giving eight exact i32 partial sums of the
+//! block. Those are converted to f32 (exact: each is below 2^24 in magnitude) and accumulated
+//! with one FMA by the block's combined scale `d_w * d_a`. Two blocks per iteration go to two
+//! independent accumulators, so the FMA latency does not serialise the loop.
+//!
+//! The integer part is exact for every input, with one precondition where the weights are
+//! signed (Q8_0 and IQ4_NL): `vpmaddubsw` multiplies unsigned by signed bytes, so those
+//! kernels move the weight's sign onto the activation (`vpsignb`), which cannot negate -128.
+//! They are therefore exact when the activation quants lie in `-127..=127`, which is what every
+//! Q8 quantizer (ggml's and ours: `round(x / (amax / 127))`) produces. The unsigned-weight
+//! formats (Q4_0, Q5_0 with their offset subtracted separately, Q4_1, Q5_1) have no such
+//! precondition. The only difference from the scalar reference is the order of the f32
+//! additions (and the rounding of `d_w * d_a` before, not after, the multiplication by the
+//! integer sum); `tests/legacy_kernels.rs` bounds it.
+//!
+//! Each kernel reads `min(w.len(), a.len())` blocks.
+
+use std::arch::x86_64::*;
+
+use half::f16;
+
+use crate::formats::{BlockIQ4_NL, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
+
+/// The 16 bytes of a block's packed nibbles.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn load_qs16(qs: &[u8; 16]) -> __m128i {
+    // SAFETY: `qs` is 16 readable bytes; the load is unaligned.
+    unsafe { _mm_loadu_si128(qs.as_ptr().cast()) }
+}
+
+/// The 32 quants of a Q8 block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn load_qs32(qs: &[i8; 32]) -> __m256i {
+    // SAFETY: `qs` is 32 readable bytes; the load is unaligned.
+    unsafe { _mm256_loadu_si256(qs.as_ptr().cast()) }
+}
+
+/// Packed nibbles widened to 32 bytes in `0..=15`: byte `j` of the result is element `j` of
+/// the block (low nibbles are elements 0..16, high nibbles elements 16..32).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn unpack_nibbles(qs: &[u8; 16]) -> __m256i {
+    let q = load_qs16(qs);
+    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(q), q);
+    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
+}
+
+/// The 32 bits of `qh` spread to 32 bytes: byte `j` is `0x10` where bit `j` is set, else 0.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn fifth_bits(qh: &[u8; 4]) -> __m256i {
+    let v = _mm256_set1_epi32(i32::from_le_bytes(*qh));
+    // Byte j takes byte j / 8 of qh ...
+    let spread = _mm256_shuffle_epi8(
+        v,
+        _mm256_set_epi64x(
+            0x0303_0303_0303_0303,
+            0x0202_0202_0202_0202,
+            0x0101_0101_0101_0101,
+            0,
+        ),
+    );
+    // ... and keeps bit j % 8 of it.
+    let select = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
+/// Eight exact i32 partial sums of `sum_j (qx_j - off) * y_j` for unsigned `qx_j <= 31` and
+/// `off <= 16`, as f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot_offset(qx: __m256i, y: __m256i, off: i8) -> __m256 {
+    // |pair sums| <= 2 * 31 * 128 and 2 * 16 * 128: no i16 saturation; the difference is
+    // at most 2 * 16 * 128 in magnitude.
+    let p = _mm256_maddubs_epi16(qx, y);
+    let c = _mm256_maddubs_epi16(_mm256_set1_epi8(off), y);
+    let s = _mm256_madd_epi16(_mm256_sub_epi16(p, c), _mm256_set1_epi16(1));
+    _mm256_cvtepi32_ps(s)
+}
+
+/// Eight exact i32 partial sums of `sum_j qx_j * y_j` for unsigned `qx_j <= 31`, as f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot_unsigned(qx: __m256i, y: __m256i) -> __m256 {
+    let p = _mm256_maddubs_epi16(qx, y);
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)))
+}
+
+/// Eight exact i32 partial sums of `sum_j x_j * y_j` for signed bytes, as f32. Exact when no
+/// `y_j` is -128 (see the module documentation).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot_signed(x: __m256i, y: __m256i) -> __m256 {
+    let ax = _mm256_sign_epi8(x, x);
+    let sy = _mm256_sign_epi8(y, x);
+    // |pair sums| <= 2 * 128 * 127 < 32768.
+    let p = _mm256_maddubs_epi16(ax, sy);
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)))
+}
+
+/// `d_w * d_a` in every lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn scale(dw: f16, da: f16) -> __m256 {
+    let h = _mm_cvtsi32_si128(i32::from(dw.to_bits()) | (i32::from(da.to_bits()) << 16));
+    let f = _mm_cvtph_ps(h);
+    _mm256_broadcastss_ps(_mm_mul_ss(f, _mm_movehdup_ps(f)))
+}
+
+/// For the formats with a minimum: lane 0 is `d_w * d_a`, lane 1 is `m_w * s_a`. The two
+/// f16 pairs sit next to each other in both block layouts.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn scale_and_min(dw: f16, mw: f16, da: f16, sa: f16) -> __m128 {
+    let w = i32::from(dw.to_bits()) | (i32::from(mw.to_bits()) << 16);
+    let a = i32::from(da.to_bits()) | (i32::from(sa.to_bits()) << 16);
+    let f = _mm_cvtph_ps(_mm_set_epi32(0, 0, a, w)); // [dw, mw, da, sa]
+    _mm_mul_ps(f, _mm_movehl_ps(f, f)) // [dw * da, mw * sa, ..]
+}
+
+/// The sum of the eight lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn hsum(v: __m256) -> f32 {
+    let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)))
+}
+
+/// Runs `$step` (which maps a weight block, an activation block and an accumulator to the
+/// new accumulator) over the blocks, alternating between two accumulators; evaluates to the
+/// sum of both accumulators' lanes.
+macro_rules! two_accumulators {
+    ($w:expr, $a:expr, $step:ident) => {{
+        let (w, a) = ($w, $a);
+        let n = w.len().min(a.len());
+        let (w, a) = (&w[..n], &a[..n]);
+        let mut acc0 = _mm256_setzero_ps();
+        let mut acc1 = _mm256_setzero_ps();
+        let (wp, ap) = (w.chunks_exact(2), a.chunks_exact(2));
+        let (wr, ar) = (wp.remainder(), ap.remainder());
+        for (x, y) in wp.zip(ap) {
+            acc0 = $step(&x[0], &y[0], acc0);
+            acc1 = $step(&x[1], &y[1], acc1);
+        }
+        if let (Some(x), Some(y)) = (wr.first(), ar.first()) {
+            acc0 = $step(x, y, acc0);
+        }
+        _mm256_add_ps(acc0, acc1)
+    }};
+}
+
+/// One Q4_0·Q8_0 block, accumulated into `acc`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn step_q4_0(x: &BlockQ4_0, y: &BlockQ8_0, acc: __m256) -> __m256 {
+    let q = dot_offset(unpack_nibbles(&x.qs), load_qs32(&y.qs), 8);
+    _mm256_fmadd_ps(scale(x.d, y.d), q, acc)
+}
+
+/// Q4_0·Q8_0.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    hsum(two_accumulators!(w, a, step_q4_0))
+}
+
+/// One Q5_0·Q8_0 block, accumulated into `acc`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn step_q5_0(x: &BlockQ5_0, y: &BlockQ8_0, acc: __m256) -> __m256 {
+    let qx = _mm256_or_si256(unpack_nibbles(&x.qs), fifth_bits(&x.qh));
+    let q = dot_offset(qx, load_qs32(&y.qs), 16);
+    _mm256_fmadd_ps(scale(x.d, y.d), q, acc)
+}
+
+/// Q5_0·Q8_0.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q5_0_q8_0(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
+    hsum(two_accumulators!(w, a, step_q5_0))
+}
+
+/// Q8_0·Q8_0. Exact integer sums when the activation quants lie in `-127..=127`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q8_0_q8_0(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
+    hsum(two_accumulators!(w, a, step_q8_0))
+}
+
+/// One Q8_0·Q8_0 block, accumulated into `acc`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn step_q8_0(x: &BlockQ8_0, y: &BlockQ8_0, acc: __m256) -> __m256 {
+    let q = dot_signed(load_qs32(&x.qs), load_qs32(&y.qs));
+    _mm256_fmadd_ps(scale(x.d, y.d), q, acc)
+}
+
+/// The IQ4_NL levels in both 128-bit halves, for `vpshufb`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn iq4nl_table() -> __m256i {
+    let t = crate::formats::iq4_nl::KVALUES_IQ4NL;
+    // SAFETY: the table is 16 readable bytes; the load is unaligned.
+    let v = unsafe { _mm_loadu_si128(t.as_ptr().cast()) };
+    _mm256_set_m128i(v, v)
+}
+
+/// One IQ4_NL·Q8_0 block, accumulated into `acc`; `table` is [`iq4nl_table`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn step_iq4_nl(x: &BlockIQ4_NL, y: &BlockQ8_0, table: __m256i, acc: __m256) -> __m256 {
+    let v = _mm256_shuffle_epi8(table, unpack_nibbles(&x.qs));
+    let q = dot_signed(v, load_qs32(&y.qs));
+    _mm256_fmadd_ps(scale(x.d, y.d), q, acc)
+}
+
+/// IQ4_NL·Q8_0. Exact integer sums when the activation quants lie in `-127..=127`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_iq4_nl_q8_0(w: &[BlockIQ4_NL], a: &[BlockQ8_0]) -> f32 {
+    let table = iq4nl_table();
+    let step = |x: &BlockIQ4_NL, y: &BlockQ8_0, acc: __m256| step_iq4_nl(x, y, table, acc);
+    hsum(two_accumulators!(w, a, step))
+}
+
+/// One Q4_1·Q8_1 block: the product accumulated into `acc`, `m_w * s_a` into lane 1 of
+/// `mins`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn step_q4_1(x: &BlockQ4_1, y: &BlockQ8_1, acc: __m256, mins: &mut __m128) -> __m256 {
+    let q = dot_unsigned(unpack_nibbles(&x.qs), load_qs32(&y.qs));
+    let s = scale_and_min(x.d, x.m, y.d, y.s);
+    *mins = _mm_add_ps(*mins, s);
+    _mm256_fmadd_ps(_mm256_broadcastss_ps(s), q, acc)
+}
+
+/// Q4_1·Q8_1: `sum_b d_w d_a sum_j q_j a_j + m_w s_a`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_1_q8_1(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
+    let mut mins = _mm_setzero_ps();
+    let mut step = |x: &BlockQ4_1, y: &BlockQ8_1, acc: __m256| step_q4_1(x, y, acc, &mut mins);
+    let acc = two_accumulators!(w, a, step);
+    hsum(acc) + _mm_cvtss_f32(_mm_movehdup_ps(mins))
+}
+
+/// One Q5_1·Q8_1 block, as [`step_q4_1`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn step_q5_1(x: &BlockQ5_1, y: &BlockQ8_1, acc: __m256, mins: &mut __m128) -> __m256 {
+    let qx = _mm256_or_si256(unpack_nibbles(&x.qs), fifth_bits(&x.qh));
+    let q = dot_unsigned(qx, load_qs32(&y.qs));
+    let s = scale_and_min(x.d, x.m, y.d, y.s);
+    *mins = _mm_add_ps(*mins, s);
+    _mm256_fmadd_ps(_mm256_broadcastss_ps(s), q, acc)
+}
+
+/// Q5_1·Q8_1.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q5_1_q8_1(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 {
+    let mut mins = _mm_setzero_ps();
+    let mut step = |x: &BlockQ5_1, y: &BlockQ8_1, acc: __m256| step_q5_1(x, y, acc, &mut mins);
+    let acc = two_accumulators!(w, a, step);
+    hsum(acc) + _mm_cvtss_f32(_mm_movehdup_ps(mins))
+}
