@@ -27,17 +27,74 @@ const _: () = assert!(std::mem::size_of::<BlockIQ4_NL>() == 18);
 impl Block for BlockIQ4_NL {
     const TYPE: GgmlType = GgmlType::IQ4_NL;
     const BLOCK_SIZE: usize = QK4_NL;
+    /// ggml's `dequantize_row_iq4_nl`: `d * KVALUES_IQ4NL[q]`.
     fn dequantize(blocks: &[Self], out: &mut [f32]) {
-        let _ = (blocks, out);
-        unimplemented!("IQ4_NL dequantize")
+        for (b, y) in blocks.iter().zip(out.chunks_exact_mut(QK4_NL)) {
+            let d = b.d.to_f32();
+            let (lo, hi) = y.split_at_mut(QK4_NL / 2);
+            for ((&q, y0), y1) in b.qs.iter().zip(lo).zip(hi) {
+                *y0 = d * KVALUES_IQ4NL[(q & 0x0F) as usize] as f32;
+                *y1 = d * KVALUES_IQ4NL[(q >> 4) as usize] as f32;
+            }
+        }
     }
 }
 
 impl VecDot for BlockIQ4_NL {
     type Activation = BlockQ8_0;
+    /// ggml's `ggml_vec_dot_iq4_nl_q8_0_generic`: per block the exact integer sum of
+    /// `KVALUES_IQ4NL[q] * a`, then `(d_a * d_w) * sumi` accumulated in block order.
     fn vec_dot(w: &[Self], a: &[BlockQ8_0]) -> f32 {
-        let _ = (w, a);
-        unimplemented!("IQ4_NL vec_dot")
+        let mut sumf = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let d = y.d.to_f32() * x.d.to_f32();
+            let (ylo, yhi) = y.qs.split_at(QK4_NL / 2);
+            let mut sumi1 = 0i32;
+            let mut sumi2 = 0i32;
+            for ((&q, &y0), &y1) in x.qs.iter().zip(ylo).zip(yhi) {
+                sumi1 += y0 as i32 * KVALUES_IQ4NL[(q & 0x0F) as usize] as i32;
+                sumi2 += y1 as i32 * KVALUES_IQ4NL[(q >> 4) as usize] as i32;
+            }
+            sumf += d * (sumi1 + sumi2) as f32;
+        }
+        sumf
     }
     const KERNELS: Kernels<Self> = Kernels::NONE;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dequantize_looks_up_the_table() {
+        let mut qs = [0x88u8; 16]; // index 8: level 1
+        qs[0] = 0xF0; // element 0: -127, element 16: 113
+        let b = BlockIQ4_NL {
+            d: f16::from_f32(0.5),
+            qs,
+        };
+        let mut y = [0f32; 32];
+        BlockIQ4_NL::dequantize(&[b], &mut y);
+        assert_eq!(y[0], -63.5);
+        assert_eq!(y[16], 56.5);
+        assert_eq!(y[1], 0.5);
+    }
+
+    #[test]
+    fn vec_dot_is_the_scaled_integer_dot_of_table_values() {
+        let b = BlockIQ4_NL {
+            d: f16::from_f32(0.25),
+            qs: [0x70; 16], // j < 16: -127, j >= 16: -10
+        };
+        let mut qs = [0i8; 32];
+        qs[2] = -127;
+        qs[17] = 3;
+        let a = BlockQ8_0 {
+            d: f16::from_f32(2.0),
+            qs,
+        };
+        let sumi = 127 * 127 - 30;
+        assert_eq!(BlockIQ4_NL::vec_dot(&[b], &[a]), 0.5 * sumi as f32);
+    }
 }

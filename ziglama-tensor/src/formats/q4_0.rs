@@ -22,25 +22,158 @@ const _: () = assert!(std::mem::size_of::<BlockQ4_0>() == 18);
 impl Block for BlockQ4_0 {
     const TYPE: GgmlType = GgmlType::Q4_0;
     const BLOCK_SIZE: usize = QK4_0;
+    /// ggml's `dequantize_row_q4_0`: `(q - 8) * d`.
     fn dequantize(blocks: &[Self], out: &mut [f32]) {
-        let _ = (blocks, out);
-        unimplemented!("Q4_0 dequantize")
+        for (b, y) in blocks.iter().zip(out.chunks_exact_mut(QK4_0)) {
+            let d = b.d.to_f32();
+            let (lo, hi) = y.split_at_mut(QK4_0 / 2);
+            for ((&q, y0), y1) in b.qs.iter().zip(lo).zip(hi) {
+                *y0 = ((q & 0x0F) as i32 - 8) as f32 * d;
+                *y1 = ((q >> 4) as i32 - 8) as f32 * d;
+            }
+        }
     }
 }
 
 impl Quantize for BlockQ4_0 {
-    /// ggml's `quantize_row_q4_0_ref`.
+    /// ggml's `quantize_row_q4_0_ref`: the scale is the value of largest magnitude divided
+    /// by -8 (so that value maps to quant 0, i.e. -8), quants are `trunc(x / d + 8.5)`
+    /// clamped to 15.
     fn quantize(x: &[f32], out: &mut [Self]) {
-        let _ = (x, out);
-        unimplemented!("Q4_0 quantize")
+        for (b, x) in out.iter_mut().zip(x.chunks_exact(QK4_0)) {
+            let mut amax = 0f32;
+            let mut max = 0f32;
+            for &v in x {
+                if amax < v.abs() {
+                    amax = v.abs();
+                    max = v;
+                }
+            }
+            let d = max / -8.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            b.d = f16::from_f32(d);
+            let (lo, hi) = x.split_at(QK4_0 / 2);
+            for ((q, &x0), &x1) in b.qs.iter_mut().zip(lo).zip(hi) {
+                // C's float -> int8_t conversion truncates toward zero.
+                let xi0 = ((x0 * id + 8.5) as i8).min(15) as u8;
+                let xi1 = ((x1 * id + 8.5) as i8).min(15) as u8;
+                *q = xi0 | (xi1 << 4);
+            }
+        }
     }
 }
 
 impl VecDot for BlockQ4_0 {
     type Activation = BlockQ8_0;
+    /// ggml's `ggml_vec_dot_q4_0_q8_0_generic`: per block the exact integer sum of
+    /// `(q - 8) * a`, then `sumi * d_w * d_a` accumulated in block order.
     fn vec_dot(w: &[Self], a: &[BlockQ8_0]) -> f32 {
-        let _ = (w, a);
-        unimplemented!("Q4_0 vec_dot")
+        let mut sumf = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let (ylo, yhi) = y.qs.split_at(QK4_0 / 2);
+            let mut sumi0 = 0i32;
+            let mut sumi1 = 0i32;
+            for ((&q, &y0), &y1) in x.qs.iter().zip(ylo).zip(yhi) {
+                sumi0 += ((q & 0x0F) as i32 - 8) * y0 as i32;
+                sumi1 += ((q >> 4) as i32 - 8) * y1 as i32;
+            }
+            let sumi = sumi0 + sumi1;
+            sumf += sumi as f32 * x.d.to_f32() * y.d.to_f32();
+        }
+        sumf
     }
     const KERNELS: Kernels<Self> = Kernels::NONE;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(d: f32, qs: [u8; 16]) -> BlockQ4_0 {
+        BlockQ4_0 {
+            d: f16::from_f32(d),
+            qs,
+        }
+    }
+
+    #[test]
+    fn dequantize_splits_nibbles_into_halves() {
+        let mut qs = [0x88u8; 16];
+        qs[0] = 0xF0; // element 0: 0 - 8 = -8, element 16: 15 - 8 = 7
+        qs[3] = 0x19; // element 3: 9 - 8 = 1, element 19: 1 - 8 = -7
+        let mut y = [1f32; 32];
+        BlockQ4_0::dequantize(&[block(0.5, qs)], &mut y);
+        let mut expected = [0f32; 32];
+        expected[0] = -4.0;
+        expected[16] = 3.5;
+        expected[3] = 0.5;
+        expected[19] = -3.5;
+        assert_eq!(y, expected);
+    }
+
+    #[test]
+    fn quantize_maps_the_largest_magnitude_to_minus_eight() {
+        // max = -4 (larger magnitude than 3.5): d = -4 / -8 = 0.5, so x = -4 -> q = 0.
+        let mut x = [0f32; 32];
+        x[0] = -4.0;
+        x[1] = 3.5; // 3.5 / 0.5 = 7 -> q = 15
+        x[17] = 1.0; // 2 -> q = 10
+        x[18] = 0.24; // 0.48 + 8.5 = 8.98 -> truncated to 8
+        let mut b = [BlockQ4_0 {
+            d: f16::ZERO,
+            qs: [0; 16],
+        }];
+        BlockQ4_0::quantize(&x, &mut b);
+        assert_eq!(b[0].d.to_f32(), 0.5);
+        assert_eq!(b[0].qs[0], 0x80);
+        assert_eq!(b[0].qs[1], 0xAF);
+        assert_eq!(b[0].qs[2], 0x88);
+        let mut y = [0f32; 32];
+        BlockQ4_0::dequantize(&b, &mut y);
+        assert_eq!(&y[..2], &[-4.0, 3.5]);
+        assert_eq!(y[17], 1.0);
+    }
+
+    #[test]
+    fn positive_maximum_clamps_to_fifteen() {
+        // max = 8 > 0: d = -1, x = 8 -> -8 + 8.5 = 0.5 -> 0; x = -8 -> 16.5 -> 16 -> 15.
+        let mut x = [0f32; 32];
+        x[0] = 8.0;
+        x[1] = -8.0;
+        let mut b = [BlockQ4_0 {
+            d: f16::ZERO,
+            qs: [0; 16],
+        }];
+        BlockQ4_0::quantize(&x, &mut b);
+        assert_eq!(b[0].d.to_f32(), -1.0);
+        assert_eq!(b[0].qs[0] & 0x0F, 0);
+        assert_eq!(b[0].qs[1] & 0x0F, 15);
+    }
+
+    #[test]
+    fn all_zero_block_quantizes_to_zero_scale() {
+        let mut b = [BlockQ4_0 {
+            d: f16::ONE,
+            qs: [0; 16],
+        }];
+        BlockQ4_0::quantize(&[0f32; 32], &mut b);
+        assert_eq!(b[0].d.to_f32(), 0.0);
+        assert_eq!(b[0].qs, [0x88; 16]);
+    }
+
+    #[test]
+    fn vec_dot_is_the_scaled_integer_dot() {
+        let w = block(0.5, [0x9A; 16]); // element j < 16: 10 - 8 = 2, j >= 16: 9 - 8 = 1
+        let mut qs = [0i8; 32];
+        qs[0] = 3; // 2 * 3
+        qs[20] = -5; // 1 * -5
+        qs[31] = 127; // 1 * 127
+        let a = BlockQ8_0 {
+            d: f16::from_f32(0.25),
+            qs,
+        };
+        let sumi = 6 - 5 + 127;
+        let dot = BlockQ4_0::vec_dot(&[w, w], &[a, a]);
+        assert_eq!(dot, 2.0 * sumi as f32 * 0.5 * 0.25);
+    }
 }

@@ -24,25 +24,106 @@ const _: () = assert!(std::mem::size_of::<BlockQ8_1>() == 36);
 impl Block for BlockQ8_1 {
     const TYPE: GgmlType = GgmlType::Q8_1;
     const BLOCK_SIZE: usize = QK8_1;
+    /// `q * d`, as Q8_0 (ggml has no `dequantize_row_q8_1`; `s` is redundant for values).
     fn dequantize(blocks: &[Self], out: &mut [f32]) {
-        let _ = (blocks, out);
-        unimplemented!("Q8_1 dequantize")
+        for (b, y) in blocks.iter().zip(out.chunks_exact_mut(QK8_1)) {
+            let d = b.d.to_f32();
+            for (y, &q) in y.iter_mut().zip(&b.qs) {
+                *y = q as f32 * d;
+            }
+        }
     }
 }
 
 impl Quantize for BlockQ8_1 {
-    /// ggml's `quantize_row_q8_1_ref`.
+    /// ggml's `quantize_row_q8_1_ref`: `d = amax / 127`, quants `round(x / d)` (half away
+    /// from zero), and `s = f16(sum(q) * d)` with the unrounded f32 `d`.
     fn quantize(x: &[f32], out: &mut [Self]) {
-        let _ = (x, out);
-        unimplemented!("Q8_1 quantize")
+        for (b, x) in out.iter_mut().zip(x.chunks_exact(QK8_1)) {
+            let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            b.d = f16::from_f32(d);
+            let mut sum = 0i32;
+            for (q, &v) in b.qs.iter_mut().zip(x) {
+                *q = (v * id).round() as i8;
+                sum += *q as i32;
+            }
+            b.s = f16::from_f32(sum as f32 * d);
+        }
     }
 }
 
 impl VecDot for BlockQ8_1 {
     type Activation = BlockQ8_1;
+    /// The plain scaled integer dot, `sumi * (d_w * d_a)` per block as in Q8_0 (ggml has no
+    /// Q8_1 x Q8_1 kernel; Q8_1 is an activation format).
     fn vec_dot(w: &[Self], a: &[BlockQ8_1]) -> f32 {
-        let _ = (w, a);
-        unimplemented!("Q8_1 vec_dot")
+        let mut sumf = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let sumi: i32 =
+                x.qs.iter()
+                    .zip(&y.qs)
+                    .map(|(&p, &q)| p as i32 * q as i32)
+                    .sum();
+            sumf += sumi as f32 * (x.d.to_f32() * y.d.to_f32());
+        }
+        sumf
     }
     const KERNELS: Kernels<Self> = Kernels::NONE;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantize_stores_the_scaled_quant_sum() {
+        let mut x = [0f32; 32];
+        x[0] = 127.0; // d = 1
+        x[1] = -2.5; // rounds away from zero: -3
+        x[2] = 0.5; // 1
+        x[3] = 3.49; // 3
+        let mut b = [BlockQ8_1 {
+            d: f16::ZERO,
+            s: f16::ZERO,
+            qs: [0; 32],
+        }];
+        BlockQ8_1::quantize(&x, &mut b);
+        assert_eq!(b[0].d.to_f32(), 1.0);
+        assert_eq!(&b[0].qs[..5], &[127, -3, 1, 3, 0]);
+        assert_eq!(b[0].s.to_f32(), 128.0);
+        let mut y = [0f32; 32];
+        BlockQ8_1::dequantize(&b, &mut y);
+        assert_eq!(&y[..4], &[127.0, -3.0, 1.0, 3.0]);
+    }
+
+    #[test]
+    fn zero_block_has_zero_scale_and_sum() {
+        let mut b = [BlockQ8_1 {
+            d: f16::ONE,
+            s: f16::ONE,
+            qs: [1; 32],
+        }];
+        BlockQ8_1::quantize(&[0f32; 32], &mut b);
+        assert_eq!((b[0].d.to_f32(), b[0].s.to_f32()), (0.0, 0.0));
+        assert_eq!(b[0].qs, [0; 32]);
+    }
+
+    #[test]
+    fn vec_dot_is_the_scaled_integer_dot() {
+        let mut qs = [0i8; 32];
+        qs[0] = -128;
+        qs[31] = 127;
+        let b = BlockQ8_1 {
+            d: f16::from_f32(0.5),
+            s: f16::ZERO,
+            qs,
+        };
+        let sumi = 128 * 128 + 127 * 127;
+        assert_eq!(
+            BlockQ8_1::vec_dot(&[b, b], &[b, b]),
+            2.0 * (sumi as f32 * 0.25)
+        );
+    }
 }
