@@ -25,7 +25,9 @@ use std::arch::x86_64::*;
 
 use half::f16;
 
-use crate::formats::{BlockIQ4_NL, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
+use crate::formats::{
+    BlockIQ4_NL, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1,
+};
 
 /// The 16 bytes of a block's packed nibbles.
 #[inline]

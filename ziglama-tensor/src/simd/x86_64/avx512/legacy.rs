@@ -1,1 +1,420 @@
-//! AVX512 kernels for the legacy formats.
+//! AVX-512 kernels for the legacy formats: Q4_0·Q8_0, Q4_1·Q8_1, Q5_0·Q8_0, Q5_1·Q8_1,
+//! Q8_0·Q8_0 and IQ4_NL·Q8_0 dot products, each in two variants: AVX-512 BW (`vpmaddubsw`
+//! and `vpmaddwd`) and AVX-512 VNNI (`vpdpbusd`, which multiplies unsigned by signed bytes
+//! and sums each group of four straight into i32).
+//!
+//! Two 32-element blocks fill one 512-bit register (block 0 in the low 256 bits; inside each
+//! half the layout of the AVX2 kernels: byte `j` is element `j`). Each block pair gives
+//! sixteen exact i32 partial sums, converted to f32 (exact: below 2^24) and accumulated with
+//! one FMA by a vector holding block 0's scale `d_w * d_a` in the low eight lanes and block
+//! 1's in the high eight. The main loop takes four blocks into two independent accumulators;
+//! a last odd block goes through the AVX2 step.
+//!
+//! Exactness of the integer part: as in the AVX2 kernels, the BW variants of Q8_0 and IQ4_NL
+//! move the weight's sign onto the activation and need activation quants in `-127..=127` (what
+//! every Q8 quantizer produces). The VNNI variants need no precondition: signed weights are
+//! biased by +128 into unsigned bytes and `128 * sum(a)` is subtracted, all in i32. The
+//! difference from the scalar reference is only the order of the f32 additions, bounded in
+//! `tests/legacy_kernels.rs`.
+//!
+//! Each kernel reads `min(w.len(), a.len())` blocks.
+
+use std::arch::x86_64::*;
+
+use half::f16;
+
+use super::super::avx2::legacy as avx2;
+use crate::formats::{
+    BlockIQ4_NL, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1,
+};
+
+/// A pair of blocks' nibbles widened to 64 bytes in `0..=15`: byte `32 b + j` is element `j`
+/// of block `b`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn unpack_nibbles2(q0: &[u8; 16], q1: &[u8; 16]) -> __m512i {
+    let both = _mm256_inserti128_si256::<1>(
+        _mm256_castsi128_si256(avx2::load_qs16(q0)),
+        avx2::load_qs16(q1),
+    );
+    // 128-bit lanes [q0, q0, q1, q1], the odd ones shifted right by four.
+    let z = _mm512_permutexvar_epi64(
+        _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0),
+        _mm512_castsi256_si512(both),
+    );
+    let shifted = _mm512_srlv_epi16(
+        z,
+        _mm512_set_epi64(
+            0x0004_0004_0004_0004,
+            0x0004_0004_0004_0004,
+            0,
+            0,
+            0x0004_0004_0004_0004,
+            0x0004_0004_0004_0004,
+            0,
+            0,
+        ),
+    );
+    _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F))
+}
+
+/// A pair of Q8 blocks' quants: block 0 in the low 256 bits.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn load_qs2(y0: &[i8; 32], y1: &[i8; 32]) -> __m512i {
+    _mm512_inserti64x4::<1>(
+        _mm512_castsi256_si512(avx2::load_qs32(y0)),
+        avx2::load_qs32(y1),
+    )
+}
+
+/// The fifth bits of a pair of Q5 blocks as a byte mask (bit `32 b + j`: element `j` of block
+/// `b`).
+#[inline]
+fn fifth_bits2(qh0: &[u8; 4], qh1: &[u8; 4]) -> __mmask64 {
+    u64::from(u32::from_le_bytes(*qh0)) | (u64::from(u32::from_le_bytes(*qh1)) << 32)
+}
+
+/// Block 0's `d_w * d_a` in lanes 0..8, block 1's in lanes 8..16.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn scales2(dw0: f16, dw1: f16, da0: f16, da1: f16) -> __m512 {
+    let w = i32::from(dw0.to_bits()) | (i32::from(dw1.to_bits()) << 16);
+    let a = i32::from(da0.to_bits()) | (i32::from(da1.to_bits()) << 16);
+    let f = _mm_cvtph_ps(_mm_set_epi32(0, 0, a, w)); // [dw0, dw1, da0, da1]
+    let p = _mm_mul_ps(f, _mm_movehl_ps(f, f)); // [dw0 da0, dw1 da1, ..]
+    _mm512_permutexvar_ps(
+        _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+        _mm512_castps128_ps512(p),
+    )
+}
+
+/// For the formats with a minimum: the scales as [`scales2`], and `m_w0 s_a0 + m_w1 s_a1`
+/// in lane 1 of the returned `__m128` (other lanes: don't care).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn scales_and_mins2(w: [(f16, f16); 2], a: [(f16, f16); 2]) -> (__m512, __m128) {
+    let pack = |(d, m): (f16, f16)| i32::from(d.to_bits()) | (i32::from(m.to_bits()) << 16);
+    let h = _mm_set_epi32(pack(a[1]), pack(a[0]), pack(w[1]), pack(w[0]));
+    let f = _mm256_cvtph_ps(h); // [dw0, mw0, dw1, mw1 | da0, sa0, da1, sa1]
+    let p = _mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps::<1>(f));
+    // p = [dw0 da0, mw0 sa0, dw1 da1, mw1 sa1]
+    let scales = _mm512_permutexvar_ps(
+        _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0),
+        _mm512_castps128_ps512(p),
+    );
+    (scales, _mm_add_ps(p, _mm_movehl_ps(p, p)))
+}
+
+/// The sum of the sixteen lanes of `acc` and the eight of `tail`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn hsum(acc: __m512, tail: __m256) -> f32 {
+    let lo = _mm512_castps512_ps256(acc);
+    let hi = _mm512_extractf32x8_ps::<1>(acc);
+    avx2::hsum(_mm256_add_ps(_mm256_add_ps(lo, hi), tail))
+}
+
+/// Sixteen exact partial sums of `sum_j (qx_j - off) * y_j` (unsigned `qx_j <= 31`), BW.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn dot_offset(qx: __m512i, y: __m512i, off: i8) -> __m512 {
+    let p = _mm512_maddubs_epi16(qx, y);
+    let c = _mm512_maddubs_epi16(_mm512_set1_epi8(off), y);
+    _mm512_cvtepi32_ps(_mm512_madd_epi16(
+        _mm512_sub_epi16(p, c),
+        _mm512_set1_epi16(1),
+    ))
+}
+
+/// Sixteen exact partial sums of `sum_j qx_j * y_j` (unsigned `qx_j <= 31`), BW.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn dot_unsigned(qx: __m512i, y: __m512i) -> __m512 {
+    let p = _mm512_maddubs_epi16(qx, y);
+    _mm512_cvtepi32_ps(_mm512_madd_epi16(p, _mm512_set1_epi16(1)))
+}
+
+/// Sixteen exact partial sums of `sum_j x_j * y_j` for signed bytes, BW; exact when no `y_j`
+/// is -128.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn dot_signed(x: __m512i, y: __m512i) -> __m512 {
+    let ax = _mm512_abs_epi8(x);
+    let sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
+    let p = _mm512_maddubs_epi16(ax, sy);
+    _mm512_cvtepi32_ps(_mm512_madd_epi16(p, _mm512_set1_epi16(1)))
+}
+
+/// Sixteen exact partial sums of `sum_j (qx_j - off) * y_j` for unsigned bytes `qx_j` and any
+/// `off <= 255`, VNNI.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn dot_offset_vnni(qx: __m512i, y: __m512i, off: u8) -> __m512 {
+    let zero = _mm512_setzero_si512();
+    let p = _mm512_dpbusd_epi32(zero, qx, y);
+    let c = _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(off as i8), y);
+    _mm512_cvtepi32_ps(_mm512_sub_epi32(p, c))
+}
+
+/// Sixteen exact partial sums of `sum_j qx_j * y_j` for unsigned bytes `qx_j`, VNNI.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn dot_unsigned_vnni(qx: __m512i, y: __m512i) -> __m512 {
+    _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qx, y))
+}
+
+/// Generates the two-blocks-per-register driver of a weight format paired with Q8_0: `$pair`
+/// maps two weight blocks and the pair of activation quants to sixteen partial sums, `$tail`
+/// is the AVX2 single-block step for an odd last block.
+macro_rules! pairs_q8_0 {
+    ($w:expr, $a:expr, $pair:expr, $tail:expr) => {{
+        let (w, a) = ($w, $a);
+        let n = w.len().min(a.len());
+        let (w, a) = (&w[..n], &a[..n]);
+        let mut acc0 = _mm512_setzero_ps();
+        let mut acc1 = _mm512_setzero_ps();
+        let (w4, a4) = (w.chunks_exact(4), a.chunks_exact(4));
+        let (wr, ar) = (w4.remainder(), a4.remainder());
+        for (x, y) in w4.zip(a4) {
+            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
+            acc0 = _mm512_fmadd_ps(scales2(x[0].d, x[1].d, y[0].d, y[1].d), q, acc0);
+            let q = $pair(&x[2], &x[3], load_qs2(&y[2].qs, &y[3].qs));
+            acc1 = _mm512_fmadd_ps(scales2(x[2].d, x[3].d, y[2].d, y[3].d), q, acc1);
+        }
+        if wr.len() >= 2 {
+            let (x, y) = (wr, ar);
+            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
+            acc0 = _mm512_fmadd_ps(scales2(x[0].d, x[1].d, y[0].d, y[1].d), q, acc0);
+        }
+        let mut tail = _mm256_setzero_ps();
+        if wr.len() % 2 == 1 {
+            tail = $tail(&wr[wr.len() - 1], &ar[wr.len() - 1], tail);
+        }
+        hsum(_mm512_add_ps(acc0, acc1), tail)
+    }};
+}
+
+/// Generates the driver of a weight format with a minimum, paired with Q8_1.
+macro_rules! pairs_q8_1 {
+    ($w:expr, $a:expr, $pair:expr, $tail:ident) => {{
+        let (w, a) = ($w, $a);
+        let n = w.len().min(a.len());
+        let (w, a) = (&w[..n], &a[..n]);
+        let mut acc0 = _mm512_setzero_ps();
+        let mut acc1 = _mm512_setzero_ps();
+        let mut mins = _mm_setzero_ps();
+        let (w4, a4) = (w.chunks_exact(4), a.chunks_exact(4));
+        let (wr, ar) = (w4.remainder(), a4.remainder());
+        for (x, y) in w4.zip(a4) {
+            let (s, m) = scales_and_mins2(
+                [(x[0].d, x[0].m), (x[1].d, x[1].m)],
+                [(y[0].d, y[0].s), (y[1].d, y[1].s)],
+            );
+            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
+            acc0 = _mm512_fmadd_ps(s, q, acc0);
+            mins = _mm_add_ps(mins, m);
+            let (s, m) = scales_and_mins2(
+                [(x[2].d, x[2].m), (x[3].d, x[3].m)],
+                [(y[2].d, y[2].s), (y[3].d, y[3].s)],
+            );
+            let q = $pair(&x[2], &x[3], load_qs2(&y[2].qs, &y[3].qs));
+            acc1 = _mm512_fmadd_ps(s, q, acc1);
+            mins = _mm_add_ps(mins, m);
+        }
+        if wr.len() >= 2 {
+            let (x, y) = (wr, ar);
+            let (s, m) = scales_and_mins2(
+                [(x[0].d, x[0].m), (x[1].d, x[1].m)],
+                [(y[0].d, y[0].s), (y[1].d, y[1].s)],
+            );
+            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
+            acc0 = _mm512_fmadd_ps(s, q, acc0);
+            mins = _mm_add_ps(mins, m);
+        }
+        let mut tail = _mm256_setzero_ps();
+        if wr.len() % 2 == 1 {
+            let i = wr.len() - 1;
+            tail = avx2::$tail(&wr[i], &ar[i], tail, &mut mins);
+        }
+        hsum(_mm512_add_ps(acc0, acc1), tail) + _mm_cvtss_f32(_mm_movehdup_ps(mins))
+    }};
+}
+
+/// The Q4_0 quants of a block pair, in `0..=15` (the offset 8 is subtracted in the product).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn q4_0_pair(x0: &BlockQ4_0, x1: &BlockQ4_0) -> __m512i {
+    unpack_nibbles2(&x0.qs, &x1.qs)
+}
+
+/// The Q5_0 / Q5_1 quants of a block pair, in `0..=31`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn q5_pair(qs: [&[u8; 16]; 2], qh: [&[u8; 4]; 2]) -> __m512i {
+    let lo = unpack_nibbles2(qs[0], qs[1]);
+    _mm512_mask_add_epi8(lo, fifth_bits2(qh[0], qh[1]), lo, _mm512_set1_epi8(0x10))
+}
+
+/// The IQ4_NL levels of a block pair, looked up in `table` (see [`iq4nl_table`]).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn iq4_nl_pair(x0: &BlockIQ4_NL, x1: &BlockIQ4_NL, table: __m512i) -> __m512i {
+    _mm512_shuffle_epi8(table, unpack_nibbles2(&x0.qs, &x1.qs))
+}
+
+/// The IQ4_NL levels in every 128-bit lane, plus `bias` (wrapping).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn iq4nl_table(bias: i8) -> __m512i {
+    let t = avx2::iq4nl_table();
+    let t = _mm256_add_epi8(t, _mm256_set1_epi8(bias));
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(t), t)
+}
+
+/// Q4_0·Q8_0, AVX-512 BW.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    let pair = |x0: &BlockQ4_0, x1: &BlockQ4_0, y: __m512i| dot_offset(q4_0_pair(x0, x1), y, 8);
+    pairs_q8_0!(w, a, pair, avx2::step_q4_0)
+}
+
+/// Q4_0·Q8_0, AVX-512 VNNI.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_0_q8_0_vnni(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    let pair =
+        |x0: &BlockQ4_0, x1: &BlockQ4_0, y: __m512i| dot_offset_vnni(q4_0_pair(x0, x1), y, 8);
+    pairs_q8_0!(w, a, pair, avx2::step_q4_0)
+}
+
+/// Q5_0·Q8_0, AVX-512 BW.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q5_0_q8_0(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
+    let pair = |x0: &BlockQ5_0, x1: &BlockQ5_0, y: __m512i| {
+        dot_offset(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y, 16)
+    };
+    pairs_q8_0!(w, a, pair, avx2::step_q5_0)
+}
+
+/// Q5_0·Q8_0, AVX-512 VNNI.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q5_0_q8_0_vnni(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
+    let pair = |x0: &BlockQ5_0, x1: &BlockQ5_0, y: __m512i| {
+        dot_offset_vnni(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y, 16)
+    };
+    pairs_q8_0!(w, a, pair, avx2::step_q5_0)
+}
+
+/// Q8_0·Q8_0, AVX-512 BW. Exact integer sums when the activation quants lie in `-127..=127`.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q8_0_q8_0(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
+    let pair = |x0: &BlockQ8_0, x1: &BlockQ8_0, y: __m512i| dot_signed(load_qs2(&x0.qs, &x1.qs), y);
+    pairs_q8_0!(w, a, pair, avx2::step_q8_0)
+}
+
+/// Q8_0·Q8_0, AVX-512 VNNI: `sum (x + 128) y - 128 sum y`, exact for all quants.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q8_0_q8_0_vnni(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
+    let pair = |x0: &BlockQ8_0, x1: &BlockQ8_0, y: __m512i| {
+        let biased = _mm512_xor_si512(load_qs2(&x0.qs, &x1.qs), _mm512_set1_epi8(i8::MIN));
+        dot_offset_vnni(biased, y, 128)
+    };
+    pairs_q8_0!(w, a, pair, avx2::step_q8_0)
+}
+
+/// IQ4_NL·Q8_0, AVX-512 BW. Exact integer sums when the activation quants lie in
+/// `-127..=127`.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_iq4_nl_q8_0(w: &[BlockIQ4_NL], a: &[BlockQ8_0]) -> f32 {
+    let table = iq4nl_table(0);
+    let t256 = avx2::iq4nl_table();
+    let pair =
+        |x0: &BlockIQ4_NL, x1: &BlockIQ4_NL, y: __m512i| dot_signed(iq4_nl_pair(x0, x1, table), y);
+    let tail = |x: &BlockIQ4_NL, y: &BlockQ8_0, acc: __m256| avx2::step_iq4_nl(x, y, t256, acc);
+    pairs_q8_0!(w, a, pair, tail)
+}
+
+/// IQ4_NL·Q8_0, AVX-512 VNNI: the levels biased by +128 (`1..=241`, unsigned), then
+/// `128 * sum(a)` subtracted; exact for all quants.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_iq4_nl_q8_0_vnni(w: &[BlockIQ4_NL], a: &[BlockQ8_0]) -> f32 {
+    let table = iq4nl_table(i8::MIN);
+    let t256 = avx2::iq4nl_table();
+    let pair = |x0: &BlockIQ4_NL, x1: &BlockIQ4_NL, y: __m512i| {
+        dot_offset_vnni(iq4_nl_pair(x0, x1, table), y, 128)
+    };
+    let tail = |x: &BlockIQ4_NL, y: &BlockQ8_0, acc: __m256| avx2::step_iq4_nl(x, y, t256, acc);
+    pairs_q8_0!(w, a, pair, tail)
+}
+
+/// Q4_1·Q8_1, AVX-512 BW.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_1_q8_1(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
+    let pair = |x0: &BlockQ4_1, x1: &BlockQ4_1, y: __m512i| {
+        dot_unsigned(unpack_nibbles2(&x0.qs, &x1.qs), y)
+    };
+    pairs_q8_1!(w, a, pair, step_q4_1)
+}
+
+/// Q4_1·Q8_1, AVX-512 VNNI.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_1_q8_1_vnni(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
+    let pair = |x0: &BlockQ4_1, x1: &BlockQ4_1, y: __m512i| {
+        dot_unsigned_vnni(unpack_nibbles2(&x0.qs, &x1.qs), y)
+    };
+    pairs_q8_1!(w, a, pair, step_q4_1)
+}
+
+/// Q5_1·Q8_1, AVX-512 BW.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q5_1_q8_1(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 {
+    let pair = |x0: &BlockQ5_1, x1: &BlockQ5_1, y: __m512i| {
+        dot_unsigned(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y)
+    };
+    pairs_q8_1!(w, a, pair, step_q5_1)
+}
+
+/// Q5_1·Q8_1, AVX-512 VNNI.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q5_1_q8_1_vnni(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 {
+    let pair = |x0: &BlockQ5_1, x1: &BlockQ5_1, y: __m512i| {
+        dot_unsigned_vnni(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y)
+    };
+    pairs_q8_1!(w, a, pair, step_q5_1)
+}
