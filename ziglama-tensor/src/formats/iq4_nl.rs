@@ -59,6 +59,12 @@ impl VecDot for BlockIQ4_NL {
         }
         sumf
     }
+    #[cfg(target_arch = "x86_64")]
+    const KERNELS: Kernels<Self> = Kernels {
+        avx2: Some(crate::simd::x86_64::avx2::legacy::vec_dot_iq4_nl_q8_0),
+        ..Kernels::NONE
+    };
+    #[cfg(not(target_arch = "x86_64"))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
 

@@ -98,6 +98,12 @@ impl VecDot for BlockQ5_0 {
         }
         sumf
     }
+    #[cfg(target_arch = "x86_64")]
+    const KERNELS: Kernels<Self> = Kernels {
+        avx2: Some(crate::simd::x86_64::avx2::legacy::vec_dot_q5_0_q8_0),
+        ..Kernels::NONE
+    };
+    #[cfg(not(target_arch = "x86_64"))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
 

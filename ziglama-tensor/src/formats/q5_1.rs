@@ -103,6 +103,12 @@ impl VecDot for BlockQ5_1 {
         }
         sumf
     }
+    #[cfg(target_arch = "x86_64")]
+    const KERNELS: Kernels<Self> = Kernels {
+        avx2: Some(crate::simd::x86_64::avx2::legacy::vec_dot_q5_1_q8_1),
+        ..Kernels::NONE
+    };
+    #[cfg(not(target_arch = "x86_64"))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
 

@@ -62,5 +62,11 @@ impl VecDot for BlockQ8_0 {
         }
         sum
     }
+    #[cfg(target_arch = "x86_64")]
+    const KERNELS: Kernels<Self> = Kernels {
+        avx2: Some(crate::simd::x86_64::avx2::legacy::vec_dot_q8_0_q8_0),
+        ..Kernels::NONE
+    };
+    #[cfg(not(target_arch = "x86_64"))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
