@@ -42,6 +42,12 @@ impl VecDot for bf16 {
             .map(|(x, y)| (x.to_f32() * y.to_f32()) as f64)
             .sum::<f64>() as f32
     }
+    #[cfg(target_arch = "x86_64")]
+    const KERNELS: super::Kernels<Self> = super::Kernels {
+        avx2: Some(crate::simd::x86_64::avx2::float::dot_bf16),
+        avx512: Some(crate::simd::x86_64::avx512::float::dot_bf16),
+        ..super::Kernels::NONE
+    };
 }
 
 #[cfg(test)]

@@ -34,4 +34,10 @@ impl VecDot for f16 {
             .map(|(x, y)| (x.to_f32() * y.to_f32()) as f64)
             .sum::<f64>() as f32
     }
+    #[cfg(target_arch = "x86_64")]
+    const KERNELS: super::Kernels<Self> = super::Kernels {
+        avx2: Some(crate::simd::x86_64::avx2::float::dot_f16),
+        avx512: Some(crate::simd::x86_64::avx512::float::dot_f16),
+        ..super::Kernels::NONE
+    };
 }

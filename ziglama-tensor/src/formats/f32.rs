@@ -26,4 +26,10 @@ impl VecDot for f32 {
             .map(|(&x, &y)| x as f64 * y as f64)
             .sum::<f64>() as f32
     }
+    #[cfg(target_arch = "x86_64")]
+    const KERNELS: super::Kernels<Self> = super::Kernels {
+        avx2: Some(crate::simd::x86_64::avx2::float::dot_f32),
+        avx512: Some(crate::simd::x86_64::avx512::float::dot_f32),
+        ..super::Kernels::NONE
+    };
 }
