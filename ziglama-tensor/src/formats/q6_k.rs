@@ -1,7 +1,13 @@
 //! Q6_K: super-blocks of 256 6-bit values in 16 blocks of 16 with 8-bit scales. Pairs with Q8_K.
+//!
+//! Value `i` is `d * scales[i / 16] * (q[i] - 32)` with `q` in `0..64`. Each half of 128
+//! elements uses 64 bytes of `ql` and 32 of `qh`: element `32 r + l` (`r` in `0..4`, `l` in
+//! `0..32`) takes its low nibble from `ql[l + 32 (r % 2)]` (low nibble for `r < 2`, high for
+//! `r >= 2`) and its top two bits from bits `2 r, 2 r + 1` of `qh[l]`.
 
 use half::f16;
 
+use super::q8_k::nearest_int;
 use super::{q8_k::BlockQ8_K, Block, Kernels, Quantize, VecDot, QK_K};
 use crate::GgmlType;
 
@@ -20,28 +26,270 @@ pub struct BlockQ6_K {
 }
 const _: () = assert!(std::mem::size_of::<BlockQ6_K>() == 210);
 
+/// ggml's `GROUP_MAX_EPS`: a group whose largest magnitude is below it quantizes to zero.
+const GROUP_MAX_EPS: f32 = 1e-15;
+
+/// The four signed 6-bit quants (`q - 32`) at `l`, `l + 32`, `l + 64`, `l + 96` of a half
+/// super-block (64 bytes of `ql`, 32 of `qh`).
+#[inline]
+fn unpack_q6(ql: &[u8], qh: &[u8], l: usize) -> [i8; 4] {
+    let h = qh[l];
+    [
+        ((ql[l] & 0xF) | ((h & 3) << 4)) as i8 - 32,
+        ((ql[l + 32] & 0xF) | (((h >> 2) & 3) << 4)) as i8 - 32,
+        ((ql[l] >> 4) | (((h >> 4) & 3) << 4)) as i8 - 32,
+        ((ql[l + 32] >> 4) | (((h >> 6) & 3) << 4)) as i8 - 32,
+    ]
+}
+
+/// ggml's `make_qx_quants` with `rmse_type = 1` and no importance weights (the only form its
+/// reference quantizers use): quants `L[i] = l + nmax` with `l` in `-nmax..nmax`, chosen by
+/// a search over 19 scales around `-nmax / max` that maximizes `sumlx^2 / suml2` with weights
+/// `x^2`. Returns the scale. Float operations follow ggml's order exactly.
+fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+    let n = x.len();
+    let mut max = 0f32;
+    let mut amax = 0f32;
+    for &v in x {
+        let ax = v.abs();
+        if ax > amax {
+            amax = ax;
+            max = v;
+        }
+    }
+    if amax < GROUP_MAX_EPS {
+        l_out[..n].fill(0);
+        return 0.0;
+    }
+    let mut iscale = -(nmax as f32) / max;
+    let mut sumlx = 0f32;
+    let mut suml2 = 0f32;
+    for i in 0..n {
+        let l = nearest_int(iscale * x[i]).clamp(-nmax, nmax - 1);
+        l_out[i] = (l + nmax) as i8;
+        let w = x[i] * x[i];
+        let lf = l as f32;
+        sumlx += w * x[i] * lf;
+        suml2 += w * lf * lf;
+    }
+    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+    let mut best = scale * sumlx;
+    for is in -9..=9 {
+        if is == 0 {
+            continue;
+        }
+        iscale = -(nmax as f32 + 0.1 * is as f32) / max;
+        sumlx = 0.0;
+        suml2 = 0.0;
+        for &v in x {
+            let l = nearest_int(iscale * v).clamp(-nmax, nmax - 1);
+            let w = v * v;
+            let lf = l as f32;
+            sumlx += w * v * lf;
+            suml2 += w * lf * lf;
+        }
+        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
+            for i in 0..n {
+                let l = nearest_int(iscale * x[i]);
+                l_out[i] = (nmax + l.clamp(-nmax, nmax - 1)) as i8;
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    scale
+}
+
 impl Block for BlockQ6_K {
     const TYPE: GgmlType = GgmlType::Q6_K;
     const BLOCK_SIZE: usize = QK_K;
     fn dequantize(blocks: &[Self], out: &mut [f32]) {
-        let _ = (blocks, out);
-        unimplemented!("Q6_K dequantize")
+        for (b, y) in blocks.iter().zip(out.chunks_exact_mut(QK_K)) {
+            let d = b.d.to_f32();
+            for (h, y) in y.chunks_exact_mut(128).enumerate() {
+                let ql = &b.ql[64 * h..64 * h + 64];
+                let qh = &b.qh[32 * h..32 * h + 32];
+                let sc = &b.scales[8 * h..8 * h + 8];
+                for l in 0..32 {
+                    let is = l / 16;
+                    let q = unpack_q6(ql, qh, l);
+                    for r in 0..4 {
+                        y[l + 32 * r] = d * sc[is + 2 * r] as f32 * q[r] as f32;
+                    }
+                }
+            }
+        }
     }
 }
 
 impl Quantize for BlockQ6_K {
     /// ggml's `quantize_row_q6_k_ref`.
     fn quantize(x: &[f32], out: &mut [Self]) {
-        let _ = (x, out);
-        unimplemented!("Q6_K quantize")
+        let mut l = [0i8; QK_K];
+        let mut scales = [0f32; QK_K / 16];
+        for (y, x) in out.iter_mut().zip(x.chunks_exact(QK_K)) {
+            let mut max_scale = 0f32;
+            let mut max_abs_scale = 0f32;
+            for ib in 0..QK_K / 16 {
+                let scale = make_qx_quants(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..]);
+                scales[ib] = scale;
+                let abs_scale = scale.abs();
+                if abs_scale > max_abs_scale {
+                    max_abs_scale = abs_scale;
+                    max_scale = scale;
+                }
+            }
+            if max_abs_scale < GROUP_MAX_EPS {
+                *y = bytemuck::Zeroable::zeroed();
+                continue;
+            }
+            let iscale = -128.0 / max_scale;
+            y.d = f16::from_f32(1.0 / iscale);
+            for (s, &v) in y.scales.iter_mut().zip(&scales) {
+                *s = nearest_int(iscale * v).min(127) as i8;
+            }
+            for j in 0..QK_K / 16 {
+                let d = y.d.to_f32() * y.scales[j] as f32;
+                if d == 0.0 {
+                    continue;
+                }
+                for ii in 0..16 {
+                    let q = nearest_int(x[16 * j + ii] / d).clamp(-32, 31);
+                    l[16 * j + ii] = (q + 32) as i8;
+                }
+            }
+            for h in 0..2 {
+                let l = &l[128 * h..128 * h + 128];
+                let ql = &mut y.ql[64 * h..64 * h + 64];
+                for i in 0..32 {
+                    let q = [
+                        l[i] as u8,
+                        l[i + 32] as u8,
+                        l[i + 64] as u8,
+                        l[i + 96] as u8,
+                    ];
+                    ql[i] = (q[0] & 0xF) | ((q[2] & 0xF) << 4);
+                    ql[i + 32] = (q[1] & 0xF) | ((q[3] & 0xF) << 4);
+                    y.qh[32 * h + i] =
+                        (q[0] >> 4) | ((q[1] >> 4) << 2) | ((q[2] >> 4) << 4) | ((q[3] >> 4) << 6);
+                }
+            }
+        }
     }
 }
 
 impl VecDot for BlockQ6_K {
     type Activation = BlockQ8_K;
+    /// ggml's `ggml_vec_dot_q6_K_q8_K_generic`: per super-block the exact integer sum
+    /// `sum_j scales[j] * sum_i (q[i] - 32) * q8[i]`, scaled by `d * d8`.
     fn vec_dot(w: &[Self], a: &[BlockQ8_K]) -> f32 {
-        let _ = (w, a);
-        unimplemented!("Q6_K vec_dot")
+        let mut sumf = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let mut isum = 0i32;
+            for h in 0..2 {
+                let ql = &x.ql[64 * h..64 * h + 64];
+                let qh = &x.qh[32 * h..32 * h + 32];
+                let q8 = &y.qs[128 * h..128 * h + 128];
+                let mut sub = [0i32; 8];
+                for l in 0..32 {
+                    let q = unpack_q6(ql, qh, l);
+                    for r in 0..4 {
+                        sub[2 * r + l / 16] += q[r] as i32 * q8[l + 32 * r] as i32;
+                    }
+                }
+                for (k, &s) in sub.iter().enumerate() {
+                    isum += x.scales[8 * h + k] as i32 * s;
+                }
+            }
+            sumf += x.d.to_f32() * y.d * isum as f32;
+        }
+        sumf
     }
     const KERNELS: Kernels<Self> = Kernels::NONE;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block with `q[i] = i % 64` (so `q - 32` runs over `-32..32`), scales `j - 8` and
+    /// d = 0.5.
+    fn sample_block() -> BlockQ6_K {
+        let mut l = [0u8; QK_K];
+        for (i, l) in l.iter_mut().enumerate() {
+            *l = (i % 64) as u8;
+        }
+        let mut b: BlockQ6_K = bytemuck::Zeroable::zeroed();
+        for h in 0..2 {
+            for i in 0..32 {
+                let q = [
+                    l[128 * h + i],
+                    l[128 * h + i + 32],
+                    l[128 * h + i + 64],
+                    l[128 * h + i + 96],
+                ];
+                b.ql[64 * h + i] = (q[0] & 0xF) | ((q[2] & 0xF) << 4);
+                b.ql[64 * h + i + 32] = (q[1] & 0xF) | ((q[3] & 0xF) << 4);
+                b.qh[32 * h + i] =
+                    (q[0] >> 4) | ((q[1] >> 4) << 2) | ((q[2] >> 4) << 4) | ((q[3] >> 4) << 6);
+            }
+        }
+        for (j, s) in b.scales.iter_mut().enumerate() {
+            *s = j as i8 - 8;
+        }
+        b.d = f16::from_f32(0.5);
+        b
+    }
+
+    #[test]
+    fn dequantize_hand_checked_values() {
+        let mut y = [0f32; QK_K];
+        BlockQ6_K::dequantize(&[sample_block()], &mut y);
+        for i in 0..QK_K {
+            let expected = 0.5 * ((i / 16) as f32 - 8.0) * ((i % 64) as f32 - 32.0);
+            assert_eq!(y[i], expected, "element {i}");
+        }
+    }
+
+    #[test]
+    fn vec_dot_matches_dequantized_dot() {
+        let b = sample_block();
+        let mut y: BlockQ8_K = bytemuck::Zeroable::zeroed();
+        y.d = 0.25;
+        for i in 0..QK_K {
+            y.qs[i] = ((i * 91) % 256) as u8 as i8;
+        }
+        let mut w = [0f32; QK_K];
+        BlockQ6_K::dequantize(&[b], &mut w);
+        let exact: f64 = (0..QK_K)
+            .map(|i| w[i] as f64 * (y.qs[i] as f64 * 0.25))
+            .sum();
+        let got = BlockQ6_K::vec_dot(&[b], &[y]);
+        assert!(
+            (got as f64 - exact).abs() < 1e-6 * exact.abs().max(1.0),
+            "{got} vs {exact}"
+        );
+    }
+
+    #[test]
+    fn quantize_round_trip_is_close() {
+        let x: Vec<f32> = (0..QK_K)
+            .map(|i| ((i * 7919) % 1000) as f32 / 250.0 - 2.0)
+            .collect();
+        let mut q = [bytemuck::Zeroable::zeroed()];
+        BlockQ6_K::quantize(&x, &mut q);
+        let mut y = [0f32; QK_K];
+        BlockQ6_K::dequantize(&q, &mut y);
+        for (a, b) in x.iter().zip(&y) {
+            // Six bits over [-2, 2]: a step of about 4/63 per sub-block, error half of it.
+            assert!((a - b).abs() < 0.05, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn all_zero_input_gives_zero_block() {
+        let mut q = [sample_block()];
+        BlockQ6_K::quantize(&[0.0; QK_K], &mut q);
+        assert_eq!(q[0], bytemuck::Zeroable::zeroed());
+    }
 }
