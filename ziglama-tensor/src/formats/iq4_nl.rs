@@ -62,7 +62,9 @@ impl VecDot for BlockIQ4_NL {
     #[cfg(target_arch = "x86_64")]
     const KERNELS: Kernels<Self> = Kernels {
         avx2: Some(crate::simd::x86_64::avx2::legacy::vec_dot_iq4_nl_q8_0),
-        ..Kernels::NONE
+        avx512: Some(crate::simd::x86_64::avx512::legacy::vec_dot_iq4_nl_q8_0),
+        avx512_vnni: Some(crate::simd::x86_64::avx512::legacy::vec_dot_iq4_nl_q8_0_vnni),
+        neon: None,
     };
     #[cfg(not(target_arch = "x86_64"))]
     const KERNELS: Kernels<Self> = Kernels::NONE;

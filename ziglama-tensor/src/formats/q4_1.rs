@@ -91,7 +91,9 @@ impl VecDot for BlockQ4_1 {
     #[cfg(target_arch = "x86_64")]
     const KERNELS: Kernels<Self> = Kernels {
         avx2: Some(crate::simd::x86_64::avx2::legacy::vec_dot_q4_1_q8_1),
-        ..Kernels::NONE
+        avx512: Some(crate::simd::x86_64::avx512::legacy::vec_dot_q4_1_q8_1),
+        avx512_vnni: Some(crate::simd::x86_64::avx512::legacy::vec_dot_q4_1_q8_1_vnni),
+        neon: None,
     };
     #[cfg(not(target_arch = "x86_64"))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
@@ -173,7 +175,8 @@ mod tests {
             qs,
         };
         let sumi = 4 - 2 * 3;
-        let expected = (0.5f32 * 0.25) * sumi as f32 + -1.0 * 0.25;
+        let (m_w, s_a) = (-1.0f32, 0.25f32);
+        let expected = (0.5f32 * 0.25) * sumi as f32 + m_w * s_a;
         assert_eq!(BlockQ4_1::vec_dot(&[w], &[a]), expected);
     }
 }

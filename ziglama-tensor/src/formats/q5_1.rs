@@ -106,7 +106,9 @@ impl VecDot for BlockQ5_1 {
     #[cfg(target_arch = "x86_64")]
     const KERNELS: Kernels<Self> = Kernels {
         avx2: Some(crate::simd::x86_64::avx2::legacy::vec_dot_q5_1_q8_1),
-        ..Kernels::NONE
+        avx512: Some(crate::simd::x86_64::avx512::legacy::vec_dot_q5_1_q8_1),
+        avx512_vnni: Some(crate::simd::x86_64::avx512::legacy::vec_dot_q5_1_q8_1_vnni),
+        neon: None,
     };
     #[cfg(not(target_arch = "x86_64"))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
