@@ -91,6 +91,14 @@ impl VecDot for BlockQ8_K {
         }
         sumf
     }
+    #[cfg(target_arch = "x86_64")]
+    const KERNELS: Kernels<Self> = Kernels {
+        avx2: Some(crate::simd::x86_64::avx2::kquant::vec_dot_q8_k_q8_k),
+        avx512: None,
+        avx512_vnni: None,
+        neon: None,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
 

@@ -1,1 +1,418 @@
-//! AVX2 kernels for the kquant formats.
+//! AVX2 kernels for the k-quant formats and IQ4_XS: their dot products with Q8_K.
+//!
+//! Every kernel computes, per super-block, the exact integer sums of the scalar reference and
+//! applies the block's float scales once. The weight quants are widened to one unsigned byte
+//! each in the element order of the Q8_K quants, multiplied with them by `vpmaddubsw`
+//! (pairs of products, summed into i16) and multiplied by the sub-block scale by `vpmaddwd`
+//! (into i32). Formats whose quants are offset (Q3_K's `-4`, Q6_K's `-32`) use them unsigned
+//! and subtract `offset * scale * bsum` per sub-block with one more `vpmaddwd` over Q8_K's
+//! `bsums`; the minimums of Q2_K, Q4_K and Q5_K use `bsums` the same way. Every intermediate
+//! is bounded far below the i16 and i32 limits (stated at each kernel), so the integer part is
+//! exact for every input, except where noted for IQ4_XS and Q8_K.
+//!
+//! The i32 lanes of a super-block are converted to f32 and accumulated by one FMA with
+//! `d_w * d_a`; the only differences from the scalar reference are that the integer sum is
+//! rounded to f32 in eight parts instead of one, and the order of the f32 additions.
+//! `tests/kquant_kernels.rs` bounds the difference.
+//!
+//! IQ4_XS and Q8_K·Q8_K multiply signed weights by signed activations with `vpsignb`, which
+//! cannot negate -128: they are exact when the activation quants lie in `-127..=127`, which is
+//! what Q8_K's quantizer produces (`d = max / -127`, quants clamped to 127).
+//!
+//! Each kernel reads `min(w.len(), a.len())` super-blocks.
+
+use std::arch::x86_64::*;
+
+use crate::formats::q3_k::unpack_scales as q3k_scales;
+use crate::formats::q8_k::BlockQ8_K;
+use crate::formats::{BlockIQ4_XS, BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K};
+
+/// 32 bytes starting at byte `32 i` of `s`.
+#[inline(always)]
+fn at32<T>(s: &[T], i: usize) -> &[T; 32] {
+    s[32 * i..32 * i + 32]
+        .try_into()
+        .unwrap_or_else(|_| unreachable!())
+}
+
+/// An unaligned load of 32 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load<T: Copy>(b: &[T; 32]) -> __m256i {
+    const { assert!(std::mem::size_of::<T>() == 1) };
+    // SAFETY: `b` is 32 readable bytes (one-byte elements, checked above); the load is
+    // unaligned.
+    unsafe { _mm256_loadu_si256(b.as_ptr().cast()) }
+}
+
+/// An unaligned load of 16 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load16<T: Copy>(b: &[T; 16]) -> __m128i {
+    const { assert!(std::mem::size_of::<T>() == 1) };
+    // SAFETY: `b` is 16 readable bytes (one-byte elements, checked above); the load is
+    // unaligned.
+    unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
+}
+
+/// Q8_K's sixteen `bsums` as i16 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load_bsums(y: &BlockQ8_K) -> __m256i {
+    // SAFETY: `bsums` is 16 i16, 32 readable bytes; the load is unaligned.
+    unsafe { _mm256_loadu_si256(y.bsums.as_ptr().cast()) }
+}
+
+/// `[a, b]` of two f16 as f32 in lanes 0 and 1.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16_pair(a: half::f16, b: half::f16) -> __m128 {
+    _mm_cvtph_ps(_mm_cvtsi32_si128(
+        i32::from(a.to_bits()) | (i32::from(b.to_bits()) << 16),
+    ))
+}
+
+/// A `vpshufb` control that fills the low 128 bits with i16 lane `lo` and the high 128 bits
+/// with i16 lane `hi` of each 128-bit half of its operand.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn pick16(lo: i16, hi: i16) -> __m256i {
+    let c = |k: i16| (2 * k) | ((2 * k + 1) << 8);
+    _mm256_set_m128i(_mm_set1_epi16(c(hi)), _mm_set1_epi16(c(lo)))
+}
+
+/// The sum of the eight lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum(v: __m256) -> f32 {
+    let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)))
+}
+
+/// The 8 scales and 8 mins of Q4_K/Q5_K as one vector: bytes 0..8 scales, 8..16 mins (the
+/// same unpacking as [`crate::formats::q4_k::scale_min_k4`], four bytes at a time).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_scales_mins(s: &[u8; 12]) -> __m128i {
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let w = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+    let (u0, u1, u2) = (w(0), w(1), w(2));
+    let sc_lo = u0 & LOW6;
+    let mn_lo = u1 & LOW6;
+    let sc_hi = (u2 & LOW4) | (((u0 >> 6) & LOW2) << 4);
+    let mn_hi = ((u2 >> 4) & LOW4) | (((u1 >> 6) & LOW2) << 4);
+    _mm_set_epi32(mn_hi as i32, mn_lo as i32, sc_hi as i32, sc_lo as i32)
+}
+
+/// `sum_j mins[j] * (bsums[2 j] + bsums[2 j + 1])` of a Q4_K/Q5_K block in four i32 lanes.
+/// `|bsums[2j] + bsums[2j+1]| <= 32 * 128`, `mins < 64`: far from the i16/i32 limits.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_min_sums(sm: __m128i, y: &BlockQ8_K) -> __m128i {
+    let bs = load_bsums(y);
+    let pairs = _mm_hadd_epi16(
+        _mm256_castsi256_si128(bs),
+        _mm256_extracti128_si256::<1>(bs),
+    );
+    _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm, sm)), pairs)
+}
+
+/// One Q4_K·Q8_K super-block: returns the eight i32 lanes of `sum_j sc[j] * sum q * q8`.
+/// Pair sums are at most `2 * 15 * 128`, times a scale below 64: exact in i16 and i32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4k_sums(x: &BlockQ4_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+    let mut sumi = _mm256_setzero_si256();
+    for j in 0..4 {
+        let q4 = load(at32(&x.qs, j));
+        let lo = _mm256_and_si256(q4, m4);
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
+        let s_lo = _mm256_shuffle_epi8(sc, pick16(2 * j as i16, 2 * j as i16));
+        let s_hi = _mm256_shuffle_epi8(sc, pick16(2 * j as i16 + 1, 2 * j as i16 + 1));
+        let p_lo = _mm256_maddubs_epi16(lo, load(at32(&y.qs, 2 * j)));
+        let p_hi = _mm256_maddubs_epi16(hi, load(at32(&y.qs, 2 * j + 1)));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, s_lo));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, s_hi));
+    }
+    sumi
+}
+
+/// Q4_K·Q8_K.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_k_q8_k(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d)); // [d, dmin]
+        let sm = k4_scales_mins(&x.scales);
+        let mins = _mm_cvtepi32_ps(k4_min_sums(sm, y));
+        acc_m = _mm_fnmadd_ps(_mm_permute_ps::<0b0101_0101>(dd), mins, acc_m);
+        let sumi = q4k_sums(x, y, sm);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    hsum(acc) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)))
+}
+
+/// One Q5_K·Q8_K super-block: as [`q4k_sums`] with the fifth bits (bit `2 j` of `qh` for the
+/// low nibbles of pair `j`, bit `2 j + 1` for the high ones) added as 16. Pair sums are at
+/// most `2 * 31 * 128`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q5k_sums(x: &BlockQ5_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let m16 = _mm256_set1_epi8(0x10);
+    let sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+    let mut qh = load(&x.qh);
+    let mut sumi = _mm256_setzero_si256();
+    for j in 0..4 {
+        let q4 = load(at32(&x.qs, j));
+        let lo = _mm256_or_si256(
+            _mm256_and_si256(q4, m4),
+            _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m16),
+        );
+        let hi = _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4),
+            _mm256_and_si256(_mm256_slli_epi16::<3>(qh), m16),
+        );
+        qh = _mm256_srli_epi16::<2>(qh);
+        let s_lo = _mm256_shuffle_epi8(sc, pick16(2 * j as i16, 2 * j as i16));
+        let s_hi = _mm256_shuffle_epi8(sc, pick16(2 * j as i16 + 1, 2 * j as i16 + 1));
+        let p_lo = _mm256_maddubs_epi16(lo, load(at32(&y.qs, 2 * j)));
+        let p_hi = _mm256_maddubs_epi16(hi, load(at32(&y.qs, 2 * j + 1)));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, s_lo));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, s_hi));
+    }
+    sumi
+}
+
+/// Q5_K·Q8_K.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q5_k_q8_k(w: &[BlockQ5_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d));
+        let sm = k4_scales_mins(&x.scales);
+        let mins = _mm_cvtepi32_ps(k4_min_sums(sm, y));
+        acc_m = _mm_fnmadd_ps(_mm_permute_ps::<0b0101_0101>(dd), mins, acc_m);
+        let sumi = q5k_sums(x, y, sm);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    hsum(acc) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)))
+}
+
+/// One Q6_K·Q8_K super-block: the eight i32 lanes of `sum_j sc[j] * sum (q - 32) * q8`.
+/// The unsigned quants (`0..64`) give pair sums of at most `2 * 63 * 128`, times a scale of
+/// magnitude at most 128: exact. The offset is applied as `32 * sum_j sc[j] * bsums[j]`
+/// (`|bsums| <= 16 * 128`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6k_sums(x: &BlockQ6_K, y: &BlockQ8_K) -> __m256i {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let m30 = _mm256_set1_epi8(0x30);
+    let sc = load16(&x.scales);
+    let offset = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc), load_bsums(y));
+    let mut sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32::<5>(offset));
+    for h in 0..2 {
+        let sc_h = if h == 0 { sc } else { _mm_srli_si128::<8>(sc) };
+        let sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(sc_h));
+        let ql0 = load(at32(&x.ql, 2 * h));
+        let ql1 = load(at32(&x.ql, 2 * h + 1));
+        let qh = load(at32(&x.qh, h));
+        let q = [
+            _mm256_or_si256(
+                _mm256_and_si256(ql0, m4),
+                _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m30),
+            ),
+            _mm256_or_si256(
+                _mm256_and_si256(ql1, m4),
+                _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m30),
+            ),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                _mm256_and_si256(qh, m30),
+            ),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m30),
+            ),
+        ];
+        for (r, &q) in q.iter().enumerate() {
+            let p = _mm256_maddubs_epi16(q, load(at32(&y.qs, 4 * h + r)));
+            let s = _mm256_shuffle_epi8(sc16, pick16(2 * r as i16, 2 * r as i16 + 1));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+        }
+    }
+    sumi
+}
+
+/// Q6_K·Q8_K.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q6_k_q8_k(w: &[BlockQ6_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let d = _mm_cvtss_f32(f16_pair(x.d, x.d)) * y.d;
+        let sumi = q6k_sums(x, y);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(acc)
+}
+
+/// Q3_K·Q8_K: quants `q' = low2 + 4 h` in `0..8` (so `q = q' - 4`), their sub-block sums
+/// times `sc - 32` (magnitude at most 32; pair sums at most `2 * 7 * 128`), minus
+/// `4 * sum_j (sc[j] - 32) * bsums[j]`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q3_k_q8_k(w: &[BlockQ3_K], a: &[BlockQ8_K]) -> f32 {
+    let m3 = _mm256_set1_epi8(3);
+    let m4 = _mm256_set1_epi8(4);
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let d = _mm_cvtss_f32(f16_pair(x.d, x.d)) * y.d;
+        let scales = q3k_scales(&x.scales);
+        let sc = _mm_sub_epi8(load16(&scales), _mm_set1_epi8(32));
+        let offset = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc), load_bsums(y));
+        let mut sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32::<2>(offset));
+        let mut hm = load(&x.hmask);
+        for h in 0..2 {
+            let sc_h = if h == 0 { sc } else { _mm_srli_si128::<8>(sc) };
+            let sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(sc_h));
+            let mut qs = load(at32(&x.qs, h));
+            for r in 0..4 {
+                let q = _mm256_or_si256(
+                    _mm256_and_si256(qs, m3),
+                    _mm256_and_si256(_mm256_slli_epi16::<2>(hm), m4),
+                );
+                qs = _mm256_srli_epi16::<2>(qs);
+                hm = _mm256_srli_epi16::<1>(hm);
+                let p = _mm256_maddubs_epi16(q, load(at32(&y.qs, 4 * h + r)));
+                let s = _mm256_shuffle_epi8(sc16, pick16(2 * r as i16, 2 * r as i16 + 1));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(acc)
+}
+
+/// Q2_K·Q8_K: quants in `0..4` times the low-nibble scales (pair sums at most `2 * 3 * 128`),
+/// and the high-nibble mins times `bsums`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q2_k_q8_k(w: &[BlockQ2_K], a: &[BlockQ8_K]) -> f32 {
+    let m3 = _mm256_set1_epi8(3);
+    let low4 = _mm_set1_epi8(0x0F);
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d));
+        let packed = load16(&x.scales);
+        let sc = _mm_and_si128(packed, low4);
+        let mn = _mm_and_si128(_mm_srli_epi16::<4>(packed), low4);
+        let mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(mn), load_bsums(y));
+        acc_m = _mm256_fnmadd_ps(
+            _mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
+            _mm256_cvtepi32_ps(mins),
+            acc_m,
+        );
+        let mut sumi = _mm256_setzero_si256();
+        for h in 0..2 {
+            let sc_h = if h == 0 { sc } else { _mm_srli_si128::<8>(sc) };
+            let sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc_h));
+            let mut qs = load(at32(&x.qs, h));
+            for r in 0..4 {
+                let q = _mm256_and_si256(qs, m3);
+                qs = _mm256_srli_epi16::<2>(qs);
+                let p = _mm256_maddubs_epi16(q, load(at32(&y.qs, 4 * h + r)));
+                let s = _mm256_shuffle_epi8(sc16, pick16(2 * r as i16, 2 * r as i16 + 1));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(_mm256_add_ps(acc, acc_m))
+}
+
+/// `|x| * sign(y, x)`: signed byte products summed in pairs into sixteen i16 lanes. Exact
+/// when no `y` is -128 (pair sums at most `2 * 128 * 127`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn pairs_signed(x: __m256i, y: __m256i) -> __m256i {
+    _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
+}
+
+/// IQ4_XS·Q8_K: the nibbles index the IQ4_NL table by `vpshufb`; the signed products (see
+/// [`pairs_signed`]) are multiplied by the block scale `ls - 32` in `vpmaddwd` (magnitude at
+/// most `32 * 2 * 32512`: exact in i32) and the super-block sum scaled by `d * d8`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_iq4_xs_q8_k(w: &[BlockIQ4_XS], a: &[BlockQ8_K]) -> f32 {
+    let table = _mm256_broadcastsi128_si256(load16(&crate::formats::iq4_nl::KVALUES_IQ4NL));
+    let m4 = _mm_set1_epi8(0x0F);
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let d = _mm_cvtss_f32(f16_pair(x.d, x.d)) * y.d;
+        let sl = u32::from_le_bytes(x.scales_l);
+        let sh = u32::from(x.scales_h);
+        let mut sumi = _mm256_setzero_si256();
+        for ib in 0..8 {
+            let ls = ((sl >> (4 * ib)) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
+            let q = load16(
+                x.qs[16 * ib..16 * ib + 16]
+                    .try_into()
+                    .unwrap_or_else(|_| unreachable!()),
+            );
+            let idx = _mm256_set_m128i(
+                _mm_and_si128(_mm_srli_epi16::<4>(q), m4),
+                _mm_and_si128(q, m4),
+            );
+            let v = _mm256_shuffle_epi8(table, idx);
+            let p = pairs_signed(v, load(at32(&y.qs, ib)));
+            let s = _mm256_set1_epi16(ls as i16 - 32);
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(acc)
+}
+
+/// Q8_K·Q8_K: signed products summed exactly into i32 (see [`pairs_signed`]), scaled by
+/// `d_w * d_a`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q8_k_q8_k(w: &[BlockQ8_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let mut sumi = _mm256_setzero_si256();
+        for i in 0..8 {
+            let p = pairs_signed(load(at32(&x.qs, i)), load(at32(&y.qs, i)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x.d * y.d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(acc)
+}

@@ -1,0 +1,491 @@
+//! The SIMD dot products of the k-quant formats (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K) and
+//! IQ4_XS with Q8_K agree with the scalar reference on every kernel this CPU can run, for
+//! random blocks, super-block counts 0..=3 and a few longer ones, at byte offsets that
+//! misalign the blocks relative to 32 and 64 bytes; and the reference quantizers of Q4_K,
+//! Q6_K and Q8_K round-trip within their step size.
+//!
+//! # The bound
+//!
+//! Both the reference and the kernels compute each super-block's integer sums exactly (the
+//! kernels as eight to sixteen i32 partial sums, each far below 2^24, so their conversion to
+//! f32 is exact too). Only the f32 arithmetic on top differs. The reference forms each
+//! super-block's term with at most four roundings (the integer sum to f32, `d_w * d_a`, their
+//! product, and the minimum's term) and adds the `nb` terms in order (IQ4_XS: eight terms per
+//! super-block, `8 nb` in all); a kernel rounds `d_w * d_a` once, fuses the multiplication
+//! into the addition (FMA) into one of 8 or 16 lanes and reduces the lanes in a tree of at
+//! most 5 levels, plus one addition of the minimums' accumulator. Every partial term thus
+//! passes through at most `r_ref = c nb + 4` roundings in the reference (`c = 8` for IQ4_XS,
+//! otherwise 1) and `nb + 10` in a kernel, each of relative size `u = 2^-24`; the summation
+//! bound (Higham, *Accuracy and Stability of Numerical Algorithms*, §4.2), applied to the sum
+//! of absolute partial terms
+//!
+//! `M = sum_i (|d_w sc_i q_i| + |dmin_w m_i|) |d_a q8_i|`
+//!
+//! gives, to first order in `u`, `|kernel - reference| <= ((c + 1) nb + 16) * u * M`.
+//! One wrong, dropped or duplicated quant moves the result by about `M / (256 nb)`, far
+//! outside the bound for the counts tested; and where all values are small integers every
+//! operation is exact, so there the kernels must equal the reference bit for bit.
+//!
+//! The activation quants span `-127..=127`, the range of Q8_K's quantizer (its scale maps the
+//! largest magnitude to -127 and quants are clamped to 127); the IQ4_XS and Q8_K·Q8_K kernels
+//! rely on it (see `simd::x86_64::avx2::kquant`).
+
+use half::f16;
+use proptest::prelude::*;
+use ziglama_tensor::formats::q4_k::scale_min_k4;
+use ziglama_tensor::formats::{
+    Block, BlockIQ4_XS, BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K,
+    DotKernel, Quantize, VecDot, QK_K,
+};
+use ziglama_tensor::Isa;
+
+const U: f64 = 1.0 / (1u64 << 24) as f64;
+
+/// A small deterministic generator (SplitMix64), so failures reproduce from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in (0, 1].
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+    /// Standard normal (Box-Muller).
+    fn normal(&mut self) -> f32 {
+        let (a, b) = (self.uniform(), self.uniform());
+        ((-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()) as f32
+    }
+    /// Uniform integer in `lo..=hi`.
+    fn int(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as i32
+    }
+    fn fill(&mut self, bytes: &mut [u8]) {
+        for b in bytes {
+            *b = self.next_u64() as u8;
+        }
+    }
+}
+
+/// A weight format under test: how to draw a random block, and the pieces whose
+/// dequantized magnitudes make up `M`.
+trait Weight: VecDot<Activation = BlockQ8_K> + Copy + std::fmt::Debug {
+    /// Reference roundings per super-block (`c` in the module docs).
+    const C: f64 = 1.0;
+    /// A block of random quants and scale bytes with standard normal f16 scales.
+    fn random(rng: &mut Rng) -> Self;
+    /// A block with every quant and scale byte random but small scales, so that all sums stay
+    /// small integers (exactly representable).
+    fn unit(rng: &mut Rng) -> Self;
+    /// Blocks whose dequantized values `v` give the magnitudes `sum |v_i|` of the terms.
+    fn parts(&self) -> Vec<Self> {
+        vec![*self]
+    }
+}
+
+fn random_bytes<T: bytemuck::Pod>(rng: &mut Rng) -> T {
+    let mut b: T = bytemuck::Zeroable::zeroed();
+    rng.fill(bytemuck::bytes_of_mut(&mut b));
+    b
+}
+
+fn nf16(rng: &mut Rng) -> f16 {
+    f16::from_f32(rng.normal())
+}
+
+impl Weight for BlockQ2_K {
+    fn random(rng: &mut Rng) -> Self {
+        let mut b: Self = random_bytes(rng);
+        (b.d, b.dmin) = (nf16(rng), nf16(rng));
+        b
+    }
+    fn unit(rng: &mut Rng) -> Self {
+        let mut b = Self::random(rng);
+        (b.d, b.dmin) = (f16::ONE, f16::from_f32(-2.0));
+        b
+    }
+    fn parts(&self) -> Vec<Self> {
+        let (mut s, mut m) = (*self, *self);
+        s.dmin = f16::ZERO;
+        m.d = f16::ZERO;
+        vec![s, m]
+    }
+}
+
+impl Weight for BlockQ3_K {
+    fn random(rng: &mut Rng) -> Self {
+        let mut b: Self = random_bytes(rng);
+        b.d = nf16(rng);
+        b
+    }
+    fn unit(rng: &mut Rng) -> Self {
+        let mut b = Self::random(rng);
+        b.d = f16::from_f32(-1.0);
+        b
+    }
+}
+
+impl Weight for BlockQ4_K {
+    fn random(rng: &mut Rng) -> Self {
+        let mut b: Self = random_bytes(rng);
+        (b.d, b.dmin) = (nf16(rng), nf16(rng));
+        b
+    }
+    fn unit(rng: &mut Rng) -> Self {
+        let mut b = Self::random(rng);
+        (b.d, b.dmin) = (f16::ONE, f16::from_f32(3.0));
+        b
+    }
+    fn parts(&self) -> Vec<Self> {
+        let (mut s, mut m) = (*self, *self);
+        s.dmin = f16::ZERO;
+        m.d = f16::ZERO;
+        vec![s, m]
+    }
+}
+
+impl Weight for BlockQ5_K {
+    fn random(rng: &mut Rng) -> Self {
+        let mut b: Self = random_bytes(rng);
+        (b.d, b.dmin) = (nf16(rng), nf16(rng));
+        b
+    }
+    fn unit(rng: &mut Rng) -> Self {
+        let mut b = Self::random(rng);
+        (b.d, b.dmin) = (f16::from_f32(2.0), f16::ONE);
+        b
+    }
+    fn parts(&self) -> Vec<Self> {
+        let (mut s, mut m) = (*self, *self);
+        s.dmin = f16::ZERO;
+        m.d = f16::ZERO;
+        vec![s, m]
+    }
+}
+
+impl Weight for BlockQ6_K {
+    fn random(rng: &mut Rng) -> Self {
+        let mut b: Self = random_bytes(rng);
+        b.d = nf16(rng);
+        b
+    }
+    fn unit(rng: &mut Rng) -> Self {
+        let mut b = Self::random(rng);
+        b.d = f16::ONE;
+        b
+    }
+}
+
+impl Weight for BlockQ8_K {
+    fn random(rng: &mut Rng) -> Self {
+        activation(rng, 127)
+    }
+    fn unit(rng: &mut Rng) -> Self {
+        let mut b = activation(rng, 127);
+        b.d = 1.0;
+        b
+    }
+}
+
+impl Weight for BlockIQ4_XS {
+    const C: f64 = 8.0;
+    fn random(rng: &mut Rng) -> Self {
+        let mut b: Self = random_bytes(rng);
+        b.d = nf16(rng);
+        b
+    }
+    fn unit(rng: &mut Rng) -> Self {
+        let mut b = Self::random(rng);
+        b.d = f16::ONE;
+        b
+    }
+}
+
+/// A Q8_K block with quants uniform in `-max..=max`, a standard normal scale and consistent
+/// `bsums`.
+fn activation(rng: &mut Rng, max: i32) -> BlockQ8_K {
+    let mut b: BlockQ8_K = bytemuck::Zeroable::zeroed();
+    b.d = rng.normal();
+    for q in b.qs.iter_mut() {
+        *q = rng.int(-max, max) as i8;
+    }
+    for (s, q) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
+        *s = q.iter().map(|&q| q as i16).sum();
+    }
+    b
+}
+
+/// `M` of the module docs, in f64.
+fn magnitude<W: Weight>(w: &[W], a: &[BlockQ8_K]) -> f64 {
+    let mut m = 0f64;
+    for (x, y) in w.iter().zip(a) {
+        let mut ya = [0f32; QK_K];
+        BlockQ8_K::dequantize(std::slice::from_ref(y), &mut ya);
+        for p in x.parts() {
+            let mut v = [0f32; QK_K];
+            W::dequantize(&[p], &mut v);
+            m += v
+                .iter()
+                .zip(&ya)
+                .map(|(v, a)| (*v as f64 * *a as f64).abs())
+                .sum::<f64>();
+        }
+    }
+    m
+}
+
+/// `blocks` copied into a fresh buffer at a byte offset that is `shift` (a multiple of the
+/// block's alignment) past a 64-byte boundary, passed to `f`.
+fn at_offset<T: bytemuck::Pod, R>(blocks: &[T], shift: usize, f: impl FnOnce(&[T]) -> R) -> R {
+    let bytes: &[u8] = bytemuck::cast_slice(blocks);
+    let mut buf = vec![0u8; bytes.len() + 128];
+    let base = buf.as_ptr() as usize;
+    let start = (64 - base % 64) % 64 + shift;
+    buf[start..start + bytes.len()].copy_from_slice(bytes);
+    let view: &[T] = bytemuck::cast_slice(&buf[start..start + bytes.len()]);
+    assert_eq!(view.as_ptr() as usize % 64, shift % 64);
+    f(view)
+}
+
+/// The kernels to test: the one `DotKernel::select` picks for each supported instruction set.
+fn kernels<W: Weight>() -> Vec<DotKernel<W>> {
+    Isa::all_supported()
+        .into_iter()
+        .map(DotKernel::<W>::select)
+        .collect()
+}
+
+/// Checks every kernel against the reference on `nb` random super-blocks (after `skip`
+/// leading ones, so the slice starts at an odd block), at byte shift `shift`.
+fn check_random<W: Weight>(seed: u64, nb: usize, skip: usize, shift: usize) {
+    let mut rng = Rng(seed);
+    let w: Vec<W> = (0..nb + skip).map(|_| W::random(&mut rng)).collect();
+    let a: Vec<BlockQ8_K> = (0..nb + skip).map(|_| activation(&mut rng, 127)).collect();
+    let align = std::mem::align_of::<W>().max(std::mem::align_of::<BlockQ8_K>());
+    let shift = shift * align;
+    at_offset(&w, shift, |w| {
+        at_offset(&a, shift + align, |a| {
+            let (w, a) = (&w[skip..], &a[skip..]);
+            let reference = W::vec_dot(w, a) as f64;
+            let bound = ((W::C + 1.0) * nb as f64 + 16.0) * U * magnitude(w, a) + 1e-30;
+            for k in kernels::<W>() {
+                let got = k.call(w, a) as f64;
+                assert!(
+                    (got - reference).abs() <= bound,
+                    "{:?} {}: nb {nb} kernel {got} reference {reference} bound {bound}",
+                    W::TYPE,
+                    k.isa()
+                );
+            }
+        })
+    });
+}
+
+/// Checks every kernel equals the reference bit for bit where all arithmetic is exact: small
+/// integer scales and activation quants in `-2..=2`, so every partial and total sum is an
+/// integer below 2^24 (at most 5 super-blocks of at most `256 * 32 * 2 * 128` for Q6_K).
+fn check_exact<W: Weight>(seed: u64, nb: usize) {
+    let mut rng = Rng(seed);
+    let w: Vec<W> = (0..nb).map(|_| W::unit(&mut rng)).collect();
+    let a: Vec<BlockQ8_K> = (0..nb)
+        .map(|_| {
+            let mut b = activation(&mut rng, 2);
+            b.d = 1.0;
+            b
+        })
+        .collect();
+    let reference = W::vec_dot(&w, &a);
+    for k in kernels::<W>() {
+        assert_eq!(k.call(&w, &a), reference, "{:?} {}", W::TYPE, k.isa());
+    }
+}
+
+/// Block counts: 0..=3 most of the time, sometimes a longer odd or even one.
+fn counts() -> impl Strategy<Value = usize> {
+    prop_oneof![4 => 0usize..=3, 1 => prop::sample::select(vec![5usize, 8, 16, 33])]
+}
+
+macro_rules! kernel_props {
+    ($($name:ident: $w:ty,)*) => {$(
+        mod $name {
+            use super::*;
+
+            proptest! {
+                #[test]
+                fn simd_matches_reference(
+                    seed in any::<u64>(),
+                    nb in counts(),
+                    skip in 0usize..=3,
+                    shift in 0usize..16,
+                ) {
+                    check_random::<$w>(seed, nb, skip, shift);
+                }
+
+                #[test]
+                fn simd_is_exact_on_small_integers(seed in any::<u64>(), nb in 0usize..=5) {
+                    check_exact::<$w>(seed, nb);
+                }
+            }
+
+            #[test]
+            fn x86_kernels_are_attached() {
+                for isa in Isa::all_supported() {
+                    let k = DotKernel::<$w>::select(isa);
+                    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+                        assert_ne!(k.isa(), Isa::Scalar, "no SIMD kernel for {isa}");
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+kernel_props! {
+    q2_k: BlockQ2_K,
+    q3_k: BlockQ3_K,
+    q4_k: BlockQ4_K,
+    q5_k: BlockQ5_K,
+    q6_k: BlockQ6_K,
+    q8_k: BlockQ8_K,
+    iq4_xs: BlockIQ4_XS,
+}
+
+/// Activations quantized from real floats (the production path) against every kernel.
+#[test]
+fn quantized_activations_match_reference() {
+    let mut rng = Rng(7);
+    let nb = 16;
+    let x: Vec<f32> = (0..nb * QK_K).map(|_| rng.normal()).collect();
+    let mut a = vec![bytemuck::Zeroable::zeroed(); nb];
+    BlockQ8_K::quantize(&x, &mut a);
+    assert!(a.iter().all(|b| b.qs.iter().all(|&q| q != -128)));
+    fn one<W: Weight>(rng: &mut Rng, a: &[BlockQ8_K]) {
+        let w: Vec<W> = (0..a.len()).map(|_| W::random(rng)).collect();
+        let reference = W::vec_dot(&w, a) as f64;
+        let bound = ((W::C + 1.0) * a.len() as f64 + 16.0) * U * magnitude(&w, a);
+        for k in kernels::<W>() {
+            let got = k.call(&w, a) as f64;
+            assert!(
+                (got - reference).abs() <= bound,
+                "{:?} {}",
+                W::TYPE,
+                k.isa()
+            );
+        }
+    }
+    one::<BlockQ2_K>(&mut rng, &a);
+    one::<BlockQ3_K>(&mut rng, &a);
+    one::<BlockQ4_K>(&mut rng, &a);
+    one::<BlockQ5_K>(&mut rng, &a);
+    one::<BlockQ6_K>(&mut rng, &a);
+    one::<BlockQ8_K>(&mut rng, &a);
+    one::<BlockIQ4_XS>(&mut rng, &a);
+}
+
+/// Random rows: normal values times a per-super-block magnitude of 2^-10..2^10, with some
+/// all-zero and some constant sub-blocks.
+fn random_row(rng: &mut Rng, nb: usize) -> Vec<f32> {
+    let mut x = Vec::with_capacity(nb * QK_K);
+    for _ in 0..nb {
+        let scale = 2f32.powi(rng.int(-10, 10));
+        let kind = rng.int(0, 5);
+        for i in 0..QK_K {
+            x.push(match kind {
+                0 if i < 64 => 0.0,
+                1 if i % 32 < 16 => 0.25 * scale,
+                2 => rng.normal().abs() * scale,
+                _ => rng.normal() * scale,
+            });
+        }
+    }
+    x
+}
+
+fn round_trip<Q: Quantize>(x: &[f32]) -> Vec<f32> {
+    let mut q = vec![bytemuck::Zeroable::zeroed(); x.len() / QK_K];
+    Q::quantize(x, &mut q);
+    let mut y = vec![0f32; x.len()];
+    Q::dequantize(&q, &mut y);
+    y
+}
+
+proptest! {
+    /// Q8_K: `d = max / -127` and quants are rounded to nearest, so every value is within half
+    /// a step `|d| / 2` (plus the rounding of `d * q` and of `d` itself) of the input.
+    #[test]
+    fn q8_k_round_trip(seed in any::<u64>(), nb in 1usize..=4) {
+        let x = random_row(&mut Rng(seed), nb);
+        let y = round_trip::<BlockQ8_K>(&x);
+        for (xb, yb) in x.chunks_exact(QK_K).zip(y.chunks_exact(QK_K)) {
+            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let step = amax / 127.0;
+            for (a, b) in xb.iter().zip(yb) {
+                prop_assert!((a - b).abs() <= 0.5 * step * (1.0 + 1e-5), "{a} vs {b}");
+            }
+        }
+    }
+
+    /// Q6_K: quants of sub-block `j` are `round(x / (d sc_j))` clamped to `-32..=31`, where
+    /// `d sc_j` is about the sub-block's `amax_j / 32` and at most the super-block's
+    /// `amax / 31` (the scale search stays within `nmax +- 0.9`, the 8-bit `sc_j` within 1/256
+    /// of it). Rounding costs half a step; the clamp at 31 (the value of largest magnitude
+    /// maps to -32, so only values of the other sign clamp) costs at most another half, so the
+    /// error is at most `amax / 31`. Small super-blocks have an f16 `d` in the subnormal range,
+    /// rounded by up to `2^-25` absolute, which moves a value by up to `|sc q| 2^-25 <= 2^-13`.
+    #[test]
+    fn q6_k_round_trip(seed in any::<u64>(), nb in 1usize..=4) {
+        let x = random_row(&mut Rng(seed), nb);
+        let y = round_trip::<BlockQ6_K>(&x);
+        for (xb, yb) in x.chunks_exact(QK_K).zip(y.chunks_exact(QK_K)) {
+            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for (a, b) in xb.iter().zip(yb) {
+                let bound = amax / 31.0 + 2f32.powi(-13);
+                prop_assert!((a - b).abs() <= bound, "{a} vs {b} (amax {amax})");
+            }
+        }
+    }
+
+    /// Q4_K: each sub-block of 32 is quantized to 16 levels between its minimum and maximum,
+    /// with 6-bit scales and mins relative to the super-block's largest: the error is at most
+    /// one level of the super-block's widest sub-block, `range / 15`, plus the rounding of the
+    /// 6-bit min (`max_min / 126`); asserted as `(max - min) / 15 + max_min / 63`, plus the
+    /// f16 rounding of `d` and `dmin` in their subnormal range (`2^-25` absolute, times
+    /// `sc q + m <= 63 * 15 + 63`: below `2^-15`).
+    #[test]
+    fn q4_k_round_trip(seed in any::<u64>(), nb in 1usize..=4) {
+        let x = random_row(&mut Rng(seed), nb);
+        let y = round_trip::<BlockQ4_K>(&x);
+        for (xb, yb) in x.chunks_exact(QK_K).zip(y.chunks_exact(QK_K)) {
+            let (mut range, mut max_min) = (0f32, 0f32);
+            for s in xb.chunks_exact(32) {
+                let lo = s.iter().fold(0f32, |m, &v| m.min(v));
+                let hi = s.iter().fold(f32::MIN, |m, &v| m.max(v));
+                range = range.max(hi - lo);
+                max_min = max_min.max(-lo);
+            }
+            let bound = range / 15.0 + max_min / 63.0 + 2f32.powi(-15);
+            for (a, b) in xb.iter().zip(yb) {
+                prop_assert!((a - b).abs() <= bound, "{a} vs {b} (bound {bound})");
+            }
+        }
+    }
+}
+
+/// Q4_K's quantizer maps the largest sub-block scale to the top 6-bit code, 63, and
+/// `scale_min_k4` reads back what it packed.
+#[test]
+fn q4_k_largest_scale_is_63() {
+    let mut rng = Rng(11);
+    let x = random_row(&mut rng, 8);
+    let mut q = vec![bytemuck::Zeroable::zeroed(); 8];
+    BlockQ4_K::quantize(&x, &mut q);
+    for b in &q {
+        let top = (0..8).map(|j| scale_min_k4(j, &b.scales).0).max();
+        assert_eq!(top, Some(63), "{b:?}");
+    }
+}
