@@ -105,4 +105,20 @@ mod tests {
         let sumi = 127 * 127 - 30;
         assert_eq!(BlockIQ4_NL::vec_dot(&[b], &[a]), 0.5 * sumi as f32);
     }
+
+    /// ggml's `dequantize_row_iq4_nl` (libggml-base of llama.cpp, llama-cpp-python 0.3.36) of
+    /// the bytes ggml's Q4_0 quantizer makes of [`golden_input`](crate::formats::q4_0::golden)
+    /// (the layouts are the same) hashes to this value.
+    #[test]
+    fn dequantize_matches_ggml_bit_for_bit() {
+        use crate::formats::q4_0::golden::{fnv1a, golden_input};
+        use crate::formats::{BlockQ4_0, Quantize};
+        let x = golden_input();
+        let mut q = vec![<BlockQ4_0 as bytemuck::Zeroable>::zeroed(); x.len() / 32];
+        BlockQ4_0::quantize(&x, &mut q);
+        let iq: &[BlockIQ4_NL] = bytemuck::cast_slice(&q);
+        let mut y = vec![0f32; x.len()];
+        BlockIQ4_NL::dequantize(iq, &mut y);
+        assert_eq!(fnv1a(bytemuck::cast_slice(&y)), 0x90c28ab5515ed6d9);
+    }
 }

@@ -93,6 +93,55 @@ impl VecDot for BlockQ4_0 {
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
 
+/// Test data shared by the legacy formats' tests: a deterministic input (built from exact
+/// float operations only, so it is the same on every platform) and the hash the golden
+/// values of ggml's output were recorded with.
+#[cfg(test)]
+pub(crate) mod golden {
+    /// Deterministic test input: 4096 blocks of 32 values, built from exact float operations only.
+    pub(crate) fn golden_input() -> Vec<f32> {
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let mut x = Vec::with_capacity(4096 * 32);
+        for b in 0..4096u64 {
+            let e = (next() % 33) as i32 - 20; // scale 2^-20 ..= 2^12: f16 scales from subnormal to large, never infinite
+            let scale = f32::from_bits(((e + 127) as u32) << 23);
+            let one = next() % 32;
+            let c = ((next() % 2001) as f32 - 1000.0) / 64.0;
+            for j in 0..32u64 {
+                let r = next();
+                x.push(match b % 8 {
+                    0 => 0.0,
+                    1 => c,
+                    2 => {
+                        if j == one {
+                            -scale
+                        } else {
+                            0.0
+                        }
+                    }
+                    3 => ((r % 64) as f32 - 32.0) * 0.5,
+                    4 => ((r % 34) as f32 - 17.0) / 16.0 * scale,
+                    _ => ((r >> 40) as i32 - (1 << 23)) as f32 / (1 << 23) as f32 * scale,
+                });
+            }
+        }
+        x
+    }
+
+    /// FNV-1a, 64-bit.
+    pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +232,21 @@ mod tests {
         let sumi = 6 - 5 + 127;
         let dot = BlockQ4_0::vec_dot(&[w, w], &[a, a]);
         assert_eq!(dot, 2.0 * sumi as f32 * 0.5 * 0.25);
+    }
+
+    /// The hashes are of the output of ggml's own `quantize_row_q4_0_ref` and
+    /// `dequantize_row_q4_0` (libggml-base of llama.cpp as built by llama-cpp-python
+    /// 0.3.36) on [`golden::golden_input`]: 4096 blocks of zeros, constants, lone spikes,
+    /// exact ties and random values over scales from 2^-20 to 2^12.
+    #[test]
+    fn quantize_and_dequantize_match_ggml_bit_for_bit() {
+        use crate::formats::q4_0::golden::{fnv1a, golden_input};
+        let x = golden_input();
+        let mut q = vec![<BlockQ4_0 as bytemuck::Zeroable>::zeroed(); x.len() / 32];
+        BlockQ4_0::quantize(&x, &mut q);
+        assert_eq!(fnv1a(bytemuck::cast_slice(&q)), 0x46c89dc7f7c517b2);
+        let mut y = vec![0f32; x.len()];
+        BlockQ4_0::dequantize(&q, &mut y);
+        assert_eq!(fnv1a(bytemuck::cast_slice(&y)), 0xe80c18e3dd06eb55);
     }
 }

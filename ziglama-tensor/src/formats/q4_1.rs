@@ -179,4 +179,20 @@ mod tests {
         let expected = (0.5f32 * 0.25) * sumi as f32 + m_w * s_a;
         assert_eq!(BlockQ4_1::vec_dot(&[w], &[a]), expected);
     }
+
+    /// The hashes are of the output of ggml's own `quantize_row_q4_1_ref` and
+    /// `dequantize_row_q4_1` (libggml-base of llama.cpp as built by llama-cpp-python
+    /// 0.3.36) on [`golden::golden_input`]: 4096 blocks of zeros, constants, lone spikes,
+    /// exact ties and random values over scales from 2^-20 to 2^12.
+    #[test]
+    fn quantize_and_dequantize_match_ggml_bit_for_bit() {
+        use crate::formats::q4_0::golden::{fnv1a, golden_input};
+        let x = golden_input();
+        let mut q = vec![<BlockQ4_1 as bytemuck::Zeroable>::zeroed(); x.len() / 32];
+        BlockQ4_1::quantize(&x, &mut q);
+        assert_eq!(fnv1a(bytemuck::cast_slice(&q)), 0x9327b6a7c9a3c583);
+        let mut y = vec![0f32; x.len()];
+        BlockQ4_1::dequantize(&q, &mut y);
+        assert_eq!(fnv1a(bytemuck::cast_slice(&y)), 0x5bc4153f7be25816);
+    }
 }

@@ -189,4 +189,20 @@ mod tests {
             (2.0f32 * 0.125) * sumi as f32
         );
     }
+
+    /// The hashes are of the output of ggml's own `quantize_row_q5_0_ref` and
+    /// `dequantize_row_q5_0` (libggml-base of llama.cpp as built by llama-cpp-python
+    /// 0.3.36) on [`golden::golden_input`]: 4096 blocks of zeros, constants, lone spikes,
+    /// exact ties and random values over scales from 2^-20 to 2^12.
+    #[test]
+    fn quantize_and_dequantize_match_ggml_bit_for_bit() {
+        use crate::formats::q4_0::golden::{fnv1a, golden_input};
+        let x = golden_input();
+        let mut q = vec![<BlockQ5_0 as bytemuck::Zeroable>::zeroed(); x.len() / 32];
+        BlockQ5_0::quantize(&x, &mut q);
+        assert_eq!(fnv1a(bytemuck::cast_slice(&q)), 0xf5a713dccf72d483);
+        let mut y = vec![0f32; x.len()];
+        BlockQ5_0::dequantize(&q, &mut y);
+        assert_eq!(fnv1a(bytemuck::cast_slice(&y)), 0xdbd27917fc3b1257);
+    }
 }

@@ -126,4 +126,17 @@ mod tests {
             2.0 * (sumi as f32 * 0.25)
         );
     }
+
+    /// The hashes are of the output of ggml's own `quantize_row_q8_1_ref` and
+    /// `dequantize_row_q8_1` (libggml-base of llama.cpp as built by llama-cpp-python
+    /// 0.3.36) on [`golden::golden_input`]: 4096 blocks of zeros, constants, lone spikes,
+    /// exact ties and random values over scales from 2^-20 to 2^12.
+    #[test]
+    fn quantize_and_dequantize_match_ggml_bit_for_bit() {
+        use crate::formats::q4_0::golden::{fnv1a, golden_input};
+        let x = golden_input();
+        let mut q = vec![<BlockQ8_1 as bytemuck::Zeroable>::zeroed(); x.len() / 32];
+        BlockQ8_1::quantize(&x, &mut q);
+        assert_eq!(fnv1a(bytemuck::cast_slice(&q)), 0xcaf922c02f2c4c81);
+    }
 }
