@@ -91,7 +91,9 @@ pub enum ModelError {
     },
 
     /// A metadata value type id outside the GGUF specification.
-    #[error("{field} at byte offset {offset}: unknown GGUF metadata value type {id}, expected 0..=12")]
+    #[error(
+        "{field} at byte offset {offset}: unknown GGUF metadata value type {id}, expected 0..=12"
+    )]
     UnknownValueType {
         /// The field (which key's type, or which array's element type).
         field: String,

@@ -94,7 +94,10 @@ fn parse_checked(buf: &Arc<Vec<u8>>, len: usize, case: &str) -> Result<GgufFile,
         peak <= allocation_budget(len),
         "{case}: parsing {len} bytes peaked at {peak} bytes allocated ({r:?})"
     );
-    assert!(largest <= allocation_budget(len), "{case}: one allocation of {largest} bytes");
+    assert!(
+        largest <= allocation_budget(len),
+        "{case}: one allocation of {largest} bytes"
+    );
     if let Err(e) = &r {
         let msg = e.to_string();
         let offset = error_offset(e).unwrap_or_else(|| panic!("{case}: no offset in {e:?}"));
@@ -106,9 +109,16 @@ fn parse_checked(buf: &Arc<Vec<u8>>, len: usize, case: &str) -> Result<GgufFile,
             msg.contains(&format!("byte offset {offset}")),
             "{case}: message does not give the byte offset: {msg}"
         );
-        let names_field = ["GGUF", "header field", "metadata key", "tensor", "array", "padding"]
-            .iter()
-            .any(|f| msg.contains(f));
+        let names_field = [
+            "GGUF",
+            "header field",
+            "metadata key",
+            "tensor",
+            "array",
+            "padding",
+        ]
+        .iter()
+        .any(|f| msg.contains(f));
         assert!(names_field, "{case}: message names no field: {msg}");
     }
     r
@@ -148,14 +158,18 @@ impl Rng {
 }
 
 fn real_prefix() -> Vec<u8> {
-    let path = KnownModel::SmolLM2.ensure().expect("SmolLM2 must be fetchable");
+    let path = KnownModel::SmolLM2
+        .ensure()
+        .expect("SmolLM2 must be fetchable");
     let file = std::fs::read(path).expect("read SmolLM2");
     file[..64 << 10].to_vec()
 }
 
 /// The shrunk SmolLM2 described in the module docs.
 fn shrunk_smollm2() -> Vec<u8> {
-    let path = KnownModel::SmolLM2.ensure().expect("SmolLM2 must be fetchable");
+    let path = KnownModel::SmolLM2
+        .ensure()
+        .expect("SmolLM2 must be fetchable");
     let real = GgufFile::open(path).expect("SmolLM2 parses");
     let mut w = GgufWriter::new();
     for (key, value) in real.metadata().iter() {
@@ -176,7 +190,8 @@ fn shrunk_smollm2() -> Vec<u8> {
         shape[0] = info.dtype.block_size();
         let n = info.dtype.type_size();
         let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
-        w.add_tensor_bytes(&info.name, info.dtype, &shape, &bytes).unwrap();
+        w.add_tensor_bytes(&info.name, info.dtype, &shape, &bytes)
+            .unwrap();
     }
     let out = w.to_bytes().unwrap();
     assert!(out.len() < 64 << 10, "shrunk file is {} bytes", out.len());
@@ -201,10 +216,17 @@ fn shrunk_file_truncated_at_every_offset_is_an_error() {
     // The last tensor's data ends here; only the zero padding after it may be cut off.
     let last = whole.tensor_infos().last().unwrap();
     let data_end = whole.data_offset() + last.offset as usize + last.n_bytes;
-    assert!(data_end < buf.len(), "the test needs trailing padding to cut");
+    assert!(
+        data_end < buf.len(),
+        "the test needs trailing padding to cut"
+    );
     for len in 0..buf.len() {
         let r = parse_checked(&buf, len, &format!("shrunk file cut at {len}"));
-        assert_eq!(r.is_ok(), len >= data_end, "shrunk file cut at {len}: {r:?}");
+        assert_eq!(
+            r.is_ok(),
+            len >= data_end,
+            "shrunk file cut at {len}: {r:?}"
+        );
     }
 }
 
@@ -269,7 +291,9 @@ fn fuzz(original: &[u8], cases: u64, seed: u64, hot: usize) -> (usize, usize) {
                 ok += 1;
                 // Whatever parsed must be usable: every listed tensor can be taken.
                 for info in f.tensor_infos() {
-                    let t = f.tensor(&info.name).unwrap_or_else(|e| panic!("{label}: {e}"));
+                    let t = f
+                        .tensor(&info.name)
+                        .unwrap_or_else(|e| panic!("{label}: {e}"));
                     assert_eq!(t.n_bytes(), info.n_bytes, "{label}");
                 }
             }

@@ -8,7 +8,9 @@ use ziglama_model::gguf::{GgufFile, GgufWriter, MetadataValue, ValueType};
 use ziglama_model::tensor::GgmlType;
 
 fn smollm2() -> GgufFile {
-    let path = KnownModel::SmolLM2.ensure().expect("SmolLM2 must be fetchable");
+    let path = KnownModel::SmolLM2
+        .ensure()
+        .expect("SmolLM2 must be fetchable");
     GgufFile::open(path).expect("SmolLM2 parses")
 }
 
@@ -32,7 +34,10 @@ fn header_facts() {
     assert_eq!(tokens.len(), 49152);
     assert_eq!(tokens.get_str(0).unwrap(), "<|endoftext|>");
     let emb = f.tensor_info("token_embd.weight").unwrap();
-    assert_eq!((emb.dtype, emb.shape.as_slice()), (GgmlType::Q8_0, &[576, 49152][..]));
+    assert_eq!(
+        (emb.dtype, emb.shape.as_slice()),
+        (GgmlType::Q8_0, &[576, 49152][..])
+    );
     assert_eq!(emb.n_bytes, 576 / 32 * 34 * 49152);
     for (k, v) in m.iter() {
         println!("{k}: {}", v.type_description());
@@ -42,8 +47,14 @@ fn header_facts() {
     let last = f.tensor_infos().last().unwrap();
     let end = f.data_offset() as u64 + last.offset + last.n_bytes as u64;
     assert_eq!(end.next_multiple_of(32), f.bytes().len() as u64);
-    assert_eq!(m.get("general.architecture").unwrap().value_type(), ValueType::String);
-    assert!(matches!(m.get("llama.block_count"), Some(MetadataValue::Uint32(30))));
+    assert_eq!(
+        m.get("general.architecture").unwrap().value_type(),
+        ValueType::String
+    );
+    assert!(matches!(
+        m.get("llama.block_count"),
+        Some(MetadataValue::Uint32(30))
+    ));
 }
 
 #[test]

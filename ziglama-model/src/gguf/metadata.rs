@@ -78,7 +78,11 @@ impl Metadata {
     }
 
     /// Adds `key` at the end; an error if it is already present.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<MetadataValue>) -> Result<()> {
+    pub fn insert(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<MetadataValue>,
+    ) -> Result<()> {
         let key = key.into();
         if self.index.contains_key(&key) {
             return Err(ModelError::InvalidWrite {

@@ -28,11 +28,8 @@
 //! assert_eq!((info.dtype, info.shape.as_slice(), info.n_bytes), (GgmlType::F32, &[4][..], 16));
 //! let t = file.tensor("output_norm.weight")?;
 //! assert!(t.is_borrowed()); // zero-copy
-//! assert_eq!(t.bytes(), bytemuck_free_f32_bytes(&[1.0, 2.0, 3.0, 4.0]));
-//! # fn bytemuck_free_f32_bytes(v: &[f32]) -> Vec<u8> {
-//! #     v.iter().flat_map(|x| x.to_le_bytes()).collect()
-//! # }
-//! # Ok::<(), ziglama_model::ModelError>(())
+//! assert_eq!(t.to_f32()?, [1.0, 2.0, 3.0, 4.0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod file;

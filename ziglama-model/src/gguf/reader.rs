@@ -11,7 +11,7 @@ use ziglama_tensor::GgmlType;
 
 use super::metadata::Metadata;
 use super::value::{GgufString, MetadataArray, MetadataValue, StringArray, ValueType};
-use super::{TensorInfo, DEFAULT_ALIGNMENT, KEY_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_DIMS, MAGIC};
+use super::{TensorInfo, DEFAULT_ALIGNMENT, KEY_ALIGNMENT, MAGIC, MAX_ARRAY_DEPTH, MAX_DIMS};
 use crate::error::{ModelError, Result};
 
 /// A bounds-checked little-endian cursor. Field names are built only when an error occurs.
@@ -75,9 +75,20 @@ impl<'a> Cursor<'a> {
     }
 
     /// A GGUF string: u64 length, then that many bytes.
+    /// A string too long for the bytes left is reported as the whole field (length and
+    /// bytes) being truncated.
     fn string(&mut self, field: &dyn Fn() -> String) -> Result<&'a [u8]> {
-        let n = self.count(1, field)?;
-        self.take(n, field)
+        let offset = self.pos;
+        let n = self.u64(field)?;
+        if n > self.remaining() as u64 {
+            return Err(ModelError::Truncated {
+                field: field(),
+                offset: offset as u64,
+                needed: n.saturating_add(8),
+                available: (self.buf.len() - offset) as u64,
+            });
+        }
+        self.take(n as usize, field)
     }
 }
 
