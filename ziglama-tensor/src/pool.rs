@@ -6,81 +6,112 @@
 //! variable (so an idle pool costs no CPU). The calling thread works too: a pool of `n`
 //! threads spawns `n - 1` workers.
 //!
-//! Tasks are claimed with a compare-and-swap on one word holding the operation's generation
-//! and the next task index, so a worker that wakes late can never run a task of an operation
-//! that has finished: the closure is only called for a task claimed under the generation it
-//! belongs to, and [`ThreadPool::run`] returns only when every task has finished.
+//! # Protocol
+//!
+//! An operation is published in three words, each on its own cache line so that the words the
+//! workers poll are not invalidated by the words they update:
+//!
+//! - `cursor`: the operation's generation (high 32 bits) and the number of tasks not yet
+//!   claimed (low 32 bits). A task is claimed by a compare-and-swap that decrements the count
+//!   only if the generation is the expected one; the task's index is `n_tasks - remaining`.
+//! - the announcement line: `latest` (the generation most recently published, polled by idle
+//!   workers), `job` and `n_tasks` (the closure and task count of that generation), `sleepers`
+//!   (workers parked on the condition variable; the caller only pays for a wake-up system call
+//!   when there are any).
+//! - `done`: tasks finished. Each thread adds its count once per operation, not once per task.
+//!
+//! A worker that reads `latest == g` and then `job` may be overtaken by the next operation, so
+//! what it read might belong to a later one; but it only ever calls the closure for a task it
+//! claimed under generation `g`. Such a claim succeeds only while operation `g` has unclaimed
+//! tasks, that is before [`ThreadPool::run`] for `g` has returned (it waits until `done`
+//! counts every task, and this worker's count is added after its claims) and hence before the
+//! next operation overwrites `job`: the values read are `g`'s. The claim is what makes the
+//! closure pointer valid; `run` does not return, nor drop the closure, before every claimed
+//! task has finished. (Generations are 32-bit: a worker would have to stall between reading
+//! `latest` and its claim for exactly 2^32 operations for a stale claim to match.)
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-/// How many times an idle worker polls for new work before parking.
+/// How many times an idle worker polls for new work before parking (about a millisecond).
 const SPIN_LIMIT: u32 = 1 << 16;
 
 type Job = dyn Fn(usize) + Sync;
 
-/// The current operation, as the workers see it.
-#[derive(Clone, Copy)]
-struct Slot {
-    generation: u32,
-    n_tasks: u32,
-    job: *const Job,
-}
+/// A value alone on its cache line(s) (128 bytes: adjacent-line prefetchers pair lines).
+#[repr(align(128))]
+struct Padded<T>(T);
 
-// SAFETY: `job` points to a `Sync` closure, so sharing the pointer across threads is sound;
-// when it may be dereferenced is governed by the generation protocol in `claim`.
-unsafe impl Send for Slot {}
-
-struct Shared {
-    /// Generation (high 32 bits) and next unclaimed task index (low 32 bits).
-    cursor: AtomicU64,
-    /// The generation most recently published, for workers to poll without the lock.
-    latest: AtomicU64,
-    slot: Mutex<Slot>,
-    wake: Condvar,
-    done: AtomicUsize,
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
+/// The words an idle worker polls and reads when an operation starts; written once per
+/// operation by the caller.
+struct Announce {
+    /// The generation most recently published.
+    latest: AtomicU32,
+    /// Points to a `&Job` on the stack of the `run` call of generation `latest`.
+    job: AtomicPtr<()>,
+    /// Tasks of generation `latest`.
+    n_tasks: AtomicU32,
+    /// Workers parked (or about to park) on `wake`.
+    sleepers: AtomicUsize,
+    /// Set once, when the pool is dropped.
     shutdown: AtomicBool,
 }
 
+struct Shared {
+    /// Generation (high 32 bits) and unclaimed task count (low 32 bits).
+    cursor: Padded<AtomicU64>,
+    announce: Padded<Announce>,
+    /// Finished tasks of the current operation, added by workers.
+    done: Padded<AtomicUsize>,
+    /// Guards parking: a worker re-checks `latest` under it before waiting.
+    park: Mutex<()>,
+    wake: Condvar,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
 impl Shared {
-    /// Claims the next task of `slot`'s operation, if that operation is still current and has
-    /// tasks left.
-    fn claim(&self, slot: &Slot) -> Option<usize> {
-        let mut cur = self.cursor.load(Ordering::Acquire);
+    /// Claims a task of generation `generation` (with `n_tasks` tasks), if any is left.
+    #[inline]
+    fn claim(&self, generation: u32, n_tasks: u32) -> Option<usize> {
+        let cursor = &self.cursor.0;
+        let mut cur = cursor.load(Ordering::Acquire);
         loop {
-            let (generation, index) = ((cur >> 32) as u32, cur as u32);
-            if generation != slot.generation || index >= slot.n_tasks {
+            let (g, remaining) = ((cur >> 32) as u32, cur as u32);
+            if g != generation || remaining == 0 {
                 return None;
             }
-            match self.cursor.compare_exchange_weak(
-                cur,
-                cur + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Some(index as usize),
+            match cursor.compare_exchange_weak(cur, cur - 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some((n_tasks - remaining) as usize),
                 Err(now) => cur = now,
             }
         }
     }
 
-    /// Runs tasks of `slot`'s operation until none are left to claim.
-    fn work(&self, slot: &Slot) {
-        while let Some(i) = self.claim(slot) {
-            // SAFETY: task `i` was claimed under `slot.generation`, so that operation has not
-            // finished: `ThreadPool::run` is still waiting for this task's `done` increment and
-            // keeps the closure behind `slot.job` alive until then.
-            let job = unsafe { &*slot.job };
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| job(i))) {
+    /// Runs tasks of generation `generation` until none are left to claim; returns how many
+    /// this thread ran.
+    ///
+    /// # Safety
+    /// `job` must be the closure pointer published for `generation` (or any pointer, if it
+    /// was read after observing `latest == generation`: see the module docs), and `n_tasks`
+    /// its task count read likewise.
+    unsafe fn work(&self, generation: u32, job: *const (), n_tasks: u32) -> usize {
+        let mut ran = 0;
+        while let Some(i) = self.claim(generation, n_tasks) {
+            // SAFETY: task `i` was claimed under `generation`, so that operation has not
+            // finished: `ThreadPool::run` is still waiting for this task to be counted in
+            // `done`, and keeps the `&Job` that `job` points to (and the closure) alive until
+            // then. By the module docs' argument `job` is that generation's pointer.
+            let f: &Job = unsafe { *job.cast::<&Job>() };
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(i))) {
                 let mut first = self.panic.lock().unwrap_or_else(|e| e.into_inner());
                 first.get_or_insert(p);
             }
-            self.done.fetch_add(1, Ordering::AcqRel);
+            ran += 1;
         }
+        ran
     }
 }
 
@@ -99,7 +130,7 @@ impl Shared {
 pub struct ThreadPool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
-    /// Serialises operations from different callers sharing one pool.
+    /// Serialises operations from different callers sharing one pool; holds the generation.
     run_lock: Mutex<u32>,
 }
 
@@ -108,17 +139,18 @@ impl ThreadPool {
     /// `n_threads - 1` workers are spawned). `0` is treated as 1.
     pub fn new(n_threads: usize) -> ThreadPool {
         let shared = Arc::new(Shared {
-            cursor: AtomicU64::new(0),
-            latest: AtomicU64::new(0),
-            slot: Mutex::new(Slot {
-                generation: 0,
-                n_tasks: 0,
-                job: std::ptr::null::<fn(usize)>() as *const Job,
+            cursor: Padded(AtomicU64::new(0)),
+            announce: Padded(Announce {
+                latest: AtomicU32::new(0),
+                job: AtomicPtr::new(std::ptr::null_mut()),
+                n_tasks: AtomicU32::new(0),
+                sleepers: AtomicUsize::new(0),
+                shutdown: AtomicBool::new(false),
             }),
+            done: Padded(AtomicUsize::new(0)),
+            park: Mutex::new(()),
             wake: Condvar::new(),
-            done: AtomicUsize::new(0),
             panic: Mutex::new(None),
-            shutdown: AtomicBool::new(false),
         });
         let workers = (1..n_threads.max(1))
             .map(|k| {
@@ -157,33 +189,34 @@ impl ThreadPool {
             (0..n_tasks).for_each(task);
             return;
         }
-        let n_tasks = u32::try_from(n_tasks).expect("at most 2^32 - 1 tasks per operation");
+        let n = u32::try_from(n_tasks).expect("at most 2^32 - 1 tasks per operation");
         let mut generation = self.run_lock.lock().unwrap_or_else(|e| e.into_inner());
         *generation = generation.wrapping_add(1);
+        let g = *generation;
         let job: &(dyn Fn(usize) + Sync + '_) = &task;
-        // SAFETY: erases the closure's lifetime so workers can hold a pointer to it. Workers
-        // dereference it only for a task claimed under this generation, and this function does
-        // not return (nor drop `task`) until `done` counts all `n_tasks` tasks.
-        let job: *const Job =
-            unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync + '_), &'static Job>(job) };
-        let slot = Slot {
-            generation: *generation,
-            n_tasks,
-            job,
-        };
+        // Workers read the closure through this thin pointer to the fat reference `job`; both
+        // live until this function returns, which is after every claimed task has finished.
+        let job_ptr = std::ptr::from_ref(&job).cast::<()>().cast_mut();
         let sh = &*self.shared;
-        sh.done.store(0, Ordering::Release);
-        *sh.slot.lock().unwrap_or_else(|e| e.into_inner()) = slot;
+        let an = &sh.announce.0;
+        sh.done.0.store(0, Ordering::Relaxed);
+        an.job.store(job_ptr, Ordering::Relaxed);
+        an.n_tasks.store(n, Ordering::Relaxed);
+        // Release: a worker that claims under `g` (acquiring `cursor`) sees `job` and `done`.
         sh.cursor
-            .store((slot.generation as u64) << 32, Ordering::Release);
-        sh.latest.store(slot.generation as u64, Ordering::Release);
-        {
-            let _g = sh.slot.lock().unwrap_or_else(|e| e.into_inner());
+            .0
+            .store(((g as u64) << 32) | n as u64, Ordering::Release);
+        // SeqCst with the `sleepers` load below, against the worker's increment and re-check
+        // in `worker`: either we see its increment and wake it, or it sees `latest == g`.
+        an.latest.store(g, Ordering::SeqCst);
+        if an.sleepers.load(Ordering::SeqCst) > 0 {
+            let _g = sh.park.lock().unwrap_or_else(|e| e.into_inner());
             sh.wake.notify_all();
         }
-        sh.work(&slot);
+        // SAFETY: `job_ptr` is the pointer just published for generation `g`.
+        let mine = unsafe { sh.work(g, job_ptr, n) };
         let mut spins = 0u32;
-        while sh.done.load(Ordering::Acquire) < n_tasks as usize {
+        while sh.done.0.load(Ordering::Acquire) + mine < n_tasks {
             spins += 1;
             if spins < SPIN_LIMIT {
                 std::hint::spin_loop();
@@ -199,38 +232,47 @@ impl ThreadPool {
 }
 
 fn worker(sh: &Shared) {
-    let mut seen = 0u64;
+    let an = &sh.announce.0;
+    let mut seen = 0u32;
     loop {
         let mut spins = 0u32;
-        while sh.latest.load(Ordering::Acquire) == seen && !sh.shutdown.load(Ordering::Acquire) {
+        while an.latest.load(Ordering::Acquire) == seen {
+            if an.shutdown.load(Ordering::Acquire) {
+                return;
+            }
             spins += 1;
             if spins < SPIN_LIMIT {
                 std::hint::spin_loop();
                 continue;
             }
-            let guard = sh.slot.lock().unwrap_or_else(|e| e.into_inner());
+            let guard = sh.park.lock().unwrap_or_else(|e| e.into_inner());
+            an.sleepers.fetch_add(1, Ordering::SeqCst);
             let _guard = sh
                 .wake
                 .wait_while(guard, |_| {
-                    sh.latest.load(Ordering::Acquire) == seen
-                        && !sh.shutdown.load(Ordering::Acquire)
+                    an.latest.load(Ordering::SeqCst) == seen && !an.shutdown.load(Ordering::SeqCst)
                 })
                 .unwrap_or_else(|e| e.into_inner());
+            an.sleepers.fetch_sub(1, Ordering::SeqCst);
+            spins = 0;
         }
-        if sh.shutdown.load(Ordering::Acquire) {
-            return;
+        seen = an.latest.load(Ordering::Acquire);
+        let job = an.job.load(Ordering::Acquire);
+        let n = an.n_tasks.load(Ordering::Acquire);
+        // SAFETY: `job` and `n` were read after observing `latest == seen` (see module docs).
+        let ran = unsafe { sh.work(seen, job, n) };
+        if ran > 0 {
+            sh.done.0.fetch_add(ran, Ordering::Release);
         }
-        let slot = *sh.slot.lock().unwrap_or_else(|e| e.into_inner());
-        seen = slot.generation as u64;
-        sh.work(&slot);
     }
 }
 
 impl Drop for ThreadPool {
     fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::Release);
+        let an = &self.shared.announce.0;
+        an.shutdown.store(true, Ordering::SeqCst);
         {
-            let _g = self.shared.slot.lock().unwrap_or_else(|e| e.into_inner());
+            let _g = self.shared.park.lock().unwrap_or_else(|e| e.into_inner());
             self.shared.wake.notify_all();
         }
         for w in self.workers.drain(..) {
@@ -269,6 +311,21 @@ mod tests {
     }
 
     #[test]
+    fn back_to_back_operations_never_mix_tasks() {
+        // Many short operations of different sizes: a worker overtaken by the next operation
+        // must never run a task of the old one with the new closure, or vice versa.
+        let pool = ThreadPool::new(4);
+        for round in 0..20_000usize {
+            let n = 2 + round % 13;
+            let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            pool.run(n, |i| {
+                hits[i].fetch_add(round, Ordering::Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == round));
+        }
+    }
+
+    #[test]
     fn a_panicking_task_is_reraised_and_the_pool_survives() {
         let pool = ThreadPool::new(2);
         let r = catch_unwind(AssertUnwindSafe(|| {
@@ -286,11 +343,31 @@ mod tests {
     fn idle_workers_park_and_wake() {
         let pool = ThreadPool::new(2);
         pool.run(4, |_| {});
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let count = AtomicUsize::new(0);
-        pool.run(4, |_| {
-            count.fetch_add(1, Ordering::Relaxed);
+        // After the spin limit (about a millisecond) the worker parks.
+        let sleepers = &pool.shared.announce.0.sleepers;
+        let t = std::time::Instant::now();
+        while sleepers.load(Ordering::SeqCst) == 0 && t.elapsed().as_secs() < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(sleepers.load(Ordering::SeqCst), 1, "the idle worker parked");
+        // The first task to start waits until a task starts on another thread, which only
+        // the woken worker can do (this thread is busy in the first task).
+        let started = AtomicUsize::new(0);
+        let threads = Mutex::new(std::collections::HashSet::new());
+        pool.run(2, |_| {
+            threads.lock().unwrap().insert(std::thread::current().id());
+            if started.fetch_add(1, Ordering::SeqCst) == 0 {
+                let t = std::time::Instant::now();
+                while started.load(Ordering::SeqCst) < 2 && t.elapsed().as_secs() < 10 {
+                    std::thread::yield_now();
+                }
+            }
         });
-        assert_eq!(count.into_inner(), 4);
+        assert_eq!(started.into_inner(), 2);
+        assert_eq!(
+            threads.into_inner().unwrap().len(),
+            2,
+            "the parked worker woke"
+        );
     }
 }
