@@ -106,13 +106,13 @@ fn scales_and_mins2(w: [(f16, f16); 2], a: [(f16, f16); 2]) -> (__m512, __m128) 
     (scales, _mm_add_ps(p, _mm_movehl_ps(p, p)))
 }
 
-/// The sum of the sixteen lanes of `acc` and the eight of `tail`.
+/// The sum of the sixteen lanes.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
-fn hsum(acc: __m512, tail: __m256) -> f32 {
+fn hsum(acc: __m512) -> f32 {
     let lo = _mm512_castps512_ps256(acc);
     let hi = _mm512_extractf32x8_ps::<1>(acc);
-    avx2::hsum(_mm256_add_ps(_mm256_add_ps(lo, hi), tail))
+    avx2::hsum(_mm256_add_ps(lo, hi))
 }
 
 /// Sixteen exact partial sums of `sum_j (qx_j - off) * y_j` (unsigned `qx_j <= 31`), BW.
@@ -164,80 +164,75 @@ fn dot_unsigned_vnni(qx: __m512i, y: __m512i) -> __m512 {
     _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qx, y))
 }
 
-/// Generates the two-blocks-per-register driver of a weight format paired with Q8_0: `$pair`
-/// maps two weight blocks and the pair of activation quants to sixteen partial sums, `$tail`
-/// is the AVX2 single-block step for an odd last block.
+/// Generates the two-blocks-per-register driver of weight format `$W` paired with Q8_0:
+/// `$pair` maps two weight blocks and the pair of activation quants to sixteen partial sums.
+/// Four blocks per iteration go to two accumulators; an odd last block is paired with a zero
+/// block (scale 0, quants 0), so it takes the same exact integer path.
 macro_rules! pairs_q8_0 {
-    ($w:expr, $a:expr, $pair:expr, $tail:expr) => {{
+    ($W:ty, $w:expr, $a:expr, $pair:expr) => {{
         let (w, a) = ($w, $a);
         let n = w.len().min(a.len());
         let (w, a) = (&w[..n], &a[..n]);
+        let step = |x: &[$W], y: &[BlockQ8_0], acc: __m512| {
+            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
+            _mm512_fmadd_ps(scales2(x[0].d, x[1].d, y[0].d, y[1].d), q, acc)
+        };
         let mut acc0 = _mm512_setzero_ps();
         let mut acc1 = _mm512_setzero_ps();
         let (w4, a4) = (w.chunks_exact(4), a.chunks_exact(4));
         let (wr, ar) = (w4.remainder(), a4.remainder());
         for (x, y) in w4.zip(a4) {
-            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
-            acc0 = _mm512_fmadd_ps(scales2(x[0].d, x[1].d, y[0].d, y[1].d), q, acc0);
-            let q = $pair(&x[2], &x[3], load_qs2(&y[2].qs, &y[3].qs));
-            acc1 = _mm512_fmadd_ps(scales2(x[2].d, x[3].d, y[2].d, y[3].d), q, acc1);
+            acc0 = step(&x[..2], &y[..2], acc0);
+            acc1 = step(&x[2..], &y[2..], acc1);
         }
         if wr.len() >= 2 {
-            let (x, y) = (wr, ar);
-            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
-            acc0 = _mm512_fmadd_ps(scales2(x[0].d, x[1].d, y[0].d, y[1].d), q, acc0);
+            acc0 = step(&wr[..2], &ar[..2], acc0);
         }
-        let mut tail = _mm256_setzero_ps();
         if wr.len() % 2 == 1 {
-            tail = $tail(&wr[wr.len() - 1], &ar[wr.len() - 1], tail);
+            let i = wr.len() - 1;
+            let x: [$W; 2] = [wr[i], bytemuck::Zeroable::zeroed()];
+            let y: [BlockQ8_0; 2] = [ar[i], bytemuck::Zeroable::zeroed()];
+            acc1 = step(&x, &y, acc1);
         }
-        hsum(_mm512_add_ps(acc0, acc1), tail)
+        hsum(_mm512_add_ps(acc0, acc1))
     }};
 }
 
-/// Generates the driver of a weight format with a minimum, paired with Q8_1.
+/// Generates the driver of weight format `$W` with a minimum, paired with Q8_1, as
+/// [`pairs_q8_0`]; the `m_w * s_a` terms are summed in a separate `__m128`.
 macro_rules! pairs_q8_1 {
-    ($w:expr, $a:expr, $pair:expr, $tail:ident) => {{
+    ($W:ty, $w:expr, $a:expr, $pair:expr) => {{
         let (w, a) = ($w, $a);
         let n = w.len().min(a.len());
         let (w, a) = (&w[..n], &a[..n]);
+        let mut mins = _mm_setzero_ps();
+        let mut step = |x: &[$W], y: &[BlockQ8_1], acc: __m512| {
+            let (s, m) = scales_and_mins2(
+                [(x[0].d, x[0].m), (x[1].d, x[1].m)],
+                [(y[0].d, y[0].s), (y[1].d, y[1].s)],
+            );
+            mins = _mm_add_ps(mins, m);
+            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
+            _mm512_fmadd_ps(s, q, acc)
+        };
         let mut acc0 = _mm512_setzero_ps();
         let mut acc1 = _mm512_setzero_ps();
-        let mut mins = _mm_setzero_ps();
         let (w4, a4) = (w.chunks_exact(4), a.chunks_exact(4));
         let (wr, ar) = (w4.remainder(), a4.remainder());
         for (x, y) in w4.zip(a4) {
-            let (s, m) = scales_and_mins2(
-                [(x[0].d, x[0].m), (x[1].d, x[1].m)],
-                [(y[0].d, y[0].s), (y[1].d, y[1].s)],
-            );
-            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
-            acc0 = _mm512_fmadd_ps(s, q, acc0);
-            mins = _mm_add_ps(mins, m);
-            let (s, m) = scales_and_mins2(
-                [(x[2].d, x[2].m), (x[3].d, x[3].m)],
-                [(y[2].d, y[2].s), (y[3].d, y[3].s)],
-            );
-            let q = $pair(&x[2], &x[3], load_qs2(&y[2].qs, &y[3].qs));
-            acc1 = _mm512_fmadd_ps(s, q, acc1);
-            mins = _mm_add_ps(mins, m);
+            acc0 = step(&x[..2], &y[..2], acc0);
+            acc1 = step(&x[2..], &y[2..], acc1);
         }
         if wr.len() >= 2 {
-            let (x, y) = (wr, ar);
-            let (s, m) = scales_and_mins2(
-                [(x[0].d, x[0].m), (x[1].d, x[1].m)],
-                [(y[0].d, y[0].s), (y[1].d, y[1].s)],
-            );
-            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
-            acc0 = _mm512_fmadd_ps(s, q, acc0);
-            mins = _mm_add_ps(mins, m);
+            acc0 = step(&wr[..2], &ar[..2], acc0);
         }
-        let mut tail = _mm256_setzero_ps();
         if wr.len() % 2 == 1 {
             let i = wr.len() - 1;
-            tail = avx2::$tail(&wr[i], &ar[i], tail, &mut mins);
+            let x: [$W; 2] = [wr[i], bytemuck::Zeroable::zeroed()];
+            let y: [BlockQ8_1; 2] = [ar[i], bytemuck::Zeroable::zeroed()];
+            acc1 = step(&x, &y, acc1);
         }
-        hsum(_mm512_add_ps(acc0, acc1), tail) + _mm_cvtss_f32(_mm_movehdup_ps(mins))
+        hsum(_mm512_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(mins))
     }};
 }
 
@@ -279,7 +274,7 @@ fn iq4nl_table(bias: i8) -> __m512i {
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
     let pair = |x0: &BlockQ4_0, x1: &BlockQ4_0, y: __m512i| dot_offset(q4_0_pair(x0, x1), y, 8);
-    pairs_q8_0!(w, a, pair, avx2::step_q4_0)
+    pairs_q8_0!(BlockQ4_0, w, a, pair)
 }
 
 /// Q4_0·Q8_0, AVX-512 VNNI.
@@ -290,7 +285,7 @@ pub(crate) unsafe fn vec_dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 
 pub(crate) unsafe fn vec_dot_q4_0_q8_0_vnni(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
     let pair =
         |x0: &BlockQ4_0, x1: &BlockQ4_0, y: __m512i| dot_offset_vnni(q4_0_pair(x0, x1), y, 8);
-    pairs_q8_0!(w, a, pair, avx2::step_q4_0)
+    pairs_q8_0!(BlockQ4_0, w, a, pair)
 }
 
 /// Q5_0·Q8_0, AVX-512 BW.
@@ -302,7 +297,7 @@ pub(crate) unsafe fn vec_dot_q5_0_q8_0(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 
     let pair = |x0: &BlockQ5_0, x1: &BlockQ5_0, y: __m512i| {
         dot_offset(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y, 16)
     };
-    pairs_q8_0!(w, a, pair, avx2::step_q5_0)
+    pairs_q8_0!(BlockQ5_0, w, a, pair)
 }
 
 /// Q5_0·Q8_0, AVX-512 VNNI.
@@ -314,7 +309,7 @@ pub(crate) unsafe fn vec_dot_q5_0_q8_0_vnni(w: &[BlockQ5_0], a: &[BlockQ8_0]) ->
     let pair = |x0: &BlockQ5_0, x1: &BlockQ5_0, y: __m512i| {
         dot_offset_vnni(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y, 16)
     };
-    pairs_q8_0!(w, a, pair, avx2::step_q5_0)
+    pairs_q8_0!(BlockQ5_0, w, a, pair)
 }
 
 /// Q8_0·Q8_0, AVX-512 BW. Exact integer sums when the activation quants lie in `-127..=127`.
@@ -324,7 +319,7 @@ pub(crate) unsafe fn vec_dot_q5_0_q8_0_vnni(w: &[BlockQ5_0], a: &[BlockQ8_0]) ->
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_q8_0_q8_0(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
     let pair = |x0: &BlockQ8_0, x1: &BlockQ8_0, y: __m512i| dot_signed(load_qs2(&x0.qs, &x1.qs), y);
-    pairs_q8_0!(w, a, pair, avx2::step_q8_0)
+    pairs_q8_0!(BlockQ8_0, w, a, pair)
 }
 
 /// Q8_0·Q8_0, AVX-512 VNNI: `sum (x + 128) y - 128 sum y`, exact for all quants.
@@ -337,7 +332,7 @@ pub(crate) unsafe fn vec_dot_q8_0_q8_0_vnni(w: &[BlockQ8_0], a: &[BlockQ8_0]) ->
         let biased = _mm512_xor_si512(load_qs2(&x0.qs, &x1.qs), _mm512_set1_epi8(i8::MIN));
         dot_offset_vnni(biased, y, 128)
     };
-    pairs_q8_0!(w, a, pair, avx2::step_q8_0)
+    pairs_q8_0!(BlockQ8_0, w, a, pair)
 }
 
 /// IQ4_NL·Q8_0, AVX-512 BW. Exact integer sums when the activation quants lie in
@@ -348,11 +343,9 @@ pub(crate) unsafe fn vec_dot_q8_0_q8_0_vnni(w: &[BlockQ8_0], a: &[BlockQ8_0]) ->
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_iq4_nl_q8_0(w: &[BlockIQ4_NL], a: &[BlockQ8_0]) -> f32 {
     let table = iq4nl_table(0);
-    let t256 = avx2::iq4nl_table();
     let pair =
         |x0: &BlockIQ4_NL, x1: &BlockIQ4_NL, y: __m512i| dot_signed(iq4_nl_pair(x0, x1, table), y);
-    let tail = |x: &BlockIQ4_NL, y: &BlockQ8_0, acc: __m256| avx2::step_iq4_nl(x, y, t256, acc);
-    pairs_q8_0!(w, a, pair, tail)
+    pairs_q8_0!(BlockIQ4_NL, w, a, pair)
 }
 
 /// IQ4_NL·Q8_0, AVX-512 VNNI: the levels biased by +128 (`1..=241`, unsigned), then
@@ -363,12 +356,10 @@ pub(crate) unsafe fn vec_dot_iq4_nl_q8_0(w: &[BlockIQ4_NL], a: &[BlockQ8_0]) -> 
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_iq4_nl_q8_0_vnni(w: &[BlockIQ4_NL], a: &[BlockQ8_0]) -> f32 {
     let table = iq4nl_table(i8::MIN);
-    let t256 = avx2::iq4nl_table();
     let pair = |x0: &BlockIQ4_NL, x1: &BlockIQ4_NL, y: __m512i| {
         dot_offset_vnni(iq4_nl_pair(x0, x1, table), y, 128)
     };
-    let tail = |x: &BlockIQ4_NL, y: &BlockQ8_0, acc: __m256| avx2::step_iq4_nl(x, y, t256, acc);
-    pairs_q8_0!(w, a, pair, tail)
+    pairs_q8_0!(BlockIQ4_NL, w, a, pair)
 }
 
 /// Q4_1·Q8_1, AVX-512 BW.
@@ -380,7 +371,7 @@ pub(crate) unsafe fn vec_dot_q4_1_q8_1(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 
     let pair = |x0: &BlockQ4_1, x1: &BlockQ4_1, y: __m512i| {
         dot_unsigned(unpack_nibbles2(&x0.qs, &x1.qs), y)
     };
-    pairs_q8_1!(w, a, pair, step_q4_1)
+    pairs_q8_1!(BlockQ4_1, w, a, pair)
 }
 
 /// Q4_1·Q8_1, AVX-512 VNNI.
@@ -392,7 +383,7 @@ pub(crate) unsafe fn vec_dot_q4_1_q8_1_vnni(w: &[BlockQ4_1], a: &[BlockQ8_1]) ->
     let pair = |x0: &BlockQ4_1, x1: &BlockQ4_1, y: __m512i| {
         dot_unsigned_vnni(unpack_nibbles2(&x0.qs, &x1.qs), y)
     };
-    pairs_q8_1!(w, a, pair, step_q4_1)
+    pairs_q8_1!(BlockQ4_1, w, a, pair)
 }
 
 /// Q5_1·Q8_1, AVX-512 BW.
@@ -404,7 +395,7 @@ pub(crate) unsafe fn vec_dot_q5_1_q8_1(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 
     let pair = |x0: &BlockQ5_1, x1: &BlockQ5_1, y: __m512i| {
         dot_unsigned(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y)
     };
-    pairs_q8_1!(w, a, pair, step_q5_1)
+    pairs_q8_1!(BlockQ5_1, w, a, pair)
 }
 
 /// Q5_1·Q8_1, AVX-512 VNNI.
@@ -416,5 +407,5 @@ pub(crate) unsafe fn vec_dot_q5_1_q8_1_vnni(w: &[BlockQ5_1], a: &[BlockQ8_1]) ->
     let pair = |x0: &BlockQ5_1, x1: &BlockQ5_1, y: __m512i| {
         dot_unsigned_vnni(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y)
     };
-    pairs_q8_1!(w, a, pair, step_q5_1)
+    pairs_q8_1!(BlockQ5_1, w, a, pair)
 }

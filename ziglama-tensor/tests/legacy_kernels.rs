@@ -1,0 +1,554 @@
+//! The SIMD dot products of the legacy block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL)
+//! agree with the scalar reference on every kernel this CPU can run, for random blocks, block
+//! counts 0..=3 and odd counts up to 67, at slice offsets that misalign the blocks relative to
+//! 32 and 64 bytes; and the reference quantizers round-trip within their step size.
+//!
+//! # The bound
+//!
+//! Both the reference and the kernels compute each block's integer sum `sum_j q_j a_j`
+//! exactly (kernels as several exact i32 partial sums below 2^24, so their conversion to f32
+//! is exact too). What differs is only the f32 arithmetic on top: the reference forms each
+//! block's term with one or two roundings (`sumi * d_w * d_a`, plus `m_w * s_a` for the
+//! formats with a minimum) and adds the `nb` terms in block order; a kernel rounds
+//! `d_w * d_a` once, fuses the multiplication into the addition (FMA) into one of up to 2 x 16
+//! lanes, and reduces the lanes in a tree of at most 6 levels. Every partial term therefore
+//! passes through at most `nb + 4` roundings in the reference and `nb / 2 + 10` in a kernel,
+//! each of relative size `u = 2^-24`; the summation bound (Higham, *Accuracy and Stability of
+//! Numerical Algorithms*, §4.2), applied to the sum of absolute partial terms
+//!
+//! `M = sum_b ( |d_w d_a| sum_j |q_j a_j| + |m_w s_a| )`,
+//!
+//! gives, to first order in `u`, `|kernel - reference| <= (2 nb + 16) * u * M` (with room to
+//! spare). One wrong, dropped or duplicated quant moves the result by `|d_w d_a q_j a_j|`,
+//! which for the block counts tested is far outside the bound; and with unit scales every
+//! operation is exact, so there the kernels must equal the reference bit for bit.
+//!
+//! The activation quants span `-128..=127` except for the formats with signed weights (Q8_0,
+//! IQ4_NL), where they span `-127..=127`: their AVX2 and AVX-512 BW kernels move the weight's
+//! sign onto the activation, which cannot negate -128, and no Q8 quantizer (ggml's or ours)
+//! ever produces -128. The VNNI variants are exact for -128 as well, which is tested.
+
+use half::f16;
+use proptest::prelude::*;
+use ziglama_tensor::formats::iq4_nl::KVALUES_IQ4NL;
+use ziglama_tensor::formats::{
+    BlockIQ4_NL, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, DotKernel,
+    Quantize, RawDot, VecDot,
+};
+use ziglama_tensor::Isa;
+
+const U: f64 = 1.0 / (1u64 << 24) as f64;
+
+/// A weight format under test: how to read its integer quants and minimum term back, to size
+/// the error bound.
+trait Legacy: VecDot + std::fmt::Debug {
+    /// `|d_w d_a| sum_j |q_j a_j| + |m_w s_a|` of one block pair.
+    fn magnitude(w: &Self, a: &Self::Activation) -> f64;
+}
+
+fn nibble(qs: &[u8; 16], j: usize) -> i32 {
+    if j < 16 {
+        (qs[j] & 0x0F) as i32
+    } else {
+        (qs[j - 16] >> 4) as i32
+    }
+}
+
+fn fifth_bit(qh: &[u8; 4], j: usize) -> i32 {
+    ((u32::from_le_bytes(*qh) >> j) & 1) as i32 * 16
+}
+
+fn abs_dot(q: impl Fn(usize) -> i32, a: &[i8; 32]) -> f64 {
+    (0..32).map(|j| (q(j) * a[j] as i32).abs() as f64).sum()
+}
+
+fn dd(x: f16, y: f16) -> f64 {
+    (x.to_f64() * y.to_f64()).abs()
+}
+
+impl Legacy for BlockQ4_0 {
+    fn magnitude(w: &Self, a: &BlockQ8_0) -> f64 {
+        dd(w.d, a.d) * abs_dot(|j| nibble(&w.qs, j) - 8, &a.qs)
+    }
+}
+
+impl Legacy for BlockQ5_0 {
+    fn magnitude(w: &Self, a: &BlockQ8_0) -> f64 {
+        dd(w.d, a.d) * abs_dot(|j| nibble(&w.qs, j) + fifth_bit(&w.qh, j) - 16, &a.qs)
+    }
+}
+
+impl Legacy for BlockQ4_1 {
+    fn magnitude(w: &Self, a: &BlockQ8_1) -> f64 {
+        dd(w.d, a.d) * abs_dot(|j| nibble(&w.qs, j), &a.qs) + dd(w.m, a.s)
+    }
+}
+
+impl Legacy for BlockQ5_1 {
+    fn magnitude(w: &Self, a: &BlockQ8_1) -> f64 {
+        dd(w.d, a.d) * abs_dot(|j| nibble(&w.qs, j) + fifth_bit(&w.qh, j), &a.qs) + dd(w.m, a.s)
+    }
+}
+
+impl Legacy for BlockQ8_0 {
+    fn magnitude(w: &Self, a: &BlockQ8_0) -> f64 {
+        dd(w.d, a.d) * abs_dot(|j| w.qs[j] as i32, &a.qs)
+    }
+}
+
+impl Legacy for BlockIQ4_NL {
+    fn magnitude(w: &Self, a: &BlockQ8_0) -> f64 {
+        dd(w.d, a.d) * abs_dot(|j| KVALUES_IQ4NL[nibble(&w.qs, j) as usize] as i32, &a.qs)
+    }
+}
+
+/// Every SIMD kernel of `W` this CPU can run, by name: the ones [`DotKernel::select`] picks for
+/// each supported instruction set, and each raw entry of `W::KERNELS` (so the AVX-512 BW
+/// variant is tested on a VNNI machine too, where `select` prefers VNNI).
+fn kernels<W: VecDot>() -> Vec<(String, Box<dyn Fn(&[W], &[W::Activation]) -> f32>)> {
+    let mut out: Vec<(String, Box<dyn Fn(&[W], &[W::Activation]) -> f32>)> = Vec::new();
+    for isa in Isa::all_supported() {
+        let k = DotKernel::<W>::select(isa);
+        out.push((
+            format!("select({isa}) -> {}", k.isa()),
+            Box::new(move |w, a| k.call(w, a)),
+        ));
+    }
+    let raw = |name: &str, f: Option<RawDot<W>>, supported: bool| {
+        f.filter(|_| supported).map(|f| {
+            let call: Box<dyn Fn(&[W], &[W::Activation]) -> f32> =
+                // SAFETY: `supported` is the run-time detection of exactly the features this
+                // kernel slot is compiled for (see `Kernels` and `DotKernel::select`).
+                Box::new(move |w, a| unsafe { f(w, a) });
+            (name.to_string(), call)
+        })
+    };
+    let k = &W::KERNELS;
+    out.extend(raw("raw avx2", k.avx2, Isa::Avx2.is_supported()));
+    out.extend(raw("raw avx512", k.avx512, Isa::Avx512.is_supported()));
+    out.extend(raw(
+        "raw avx512_vnni",
+        k.avx512_vnni,
+        Isa::has_avx512_vnni(),
+    ));
+    out.extend(raw("raw neon", k.neon, Isa::Neon.is_supported()));
+    out
+}
+
+/// Checks every kernel against the reference on `w[off..]`, `a[off..]`.
+fn check<W: Legacy>(w: &[W], a: &[W::Activation], off: usize) -> Result<(), TestCaseError> {
+    let (w, a) = (&w[off..], &a[off..]);
+    let reference = W::vec_dot(w, a);
+    let m: f64 = w.iter().zip(a).map(|(w, a)| W::magnitude(w, a)).sum();
+    let bound = (2.0 * w.len() as f64 + 16.0) * U * m + f32::MIN_POSITIVE as f64;
+    for (name, k) in kernels::<W>() {
+        let got = k(w, a);
+        let err = (got as f64 - reference as f64).abs();
+        prop_assert!(
+            err <= bound,
+            "{name}: {got} vs reference {reference} (|diff| {err:e} > bound {bound:e}), {} blocks at offset {off}",
+            w.len()
+        );
+    }
+    Ok(())
+}
+
+/// Checks that every kernel equals the reference exactly (for inputs where all float
+/// operations are exact).
+fn check_exact<W: Legacy>(w: &[W], a: &[W::Activation]) -> Result<(), TestCaseError> {
+    let reference = W::vec_dot(w, a);
+    for (name, k) in kernels::<W>() {
+        prop_assert_eq!(k(w, a), reference, "{}: {} blocks", name, w.len());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strategies.
+
+/// Any finite f16: zero (either sign), subnormals, normals up to 65504.
+fn finite_f16() -> impl Strategy<Value = f16> + Clone {
+    prop_oneof![
+        1 => Just(f16::ZERO),
+        8 => any::<u16>()
+            .prop_filter("finite", |b| b & 0x7C00 != 0x7C00)
+            .prop_map(f16::from_bits),
+    ]
+}
+
+/// A small integer-valued f16 in -8..=8 (products and sums of these stay exact in f32).
+fn small_int_f16() -> impl Strategy<Value = f16> + Clone {
+    (-8i8..=8).prop_map(|v| f16::from_f32(v as f32))
+}
+
+fn act_qs(full_range: bool) -> impl Strategy<Value = [i8; 32]> + Clone {
+    let lo = if full_range { -128 } else { -127 };
+    prop::array::uniform32(lo..=127i8)
+}
+
+/// Block count, then a leading offset of 0..4 blocks that the check skips (so the checked
+/// slice starts 0, 18, 36 or 54 bytes into an allocation, for 18-byte blocks).
+fn lengths() -> impl Strategy<Value = (usize, usize)> {
+    (
+        prop_oneof![0..=3usize, (2..=33usize).prop_map(|k| 2 * k + 1)],
+        0..4usize,
+    )
+}
+
+fn q8_0(
+    d: impl Strategy<Value = f16> + Clone,
+    full_range: bool,
+) -> impl Strategy<Value = BlockQ8_0> + Clone {
+    (d, act_qs(full_range)).prop_map(|(d, qs)| BlockQ8_0 { d, qs })
+}
+
+fn q8_1(
+    d: impl Strategy<Value = f16> + Clone,
+    s: impl Strategy<Value = f16> + Clone,
+) -> impl Strategy<Value = BlockQ8_1> + Clone {
+    (d, s, act_qs(true)).prop_map(|(d, s, qs)| BlockQ8_1 { d, s, qs })
+}
+
+fn q4_0(d: impl Strategy<Value = f16> + Clone) -> impl Strategy<Value = BlockQ4_0> + Clone {
+    (d, any::<[u8; 16]>()).prop_map(|(d, qs)| BlockQ4_0 { d, qs })
+}
+
+fn q5_0(d: impl Strategy<Value = f16> + Clone) -> impl Strategy<Value = BlockQ5_0> + Clone {
+    (d, any::<[u8; 4]>(), any::<[u8; 16]>()).prop_map(|(d, qh, qs)| BlockQ5_0 { d, qh, qs })
+}
+
+fn q4_1(
+    d: impl Strategy<Value = f16> + Clone,
+    m: impl Strategy<Value = f16> + Clone,
+) -> impl Strategy<Value = BlockQ4_1> + Clone {
+    (d, m, any::<[u8; 16]>()).prop_map(|(d, m, qs)| BlockQ4_1 { d, m, qs })
+}
+
+fn q5_1(
+    d: impl Strategy<Value = f16> + Clone,
+    m: impl Strategy<Value = f16> + Clone,
+) -> impl Strategy<Value = BlockQ5_1> + Clone {
+    (d, m, any::<[u8; 4]>(), any::<[u8; 16]>()).prop_map(|(d, m, qh, qs)| BlockQ5_1 {
+        d,
+        m,
+        qh,
+        qs,
+    })
+}
+
+fn iq4_nl(d: impl Strategy<Value = f16> + Clone) -> impl Strategy<Value = BlockIQ4_NL> + Clone {
+    (d, any::<[u8; 16]>()).prop_map(|(d, qs)| BlockIQ4_NL { d, qs })
+}
+
+/// `n` weight blocks and `n` activation blocks, with the offset.
+fn pairs<W: std::fmt::Debug, A: std::fmt::Debug>(
+    w: impl Strategy<Value = W> + Clone,
+    a: impl Strategy<Value = A> + Clone,
+) -> impl Strategy<Value = (Vec<W>, Vec<A>, usize)> {
+    lengths().prop_flat_map(move |(n, off)| {
+        (
+            prop::collection::vec(w.clone(), n + off),
+            prop::collection::vec(a.clone(), n + off),
+            Just(off),
+        )
+    })
+}
+
+const ONE: f16 = f16::ONE;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn q4_0_kernels_match_reference(
+        (w, a, off) in pairs(q4_0(finite_f16()), q8_0(finite_f16(), true))
+    ) {
+        check(&w, &a, off)?;
+    }
+
+    #[test]
+    fn q5_0_kernels_match_reference(
+        (w, a, off) in pairs(q5_0(finite_f16()), q8_0(finite_f16(), true))
+    ) {
+        check(&w, &a, off)?;
+    }
+
+    #[test]
+    fn q4_1_kernels_match_reference(
+        (w, a, off) in pairs(q4_1(finite_f16(), finite_f16()), q8_1(finite_f16(), finite_f16()))
+    ) {
+        check(&w, &a, off)?;
+    }
+
+    #[test]
+    fn q5_1_kernels_match_reference(
+        (w, a, off) in pairs(q5_1(finite_f16(), finite_f16()), q8_1(finite_f16(), finite_f16()))
+    ) {
+        check(&w, &a, off)?;
+    }
+
+    #[test]
+    fn q8_0_kernels_match_reference(
+        (w, a, off) in pairs(q8_0(finite_f16(), true), q8_0(finite_f16(), false))
+    ) {
+        check(&w, &a, off)?;
+    }
+
+    #[test]
+    fn iq4_nl_kernels_match_reference(
+        (w, a, off) in pairs(iq4_nl(finite_f16()), q8_0(finite_f16(), false))
+    ) {
+        check(&w, &a, off)?;
+    }
+
+    // Unit scales (and small integer minima): every float operation is exact, so the kernels
+    // must equal the reference exactly. Up to 32 blocks keeps every partial sum below 2^24.
+    #[test]
+    fn unit_scale_kernels_are_exact(
+        n in 0..=32usize,
+        seed_w in prop::collection::vec(any::<[u8; 16]>(), 32),
+        seed_h in prop::collection::vec(any::<[u8; 4]>(), 32),
+        act in prop::collection::vec(act_qs(true), 32),
+        mins in prop::collection::vec((small_int_f16(), small_int_f16()), 32),
+    ) {
+        let a8: Vec<_> = act[..n].iter().map(|&qs| BlockQ8_0 { d: ONE, qs }).collect();
+        let a8_127: Vec<_> = a8
+            .iter()
+            .map(|b| BlockQ8_0 { d: ONE, qs: b.qs.map(|q| q.max(-127)) })
+            .collect();
+        let a1: Vec<_> = act[..n]
+            .iter()
+            .zip(&mins)
+            .map(|(&qs, &(_, s))| BlockQ8_1 { d: ONE, s, qs })
+            .collect();
+        let q40: Vec<_> = seed_w[..n].iter().map(|&qs| BlockQ4_0 { d: ONE, qs }).collect();
+        check_exact(&q40, &a8)?;
+        let q50: Vec<_> = seed_w[..n]
+            .iter()
+            .zip(&seed_h)
+            .map(|(&qs, &qh)| BlockQ5_0 { d: ONE, qh, qs })
+            .collect();
+        check_exact(&q50, &a8)?;
+        let q41: Vec<_> = seed_w[..n]
+            .iter()
+            .zip(&mins)
+            .map(|(&qs, &(m, _))| BlockQ4_1 { d: ONE, m, qs })
+            .collect();
+        check_exact(&q41, &a1)?;
+        let q51: Vec<_> = seed_w[..n]
+            .iter()
+            .zip(&seed_h)
+            .zip(&mins)
+            .map(|((&qs, &qh), &(m, _))| BlockQ5_1 { d: ONE, m, qh, qs })
+            .collect();
+        check_exact(&q51, &a1)?;
+        let iq: Vec<_> = seed_w[..n].iter().map(|&qs| BlockIQ4_NL { d: ONE, qs }).collect();
+        check_exact(&iq, &a8_127)?;
+        let q80: Vec<_> = seed_w[..n]
+            .iter()
+            .zip(&seed_h)
+            .map(|(lo, hi)| {
+                let mut qs = [0i8; 32];
+                for j in 0..16 {
+                    qs[j] = lo[j] as i8;
+                    qs[j + 16] = (lo[j] ^ hi[j % 4]).wrapping_mul(7) as i8;
+                }
+                BlockQ8_0 { d: ONE, qs }
+            })
+            .collect();
+        check_exact(&q80, &a8_127)?;
+    }
+}
+
+/// The VNNI variants of the signed-weight formats are exact even for -128 activations (the BW
+/// and AVX2 ones document that they are not).
+#[test]
+fn vnni_signed_kernels_handle_minus_128() {
+    if !Isa::has_avx512_vnni() {
+        // Nothing to run: the property above covers the kernels this CPU has.
+        return;
+    }
+    let w8 = BlockQ8_0 {
+        d: ONE,
+        qs: std::array::from_fn(|j| if j % 2 == 0 { -128 } else { -(j as i8) }),
+    };
+    let a = BlockQ8_0 {
+        d: ONE,
+        qs: [-128; 32],
+    };
+    let iq = BlockIQ4_NL {
+        d: ONE,
+        qs: [0x70; 16],
+    }; // levels -127 / -10
+    let w8s = [w8, w8, w8];
+    let as3 = [a, a, a];
+    let iqs = [iq, iq, iq];
+    let f8 = BlockQ8_0::KERNELS
+        .avx512_vnni
+        .expect("Q8_0 has a VNNI kernel");
+    let fi = BlockIQ4_NL::KERNELS
+        .avx512_vnni
+        .expect("IQ4_NL has a VNNI kernel");
+    // SAFETY: VNNI (and with it AVX-512 F/BW/DQ/VL, AVX2, FMA, F16C) was detected above.
+    let (got8, goti) = unsafe { (f8(&w8s, &as3), fi(&iqs, &as3)) };
+    assert_eq!(got8, BlockQ8_0::vec_dot(&w8s, &as3));
+    assert_eq!(goti, BlockIQ4_NL::vec_dot(&iqs, &as3));
+    assert_eq!(goti, 3.0 * 16.0 * (-128.0 * (-10.0 - 127.0)));
+}
+
+/// Every legacy format has its AVX2, AVX-512 and VNNI kernels attached on x86_64 (so the
+/// properties above test SIMD code, not the reference against itself).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn legacy_formats_have_x86_kernels() {
+    fn has<W: VecDot>(name: &str) {
+        let k = &W::KERNELS;
+        assert!(k.avx2.is_some(), "{name}: no AVX2 kernel");
+        assert!(k.avx512.is_some(), "{name}: no AVX-512 kernel");
+        assert!(k.avx512_vnni.is_some(), "{name}: no AVX-512 VNNI kernel");
+    }
+    has::<BlockQ4_0>("Q4_0");
+    has::<BlockQ4_1>("Q4_1");
+    has::<BlockQ5_0>("Q5_0");
+    has::<BlockQ5_1>("Q5_1");
+    has::<BlockQ8_0>("Q8_0");
+    has::<BlockIQ4_NL>("IQ4_NL");
+    if Isa::Avx512.is_supported() {
+        assert_eq!(
+            DotKernel::<BlockQ4_0>::select(Isa::Avx512).isa(),
+            Isa::Avx512
+        );
+    }
+    if Isa::Avx2.is_supported() {
+        assert_eq!(DotKernel::<BlockQ4_0>::select(Isa::Avx2).isa(), Isa::Avx2);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantize round trips.
+
+/// Random blocks of 32 values, each block with its own magnitude in 10^-2 .. 10^3 (so the
+/// f16 scale stays a normal f16), with an optional constant offset (for the formats with a
+/// minimum).
+fn rows() -> impl Strategy<Value = Vec<f32>> {
+    prop::collection::vec(
+        (
+            -2.0f32..3.0,
+            -1.0f32..1.0,
+            prop::array::uniform32(-1.0f32..1.0),
+        ),
+        0..6,
+    )
+    .prop_map(|blocks| {
+        blocks
+            .into_iter()
+            .flat_map(|(e, off, v)| {
+                let s = 10f32.powf(e);
+                v.map(|x| (x + off) * s)
+            })
+            .collect()
+    })
+}
+
+fn round_trip<B: Quantize>(x: &[f32]) -> (Vec<B>, Vec<f32>) {
+    let mut q = vec![bytemuck::Zeroable::zeroed(); x.len() / B::BLOCK_SIZE];
+    B::quantize(x, &mut q);
+    let mut y = vec![0f32; x.len()];
+    B::dequantize(&q, &mut y);
+    (q, y)
+}
+
+const F16_REL: f32 = 1.0 / 2048.0; // half an ulp of f16, relative
+
+/// Asserts `|x - y| <= bound(block)` element-wise, per block of 32.
+fn assert_close(
+    x: &[f32],
+    y: &[f32],
+    bound: impl Fn(usize, &[f32]) -> f32,
+) -> Result<(), TestCaseError> {
+    for (b, (xb, yb)) in x.chunks(32).zip(y.chunks(32)).enumerate() {
+        let bound = bound(b, xb);
+        for (j, (&xv, &yv)) in xb.iter().zip(yb).enumerate() {
+            prop_assert!(
+                (xv - yv).abs() <= bound,
+                "block {b} element {j}: {xv} -> {yv} (|diff| {} > {bound})",
+                (xv - yv).abs()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn amax(x: &[f32]) -> f32 {
+    x.iter().fold(0f32, |m, v| m.max(v.abs()))
+}
+
+fn range(x: &[f32]) -> (f32, f32) {
+    x.iter()
+        .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    // Q4_0 / Q5_0: d = -max/8 (-max/16); values round to the nearest step except on the side
+    // opposite the maximum, where +8 (+16) steps clamp to +7 (+15): error <= |d|, plus the f16
+    // rounding of d times at most 8 (16) steps.
+    #[test]
+    fn q4_0_round_trip(x in rows()) {
+        let (_, y) = round_trip::<BlockQ4_0>(&x);
+        assert_close(&x, &y, |_, xb| {
+            let d = amax(xb) / 8.0;
+            d * (1.0 + 8.0 * F16_REL) * (1.0 + 1e-6)
+        })?;
+    }
+
+    #[test]
+    fn q5_0_round_trip(x in rows()) {
+        let (_, y) = round_trip::<BlockQ5_0>(&x);
+        assert_close(&x, &y, |_, xb| {
+            let d = amax(xb) / 16.0;
+            d * (1.0 + 16.0 * F16_REL) * (1.0 + 1e-6)
+        })?;
+    }
+
+    // Q4_1 / Q5_1: d = (max - min) / 15 (31), values round half up: error <= d / 2, plus the
+    // f16 rounding of d times at most 15 (31) steps and of the minimum.
+    #[test]
+    fn q4_1_round_trip(x in rows()) {
+        let (_, y) = round_trip::<BlockQ4_1>(&x);
+        assert_close(&x, &y, |_, xb| {
+            let (lo, hi) = range(xb);
+            let d = (hi - lo) / 15.0;
+            (0.5 * d + 15.0 * d * F16_REL + lo.abs() * F16_REL) * (1.0 + 1e-5)
+        })?;
+    }
+
+    #[test]
+    fn q5_1_round_trip(x in rows()) {
+        let (_, y) = round_trip::<BlockQ5_1>(&x);
+        assert_close(&x, &y, |_, xb| {
+            let (lo, hi) = range(xb);
+            let d = (hi - lo) / 31.0;
+            (0.5 * d + 31.0 * d * F16_REL + lo.abs() * F16_REL) * (1.0 + 1e-5)
+        })?;
+    }
+
+    // Q8_1: d = amax / 127, round to nearest: error <= d / 2 plus the f16 rounding of d times
+    // at most 127 steps; and s is d times the sum of the quants, rounded to f16.
+    #[test]
+    fn q8_1_round_trip(x in rows()) {
+        let (q, y) = round_trip::<BlockQ8_1>(&x);
+        assert_close(&x, &y, |_, xb| {
+            let d = amax(xb) / 127.0;
+            (0.5 * d + 127.0 * d * F16_REL) * (1.0 + 1e-5)
+        })?;
+        for (b, xb) in q.iter().zip(x.chunks(32)) {
+            let d = amax(xb) / 127.0;
+            let sum: i32 = b.qs.iter().map(|&v| v as i32).sum();
+            let exact = sum as f32 * d;
+            prop_assert!((b.s.to_f32() - exact).abs() <= exact.abs() * F16_REL * 1.0001 + 1e-7);
+            prop_assert!(b.qs.iter().all(|&v| v != -128));
+        }
+    }
+}
