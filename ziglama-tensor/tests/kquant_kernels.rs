@@ -35,7 +35,7 @@ use proptest::prelude::*;
 use ziglama_tensor::formats::q4_k::scale_min_k4;
 use ziglama_tensor::formats::{
     Block, BlockIQ4_XS, BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K,
-    DotKernel, Quantize, VecDot, QK_K,
+    DotKernel, Quantize, RawDot, VecDot, QK_K,
 };
 use ziglama_tensor::Isa;
 
@@ -252,12 +252,45 @@ fn at_offset<T: bytemuck::Pod, R>(blocks: &[T], shift: usize, f: impl FnOnce(&[T
     f(view)
 }
 
-/// The kernels to test: the one `DotKernel::select` picks for each supported instruction set.
-fn kernels<W: Weight>() -> Vec<DotKernel<W>> {
-    Isa::all_supported()
+/// The kernels to test: every one `W::KERNELS` attaches that this CPU can run (so a VNNI
+/// kernel does not hide the plain AVX-512 one), plus the one `DotKernel::select` picks for
+/// each supported instruction set.
+fn kernels<W: Weight>() -> Vec<(String, Kernel<W>)> {
+    let mut out: Vec<(String, Kernel<W>)> = Isa::all_supported()
         .into_iter()
-        .map(DotKernel::<W>::select)
-        .collect()
+        .map(|isa| {
+            let k = DotKernel::<W>::select(isa);
+            (format!("select({isa}) = {}", k.isa()), Kernel::Safe(k))
+        })
+        .collect();
+    let k = &W::KERNELS;
+    for (name, f, ok) in [
+        ("avx2", k.avx2, Isa::Avx2.is_supported()),
+        ("avx512", k.avx512, Isa::Avx512.is_supported()),
+        ("avx512_vnni", k.avx512_vnni, Isa::has_avx512_vnni()),
+    ] {
+        if let (Some(f), true) = (f, ok) {
+            out.push((name.to_string(), Kernel::Raw(f)));
+        }
+    }
+    out
+}
+
+/// A kernel under test.
+enum Kernel<W: VecDot> {
+    Safe(DotKernel<W>),
+    Raw(RawDot<W>),
+}
+
+impl<W: VecDot> Kernel<W> {
+    fn call(&self, w: &[W], a: &[W::Activation]) -> f32 {
+        match self {
+            Kernel::Safe(k) => k.call(w, a),
+            // SAFETY: `kernels` only returns a raw kernel when the CPU supports the
+            // instruction set of the slot it was attached to.
+            Kernel::Raw(f) => unsafe { f(w, a) },
+        }
+    }
 }
 
 /// Checks every kernel against the reference on `nb` random super-blocks (after `skip`
@@ -273,13 +306,12 @@ fn check_random<W: Weight>(seed: u64, nb: usize, skip: usize, shift: usize) {
             let (w, a) = (&w[skip..], &a[skip..]);
             let reference = W::vec_dot(w, a) as f64;
             let bound = ((W::C + 1.0) * nb as f64 + 16.0) * U * magnitude(w, a) + 1e-30;
-            for k in kernels::<W>() {
+            for (name, k) in kernels::<W>() {
                 let got = k.call(w, a) as f64;
                 assert!(
                     (got - reference).abs() <= bound,
-                    "{:?} {}: nb {nb} kernel {got} reference {reference} bound {bound}",
+                    "{:?} {name}: nb {nb} kernel {got} reference {reference} bound {bound}",
                     W::TYPE,
-                    k.isa()
                 );
             }
         })
@@ -300,8 +332,8 @@ fn check_exact<W: Weight>(seed: u64, nb: usize) {
         })
         .collect();
     let reference = W::vec_dot(&w, &a);
-    for k in kernels::<W>() {
-        assert_eq!(k.call(&w, &a), reference, "{:?} {}", W::TYPE, k.isa());
+    for (name, k) in kernels::<W>() {
+        assert_eq!(k.call(&w, &a), reference, "{:?} {name}", W::TYPE);
     }
 }
 
@@ -368,14 +400,9 @@ fn quantized_activations_match_reference() {
         let w: Vec<W> = (0..a.len()).map(|_| W::random(rng)).collect();
         let reference = W::vec_dot(&w, a) as f64;
         let bound = ((W::C + 1.0) * a.len() as f64 + 16.0) * U * magnitude(&w, a);
-        for k in kernels::<W>() {
+        for (name, k) in kernels::<W>() {
             let got = k.call(&w, a) as f64;
-            assert!(
-                (got - reference).abs() <= bound,
-                "{:?} {}",
-                W::TYPE,
-                k.isa()
-            );
+            assert!((got - reference).abs() <= bound, "{:?} {name}", W::TYPE);
         }
     }
     one::<BlockQ2_K>(&mut rng, &a);

@@ -95,7 +95,7 @@ impl VecDot for BlockQ8_K {
     const KERNELS: Kernels<Self> = Kernels {
         avx2: Some(crate::simd::x86_64::avx2::kquant::vec_dot_q8_k_q8_k),
         avx512: None,
-        avx512_vnni: None,
+        avx512_vnni: Some(crate::simd::x86_64::avx512::kquant::vec_dot_q8_k_q8_k_vnni),
         neon: None,
     };
     #[cfg(not(target_arch = "x86_64"))]

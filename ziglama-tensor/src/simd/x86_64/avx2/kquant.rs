@@ -29,7 +29,7 @@ use crate::formats::{BlockIQ4_XS, BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, Bl
 
 /// 32 bytes starting at byte `32 i` of `s`.
 #[inline(always)]
-fn at32<T>(s: &[T], i: usize) -> &[T; 32] {
+pub(crate) fn at32<T>(s: &[T], i: usize) -> &[T; 32] {
     s[32 * i..32 * i + 32]
         .try_into()
         .unwrap_or_else(|_| unreachable!())
@@ -38,7 +38,7 @@ fn at32<T>(s: &[T], i: usize) -> &[T; 32] {
 /// An unaligned load of 32 bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn load<T: Copy>(b: &[T; 32]) -> __m256i {
+pub(crate) fn load<T: Copy>(b: &[T; 32]) -> __m256i {
     const { assert!(std::mem::size_of::<T>() == 1) };
     // SAFETY: `b` is 32 readable bytes (one-byte elements, checked above); the load is
     // unaligned.
@@ -48,7 +48,7 @@ fn load<T: Copy>(b: &[T; 32]) -> __m256i {
 /// An unaligned load of 16 bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn load16<T: Copy>(b: &[T; 16]) -> __m128i {
+pub(crate) fn load16<T: Copy>(b: &[T; 16]) -> __m128i {
     const { assert!(std::mem::size_of::<T>() == 1) };
     // SAFETY: `b` is 16 readable bytes (one-byte elements, checked above); the load is
     // unaligned.
@@ -58,7 +58,7 @@ fn load16<T: Copy>(b: &[T; 16]) -> __m128i {
 /// Q8_K's sixteen `bsums` as i16 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn load_bsums(y: &BlockQ8_K) -> __m256i {
+pub(crate) fn load_bsums(y: &BlockQ8_K) -> __m256i {
     // SAFETY: `bsums` is 16 i16, 32 readable bytes; the load is unaligned.
     unsafe { _mm256_loadu_si256(y.bsums.as_ptr().cast()) }
 }
@@ -66,7 +66,7 @@ fn load_bsums(y: &BlockQ8_K) -> __m256i {
 /// `[a, b]` of two f16 as f32 in lanes 0 and 1.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn f16_pair(a: half::f16, b: half::f16) -> __m128 {
+pub(crate) fn f16_pair(a: half::f16, b: half::f16) -> __m128 {
     _mm_cvtph_ps(_mm_cvtsi32_si128(
         i32::from(a.to_bits()) | (i32::from(b.to_bits()) << 16),
     ))
@@ -76,7 +76,7 @@ fn f16_pair(a: half::f16, b: half::f16) -> __m128 {
 /// with i16 lane `hi` of each 128-bit half of its operand.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn pick16(lo: i16, hi: i16) -> __m256i {
+pub(crate) fn pick16(lo: i16, hi: i16) -> __m256i {
     let c = |k: i16| (2 * k) | ((2 * k + 1) << 8);
     _mm256_set_m128i(_mm_set1_epi16(c(hi)), _mm_set1_epi16(c(lo)))
 }
@@ -84,7 +84,7 @@ fn pick16(lo: i16, hi: i16) -> __m256i {
 /// The sum of the eight lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn hsum(v: __m256) -> f32 {
+pub(crate) fn hsum(v: __m256) -> f32 {
     let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
     let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
     _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)))
@@ -94,7 +94,7 @@ fn hsum(v: __m256) -> f32 {
 /// same unpacking as [`crate::formats::q4_k::scale_min_k4`], four bytes at a time).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_scales_mins(s: &[u8; 12]) -> __m128i {
+pub(crate) fn k4_scales_mins(s: &[u8; 12]) -> __m128i {
     const LOW6: u32 = 0x3f3f_3f3f;
     const LOW4: u32 = 0x0f0f_0f0f;
     const LOW2: u32 = 0x0303_0303;
@@ -111,7 +111,7 @@ fn k4_scales_mins(s: &[u8; 12]) -> __m128i {
 /// `|bsums[2j] + bsums[2j+1]| <= 32 * 128`, `mins < 64`: far from the i16/i32 limits.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_min_sums(sm: __m128i, y: &BlockQ8_K) -> __m128i {
+pub(crate) fn k4_min_sums(sm: __m128i, y: &BlockQ8_K) -> __m128i {
     let bs = load_bsums(y);
     let pairs = _mm_hadd_epi16(
         _mm256_castsi256_si128(bs),

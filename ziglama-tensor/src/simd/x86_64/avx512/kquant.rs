@@ -1,1 +1,240 @@
-//! AVX512 kernels for the kquant formats.
+//! AVX-512 kernels for the k-quant formats: their dot products with Q8_K.
+//!
+//! The same integer scheme as the AVX2 kernels (`simd::x86_64::avx2::kquant`, whose module
+//! documentation states the bounds that keep every integer step exact), on 512-bit registers:
+//! one register holds 64 weight quants, so the two nibbles (Q4_K, Q5_K) or the two
+//! 32-element rows sharing a byte of `ql` (Q6_K) are unpacked side by side by per-half
+//! variable shifts (`vpsrlvw`/`vpsllvw`), and each 128-bit lane's (Q6_K) or 256-bit half's
+//! (Q4_K, Q5_K) sub-block scale is spread by `vpermw`. A super-block's sixteen i32 lanes are
+//! folded to eight before the same f32 accumulation as the AVX2 kernels.
+//!
+//! `vpdpbusd` (VNNI) does not shorten these kernels: it sums four products into i32, after
+//! which the per-sub-block scale still costs one `vpmaddwd`, the same count as `vpmaddubsw`
+//! followed by `vpmaddwd`. Q8_K·Q8_K, which has no sub-block scales, uses it.
+//!
+//! Each kernel reads `min(w.len(), a.len())` super-blocks.
+
+use std::arch::x86_64::*;
+
+use crate::formats::q8_k::BlockQ8_K;
+use crate::formats::{BlockQ4_K, BlockQ5_K, BlockQ6_K};
+use crate::simd::x86_64::avx2::kquant::{
+    at32, f16_pair, hsum, k4_min_sums, k4_scales_mins, load, load16, load_bsums,
+};
+
+/// An unaligned load of 64 bytes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn load64<T: Copy>(b: &[T; 64]) -> __m512i {
+    const { assert!(std::mem::size_of::<T>() == 1) };
+    // SAFETY: `b` is 64 readable bytes (one-byte elements, checked above); the load is
+    // unaligned.
+    unsafe { _mm512_loadu_si512(b.as_ptr().cast()) }
+}
+
+/// 64 elements starting at element `64 i` of `s`.
+#[inline(always)]
+fn at64<T>(s: &[T], i: usize) -> &[T; 64] {
+    s[64 * i..64 * i + 64]
+        .try_into()
+        .unwrap_or_else(|_| unreachable!())
+}
+
+/// Sixteen i16 lanes with `lo` in the low half (lanes 0..16) and `hi` in the high half.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn halves16(lo: i16, hi: i16) -> __m512i {
+    _mm512_inserti64x4::<1>(
+        _mm512_castsi256_si512(_mm256_set1_epi16(lo)),
+        _mm256_set1_epi16(hi),
+    )
+}
+
+/// `vpermw` indices that fill 128-bit lane `k` (i16 lanes `8 k..8 k + 8`) with i16 lane
+/// `first + k` of the source.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn lanes128(first: i16) -> __m512i {
+    let mut idx = [0i16; 32];
+    for (i, v) in idx.iter_mut().enumerate() {
+        *v = first + (i / 8) as i16;
+    }
+    // SAFETY: `idx` is 64 readable bytes; the load is unaligned.
+    unsafe { _mm512_loadu_si512(idx.as_ptr().cast()) }
+}
+
+/// `vpermw` indices that fill the low 256 bits with i16 lane `lo` and the high with `hi`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn lanes256(lo: i16, hi: i16) -> __m512i {
+    halves16(lo, hi)
+}
+
+/// The sum of the two 256-bit halves' i32 lanes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn fold(v: __m512i) -> __m256i {
+    _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v))
+}
+
+/// One Q4_K·Q8_K super-block (see `avx2::kquant::q4k_sums` for the bounds).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn q4k_sums(x: &BlockQ4_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
+    let m4 = _mm512_set1_epi8(0x0F);
+    let shift = halves16(0, 4);
+    let sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
+    let mut sumi = _mm512_setzero_si512();
+    for j in 0..4 {
+        let q4 = _mm512_broadcast_i64x4(load(at32(&x.qs, j)));
+        let q = _mm512_and_si512(_mm512_srlv_epi16(q4, shift), m4);
+        let s = _mm512_permutexvar_epi16(lanes256(2 * j as i16, 2 * j as i16 + 1), sc);
+        let p = _mm512_maddubs_epi16(q, load64(at64(&y.qs, j)));
+        sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, s));
+    }
+    fold(sumi)
+}
+
+/// Q4_K·Q8_K.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_k_q8_k(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d));
+        let sm = k4_scales_mins(&x.scales);
+        let mins = _mm_cvtepi32_ps(k4_min_sums(sm, y));
+        acc_m = _mm_fnmadd_ps(_mm_permute_ps::<0b0101_0101>(dd), mins, acc_m);
+        let sumi = q4k_sums(x, y, sm);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    hsum(acc) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)))
+}
+
+/// One Q5_K·Q8_K super-block (see `avx2::kquant::q5k_sums` for the bounds).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn q5k_sums(x: &BlockQ5_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
+    let m4 = _mm512_set1_epi8(0x0F);
+    let m16 = _mm512_set1_epi8(0x10);
+    let shift = halves16(0, 4);
+    let sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
+    // The low half reads bit 2 j of qh, the high half bit 2 j + 1.
+    let mut qh = _mm512_srlv_epi16(_mm512_broadcast_i64x4(load(&x.qh)), halves16(0, 1));
+    let mut sumi = _mm512_setzero_si512();
+    for j in 0..4 {
+        let q4 = _mm512_broadcast_i64x4(load(at32(&x.qs, j)));
+        let q = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srlv_epi16(q4, shift), m4),
+            _mm512_and_si512(_mm512_slli_epi16::<4>(qh), m16),
+        );
+        qh = _mm512_srli_epi16::<2>(qh);
+        let s = _mm512_permutexvar_epi16(lanes256(2 * j as i16, 2 * j as i16 + 1), sc);
+        let p = _mm512_maddubs_epi16(q, load64(at64(&y.qs, j)));
+        sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, s));
+    }
+    fold(sumi)
+}
+
+/// Q5_K·Q8_K.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q5_k_q8_k(w: &[BlockQ5_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d));
+        let sm = k4_scales_mins(&x.scales);
+        let mins = _mm_cvtepi32_ps(k4_min_sums(sm, y));
+        acc_m = _mm_fnmadd_ps(_mm_permute_ps::<0b0101_0101>(dd), mins, acc_m);
+        let sumi = q5k_sums(x, y, sm);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    hsum(acc) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)))
+}
+
+/// One Q6_K·Q8_K super-block (see `avx2::kquant::q6k_sums` for the bounds). Each half of
+/// 128 elements is two registers: rows 0 and 1 (low nibbles of `ql[0..32]`, `ql[32..64]`
+/// with bits 0-1 and 2-3 of `qh`) and rows 2 and 3 (high nibbles, bits 4-5 and 6-7).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn q6k_sums(x: &BlockQ6_K, y: &BlockQ8_K) -> __m256i {
+    let m4 = _mm512_set1_epi8(0x0F);
+    let m30 = _mm512_set1_epi8(0x30);
+    let up = halves16(4, 2);
+    let down = halves16(0, 2);
+    let sc8 = load16(&x.scales);
+    let sc16 = _mm256_cvtepi8_epi16(sc8);
+    let sc = _mm512_castsi256_si512(sc16);
+    let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(sc16, load_bsums(y)));
+    let mut sumi = _mm512_setzero_si512();
+    for h in 0..2 {
+        let ql = load64(at64(&x.ql, h));
+        let qh = _mm512_broadcast_i64x4(load(at32(&x.qh, h)));
+        let q01 = _mm512_or_si512(
+            _mm512_and_si512(ql, m4),
+            _mm512_and_si512(_mm512_sllv_epi16(qh, up), m30),
+        );
+        let q23 = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi16::<4>(ql), m4),
+            _mm512_and_si512(_mm512_srlv_epi16(qh, down), m30),
+        );
+        let p01 = _mm512_maddubs_epi16(q01, load64(at64(&y.qs, 2 * h)));
+        let p23 = _mm512_maddubs_epi16(q23, load64(at64(&y.qs, 2 * h + 1)));
+        let s01 = _mm512_permutexvar_epi16(lanes128(8 * h as i16), sc);
+        let s23 = _mm512_permutexvar_epi16(lanes128(8 * h as i16 + 4), sc);
+        sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p01, s01));
+        sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p23, s23));
+    }
+    _mm256_sub_epi32(fold(sumi), offset)
+}
+
+/// Q6_K·Q8_K.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q6_k_q8_k(w: &[BlockQ6_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let d = _mm_cvtss_f32(f16_pair(x.d, x.d)) * y.d;
+        let sumi = q6k_sums(x, y);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(acc)
+}
+
+/// Q8_K·Q8_K with VNNI: the weight quants are flipped to unsigned (`x + 128`) for `vpdpbusd`,
+/// which sums four products straight into i32 (no intermediate i16, so exact for every input,
+/// -128 included), and `128 * sum(y)` (also by `vpdpbusd`, of ones with `y`) is subtracted.
+/// Per lane, `|sum (x + 128) y| <= 32 * 255 * 128`: exact in i32.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ, VL and VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q8_k_q8_k_vnni(w: &[BlockQ8_K], a: &[BlockQ8_K]) -> f32 {
+    let flip = _mm512_set1_epi8(-128);
+    let ones = _mm512_set1_epi8(1);
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let mut sumi = _mm512_setzero_si512();
+        let mut ysum = _mm512_setzero_si512();
+        for i in 0..4 {
+            let yq = load64(at64(&y.qs, i));
+            let xu = _mm512_xor_si512(load64(at64(&x.qs, i)), flip);
+            sumi = _mm512_dpbusd_epi32(sumi, xu, yq);
+            ysum = _mm512_dpbusd_epi32(ysum, ones, yq);
+        }
+        let sumi = _mm512_sub_epi32(sumi, _mm512_slli_epi32::<7>(ysum));
+        let sumi = fold(sumi);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x.d * y.d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(acc)
+}
