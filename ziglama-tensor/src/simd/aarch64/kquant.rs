@@ -1,1 +1,250 @@
 //! NEON kernels for the k-quants against Q8_K: Q4_K and Q6_K.
+//!
+//! Per super-block of 256 the kernels compute ggml's integer sums exactly (i32 lanes, each
+//! sub-block's products multiplied by its scale with `mla`), reduce them once, and then apply
+//! the same float expression as the scalar reference, in the same order: for Q4_K
+//! `(d_w d_a) isum - (dmin_w d_a) summs`, for Q6_K `(d_w d_a) isum`, added to one f32 sum in
+//! block order. So on finite inputs the results equal the reference's bit for bit; the tests
+//! still allow the rounding bound `(2 n_blocks + 4) u S` (`u = 2^-24`, `S` the summed
+//! magnitudes) rather than depend on that.
+//!
+//! Q4_K reads the minimums' sums from the activations' `bsums`, as ggml does; they must be the
+//! sums of the quants (Q8_K's quantizer guarantees it). Q6_K subtracts its offset of 32 from
+//! the quants directly and does not read `bsums`.
+
+use std::arch::aarch64::*;
+
+use super::{chunk16, f16_to_f32, int8_kernels, load_i8, load_u8};
+use crate::formats::{BlockQ4_K, BlockQ6_K, BlockQ8_K};
+
+/// The eight 6-bit scales and eight 6-bit minimums of a Q4_K super-block (ggml's
+/// `get_scale_min_k4` for `j = 0..8`): entries 0..4 are the low six bits of bytes 0..4 and
+/// 4..8; entries 4..8 take their low four bits from bytes 8..12 and their top two from the
+/// top bits of bytes 0..4 (scales) and 4..8 (minimums).
+#[inline]
+fn scales_mins(q: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+    let mut sc = [0u8; 8];
+    let mut m = [0u8; 8];
+    for j in 0..4 {
+        sc[j] = q[j] & 63;
+        m[j] = q[j + 4] & 63;
+        sc[j + 4] = (q[j + 8] & 0x0F) | ((q[j] >> 6) << 4);
+        m[j + 4] = (q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4);
+    }
+    (sc, m)
+}
+
+/// `sum_j m[j] * (bsums[2j] + bsums[2j + 1])`: the minimums against the activations' sums
+/// of 32 (each pair sum fits i16: at most 32 * 128).
+#[target_feature(enable = "neon")]
+#[inline]
+fn min_sums(m: [u8; 8], bsums: &[i16; 16]) -> i32 {
+    // SAFETY: `bsums` is 32 readable bytes; `vld1q_s16` needs only 2-byte alignment.
+    let (b0, b1) = unsafe { (vld1q_s16(bsums.as_ptr()), vld1q_s16(bsums.as_ptr().add(8))) };
+    let pairs = vpaddq_s16(b0, b1);
+    let m = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8(u64::from_le_bytes(m))));
+    let prod = vmlal_s16(
+        vmull_s16(vget_low_s16(pairs), vget_low_s16(m)),
+        vget_high_s16(pairs),
+        vget_high_s16(m),
+    );
+    vaddvq_s32(prod)
+}
+
+int8_kernels! {
+    /// Q4_K·Q8_K (for `BlockQ4_K`'s `Kernels::neon` slot).
+    vec_dot_q4_k_q8_k, vec_dot_q4_k_q8_k_neon, vec_dot_q4_k_q8_k_dotprod,
+    (w: &[BlockQ4_K], a: &[BlockQ8_K]) {
+        let m4 = vdupq_n_u8(0x0F);
+        let mut sumf = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let (sc, m) = scales_mins(&x.scales);
+            let summs = min_sums(m, &y.bsums);
+            let mut acc = vdupq_n_s32(0);
+            // 64 elements per step: 32 low nibbles (scale 2k), then 32 high nibbles (2k + 1).
+            for k in 0..4 {
+                let q0 = load_u8(chunk16(&x.qs, 2 * k));
+                let q1 = load_u8(chunk16(&x.qs, 2 * k + 1));
+                let lo0 = vreinterpretq_s8_u8(vandq_u8(q0, m4));
+                let lo1 = vreinterpretq_s8_u8(vandq_u8(q1, m4));
+                let hi0 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(q0));
+                let hi1 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(q1));
+                let lo = dot_i8(vdupq_n_s32(0), lo0, load_i8(chunk16(&y.qs, 4 * k)));
+                let lo = dot_i8(lo, lo1, load_i8(chunk16(&y.qs, 4 * k + 1)));
+                let hi = dot_i8(vdupq_n_s32(0), hi0, load_i8(chunk16(&y.qs, 4 * k + 2)));
+                let hi = dot_i8(hi, hi1, load_i8(chunk16(&y.qs, 4 * k + 3)));
+                acc = vmlaq_n_s32(acc, lo, sc[2 * k] as i32);
+                acc = vmlaq_n_s32(acc, hi, sc[2 * k + 1] as i32);
+            }
+            let isum = vaddvq_s32(acc);
+            let d = f16_to_f32(x.d) * y.d;
+            let dmin = f16_to_f32(x.dmin) * y.d;
+            sumf += d * isum as f32 - dmin * summs as f32;
+        }
+        sumf
+    }
+}
+
+int8_kernels! {
+    /// Q6_K·Q8_K (for `BlockQ6_K`'s `Kernels::neon` slot).
+    vec_dot_q6_k_q8_k, vec_dot_q6_k_q8_k_neon, vec_dot_q6_k_q8_k_dotprod,
+    (w: &[BlockQ6_K], a: &[BlockQ8_K]) {
+        let m4 = vdupq_n_u8(0x0F);
+        let m3 = vdupq_n_u8(0x03);
+        let m30 = vdupq_n_u8(0x30);
+        let off = vdupq_n_s8(32);
+        let mut sumf = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let mut acc = vdupq_n_s32(0);
+            // Each half of 128 elements: bytes 64h.. of ql, 32h.. of qh, scales 8h..8h + 8.
+            // Element 128h + 32r + l (r = 0..4, l = 0..32) has scale 8h + 2r + l / 16.
+            for h in 0..2 {
+                for half in 0..2 {
+                    let qh = load_u8(chunk16(&x.qh, 2 * h + half));
+                    let qla = load_u8(chunk16(&x.ql, 4 * h + half));
+                    let qlb = load_u8(chunk16(&x.ql, 4 * h + 2 + half));
+                    let q = [
+                        vorrq_u8(vandq_u8(qla, m4), vshlq_n_u8::<4>(vandq_u8(qh, m3))),
+                        vorrq_u8(vandq_u8(qlb, m4), vandq_u8(vshlq_n_u8::<2>(qh), m30)),
+                        vorrq_u8(vshrq_n_u8::<4>(qla), vandq_u8(qh, m30)),
+                        vorrq_u8(vshrq_n_u8::<4>(qlb), vandq_u8(vshrq_n_u8::<2>(qh), m30)),
+                    ];
+                    for (r, q) in q.into_iter().enumerate() {
+                        let q = vsubq_s8(vreinterpretq_s8_u8(q), off);
+                        let q8 = load_i8(chunk16(&y.qs, 8 * h + 2 * r + half));
+                        let p = dot_i8(vdupq_n_s32(0), q, q8);
+                        acc = vmlaq_n_s32(acc, p, x.scales[8 * h + 2 * r + half] as i32);
+                    }
+                }
+            }
+            let isum = vaddvq_s32(acc);
+            sumf += f16_to_f32(x.d) * y.d * isum as f32;
+        }
+        sumf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use half::f16;
+
+    use super::super::testutil::{check_variants, Rng};
+    use super::*;
+
+    /// Lengths in super-blocks. In exact mode (unit scales, activations in -3..=3, Q6_K scales
+    /// in -32..32) a super-block sums to at most 256 * 15 * 63 * 3 (Q4_K) or 256 * 32 * 32 * 3
+    /// (Q6_K), so nine stay below 2^24.
+    const LENGTHS: &[usize] = &[0, 1, 2, 3, 4, 5, 7, 9];
+
+    fn gen_q8_k(rng: &mut Rng, exact: bool) -> BlockQ8_K {
+        let qs: [i8; 256] = std::array::from_fn(|_| {
+            if exact {
+                rng.range_i32(-3, 3) as i8
+            } else {
+                rng.byte() as i8
+            }
+        });
+        let bsums =
+            std::array::from_fn(|j| qs[16 * j..16 * j + 16].iter().map(|&q| q as i16).sum());
+        BlockQ8_K {
+            d: if exact { 1.0 } else { rng.scale() },
+            qs,
+            bsums,
+        }
+    }
+
+    fn scale(rng: &mut Rng, exact: bool) -> f16 {
+        f16::from_f32(if exact { 1.0 } else { rng.scale() })
+    }
+
+    fn tol(n: usize, s: f64) -> f64 {
+        (2.0 * n as f64 + 4.0) * f32::EPSILON as f64 * s
+    }
+
+    #[test]
+    fn scales_mins_match_ggml_get_scale_min_k4() {
+        let q: [u8; 12] = [
+            0xC1, 0x42, 0x83, 0x04, 0xC5, 0x46, 0x87, 0x08, 0x9A, 0xBC, 0xDE, 0xF1,
+        ];
+        let (sc, m) = scales_mins(&q);
+        assert_eq!(sc, [0x01, 0x02, 0x03, 0x04, 0x3A, 0x1C, 0x2E, 0x01]);
+        assert_eq!(m, [0x05, 0x06, 0x07, 0x08, 0x39, 0x1B, 0x2D, 0x0F]);
+    }
+
+    #[test]
+    fn q4_k_matches_scalar() {
+        check_variants::<BlockQ4_K>(
+            "q4_k",
+            [
+                vec_dot_q4_k_q8_k_neon,
+                vec_dot_q4_k_q8_k_dotprod,
+                vec_dot_q4_k_q8_k,
+            ],
+            LENGTHS,
+            |rng, exact| BlockQ4_K {
+                d: scale(rng, exact),
+                dmin: scale(rng, exact),
+                scales: std::array::from_fn(|_| rng.byte()),
+                qs: std::array::from_fn(|_| rng.byte()),
+            },
+            gen_q8_k,
+            |w, a| {
+                let s = w.iter().zip(a).map(|(x, y)| {
+                    let (sc, m) = scales_mins(&x.scales);
+                    let mut sq = 0f64;
+                    for (i, &q8) in y.qs.iter().enumerate() {
+                        let b = x.qs[32 * (i / 64) + i % 32];
+                        let q = if i % 64 < 32 { b & 0x0F } else { b >> 4 };
+                        sq += sc[i / 32] as f64 * (q as f64 * q8 as f64).abs();
+                    }
+                    let sm: f64 = (0..16)
+                        .map(|j| m[j / 2] as f64 * (y.bsums[j] as f64).abs())
+                        .sum();
+                    (x.d.to_f64() * y.d as f64).abs() * sq
+                        + (x.dmin.to_f64() * y.d as f64).abs() * sm
+                });
+                tol(w.len(), s.sum())
+            },
+        );
+    }
+
+    #[test]
+    fn q6_k_matches_scalar() {
+        check_variants::<BlockQ6_K>(
+            "q6_k",
+            [
+                vec_dot_q6_k_q8_k_neon,
+                vec_dot_q6_k_q8_k_dotprod,
+                vec_dot_q6_k_q8_k,
+            ],
+            LENGTHS,
+            |rng, exact| BlockQ6_K {
+                ql: std::array::from_fn(|_| rng.byte()),
+                qh: std::array::from_fn(|_| rng.byte()),
+                scales: std::array::from_fn(|_| {
+                    if exact {
+                        rng.range_i32(-32, 31) as i8
+                    } else {
+                        rng.byte() as i8
+                    }
+                }),
+                d: scale(rng, exact),
+            },
+            gen_q8_k,
+            |w, a| {
+                // An upper bound of sum |scale * (q - 32) * q8| that needs no unpacking:
+                // |q - 32| <= 32.
+                let s = w.iter().zip(a).map(|(x, y)| {
+                    let sq: f64 = y
+                        .qs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &q8)| (x.scales[i / 16] as f64).abs() * 32.0 * (q8 as f64).abs())
+                        .sum();
+                    (x.d.to_f64() * y.d as f64).abs() * sq
+                });
+                tol(w.len(), s.sum())
+            },
+        );
+    }
+}
