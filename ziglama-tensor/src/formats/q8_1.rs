@@ -38,20 +38,63 @@ impl Block for BlockQ8_1 {
 impl Quantize for BlockQ8_1 {
     /// ggml's `quantize_row_q8_1_ref`: `d = amax / 127`, quants `round(x / d)` (half away
     /// from zero), and `s = f16(sum(q) * d)` with the unrounded f32 `d`.
+    ///
+    /// This quantizes every activation vector multiplied with Q4_1 and Q5_1 weights, so it
+    /// is written to vectorize: [`abs_max`] and [`round_to_i8`] are exact replacements of the
+    /// sequential `MAX` fold and of `roundf`.
     fn quantize(x: &[f32], out: &mut [Self]) {
         for (b, x) in out.iter_mut().zip(x.chunks_exact(QK8_1)) {
-            let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let amax = abs_max(x);
             let d = amax / 127.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             b.d = f16::from_f32(d);
-            let mut sum = 0i32;
             for (q, &v) in b.qs.iter_mut().zip(x) {
-                *q = (v * id).round() as i8;
-                sum += *q as i32;
+                *q = round_to_i8(v * id);
             }
+            let sum: i32 = b.qs.iter().map(|&q| q as i32).sum();
             b.s = f16::from_f32(sum as f32 * d);
         }
     }
+}
+
+/// The largest `|v|` of `x` (0 for an empty slice; NaNs ignored, as `f32::max` does), in
+/// eight independent lanes so that it vectorizes. `max` is exact, so the grouping does not
+/// change the value.
+#[inline]
+pub(crate) fn abs_max(x: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (m, &v) in lanes.iter_mut().zip(c) {
+            *m = m.max(v.abs());
+        }
+    }
+    let m = rest.iter().fold(0f32, |m, &v| m.max(v.abs()));
+    lanes.iter().fold(m, |a, &b| a.max(b))
+}
+
+/// `v.round() as i8` (round half away from zero, then saturate; NaN gives 0) without the
+/// `roundf` library call or a saturating float-to-int conversion, so that loops over it
+/// vectorize even on baseline x86_64.
+///
+/// NaN becomes 0, then clamping to `[-128, 127]` changes no result (`round` of anything
+/// beyond saturates to the same bound). Adding and subtracting `M = 1.5 * 2^23` rounds to the
+/// nearest integer with ties to even (exact for `|c| <= 2^22`, in the default rounding mode
+/// Rust assumes). `c - r` is exact, so it is `±0.5` exactly at the ties, where rounding away
+/// from zero gives `c ± 0.5` (exact too). Finally `r + M` holds the integer `r` in the low
+/// bits of its mantissa: its bit pattern minus that of `M` is `r`.
+#[inline]
+pub(crate) fn round_to_i8(v: f32) -> i8 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    let c = if v.is_nan() { 0.0 } else { v }.clamp(-128.0, 127.0);
+    let r = (c + MAGIC) - MAGIC;
+    let r = if (c - r).abs() == 0.5 {
+        c + 0.5f32.copysign(c)
+    } else {
+        r
+    };
+    ((r + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32) as i8
 }
 
 impl VecDot for BlockQ8_1 {
@@ -138,5 +181,62 @@ mod tests {
         let mut q = vec![<BlockQ8_1 as bytemuck::Zeroable>::zeroed(); x.len() / 32];
         BlockQ8_1::quantize(&x, &mut q);
         assert_eq!(fnv1a(bytemuck::cast_slice(&q)), 0xcaf922c02f2c4c81);
+    }
+
+    #[test]
+    fn round_to_i8_equals_round_then_saturating_cast() {
+        let special = [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            -2.5,
+            0.49999997,
+            -0.49999997,
+            126.5,
+            127.0,
+            127.49999,
+            127.5,
+            127.6,
+            128.0,
+            300.0,
+            -127.5,
+            -127.50001,
+            -128.0,
+            -128.5,
+            -300.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MIN_POSITIVE,
+            1e-45,
+            f32::MAX,
+        ];
+        for v in special {
+            assert_eq!(round_to_i8(v), v.round() as i8, "{v}");
+        }
+        // Every 997th bit pattern: all signs, exponents and a spread of mantissas.
+        for bits in (0..=u32::MAX).step_by(997) {
+            let v = f32::from_bits(bits);
+            assert_eq!(round_to_i8(v), v.round() as i8, "{v} ({bits:#x})");
+        }
+        // Every float in [-130, 130] on a fine grid, ties included.
+        for i in -1_040_000..=1_040_000 {
+            let v = i as f32 / 8000.0;
+            assert_eq!(round_to_i8(v), v.round() as i8, "{v}");
+        }
+    }
+
+    #[test]
+    fn abs_max_is_the_largest_magnitude_whatever_the_length() {
+        for n in [0usize, 1, 7, 8, 9, 31, 32, 33] {
+            let x: Vec<f32> = (0..n).map(|i| (i as f32 - 5.5) * 0.25).collect();
+            let expected = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert_eq!(abs_max(&x), expected, "{n}");
+        }
+        assert_eq!(abs_max(&[1.0, f32::NAN, -3.0]), 3.0);
     }
 }
