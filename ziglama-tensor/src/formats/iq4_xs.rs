@@ -81,7 +81,7 @@ impl VecDot for BlockIQ4_XS {
     #[cfg(target_arch = "x86_64")]
     const KERNELS: Kernels<Self> = Kernels {
         avx2: Some(crate::simd::x86_64::avx2::kquant::vec_dot_iq4_xs_q8_k),
-        avx512: None,
+        avx512: Some(crate::simd::x86_64::avx512::kquant::vec_dot_iq4_xs_q8_k),
         avx512_vnni: None,
         neon: None,
     };

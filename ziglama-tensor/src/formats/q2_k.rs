@@ -76,7 +76,7 @@ impl VecDot for BlockQ2_K {
     #[cfg(target_arch = "x86_64")]
     const KERNELS: Kernels<Self> = Kernels {
         avx2: Some(crate::simd::x86_64::avx2::kquant::vec_dot_q2_k_q8_k),
-        avx512: None,
+        avx512: Some(crate::simd::x86_64::avx512::kquant::vec_dot_q2_k_q8_k),
         avx512_vnni: None,
         neon: None,
     };

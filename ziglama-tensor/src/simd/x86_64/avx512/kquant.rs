@@ -16,8 +16,9 @@
 
 use std::arch::x86_64::*;
 
+use crate::formats::q3_k::unpack_scales as q3k_scales;
 use crate::formats::q8_k::BlockQ8_K;
-use crate::formats::{BlockQ4_K, BlockQ5_K, BlockQ6_K};
+use crate::formats::{BlockIQ4_XS, BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K};
 use crate::simd::x86_64::avx2::kquant::{
     at32, f16_pair, hsum, k4_min_sums, k4_scales_mins, load, load16, load_bsums,
 };
@@ -235,6 +236,126 @@ pub(crate) unsafe fn vec_dot_q8_k_q8_k_vnni(w: &[BlockQ8_K], a: &[BlockQ8_K]) ->
         let sumi = _mm512_sub_epi32(sumi, _mm512_slli_epi32::<7>(ysum));
         let sumi = fold(sumi);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(x.d * y.d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(acc)
+}
+
+/// The eight i32 lanes of `sum_j sc16[j] * sum q * q8` over the 2-bit rows of Q2_K or Q3_K
+/// (with Q3_K's high bits from `hmask`, as 4): each register holds two rows of 32 (one half
+/// super-block's 32 `qs` bytes shifted by `2 r` per 256-bit half), whose four 128-bit lanes are
+/// four consecutive sub-blocks. Pair sums are at most `2 * 7 * 128`, times a scale of
+/// magnitude at most 32: exact.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn two_bit_sums(qs: &[u8; 64], hmask: Option<&[u8; 32]>, y: &BlockQ8_K, sc16: __m256i) -> __m256i {
+    let m3 = _mm512_set1_epi8(3);
+    let m4 = _mm512_set1_epi8(4);
+    let sc = _mm512_castsi256_si512(sc16);
+    let mut hm = hmask.map(|h| _mm512_srlv_epi16(_mm512_broadcast_i64x4(load(h)), halves16(0, 1)));
+    let mut sumi = _mm512_setzero_si512();
+    for h in 0..2 {
+        let q2 = _mm512_broadcast_i64x4(load(at32(qs, h)));
+        for p in 0..2 {
+            let shift = halves16(4 * p as i16, 4 * p as i16 + 2);
+            let mut q = _mm512_and_si512(_mm512_srlv_epi16(q2, shift), m3);
+            if let Some(bits) = hm.as_mut() {
+                q = _mm512_or_si512(q, _mm512_and_si512(_mm512_slli_epi16::<2>(*bits), m4));
+                *bits = _mm512_srli_epi16::<2>(*bits);
+            }
+            let prod = _mm512_maddubs_epi16(q, load64(at64(&y.qs, 2 * h + p)));
+            let s = _mm512_permutexvar_epi16(lanes128(8 * h as i16 + 4 * p as i16), sc);
+            sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(prod, s));
+        }
+    }
+    fold(sumi)
+}
+
+/// Q3_K·Q8_K: quants `low2 + 4 h` in `0..8` (see `avx2::kquant::vec_dot_q3_k_q8_k`), minus
+/// `4 * sum_j (sc[j] - 32) * bsums[j]`.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q3_k_q8_k(w: &[BlockQ3_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let d = _mm_cvtss_f32(f16_pair(x.d, x.d)) * y.d;
+        let scales = q3k_scales(&x.scales);
+        let sc16 = _mm256_cvtepi8_epi16(_mm_sub_epi8(load16(&scales), _mm_set1_epi8(32)));
+        let offset = _mm256_slli_epi32::<2>(_mm256_madd_epi16(sc16, load_bsums(y)));
+        let sumi = _mm256_sub_epi32(two_bit_sums(&x.qs, Some(&x.hmask), y, sc16), offset);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(acc)
+}
+
+/// Q2_K·Q8_K: quants in `0..4` times the low-nibble scales, and the high-nibble mins times
+/// `bsums`.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q2_k_q8_k(w: &[BlockQ2_K], a: &[BlockQ8_K]) -> f32 {
+    let low4 = _mm_set1_epi8(0x0F);
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d));
+        let packed = load16(&x.scales);
+        let sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, low4));
+        let mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(packed), low4));
+        let mins = _mm256_madd_epi16(mn16, load_bsums(y));
+        acc_m = _mm256_fnmadd_ps(
+            _mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
+            _mm256_cvtepi32_ps(mins),
+            acc_m,
+        );
+        let sumi = two_bit_sums(&x.qs, None, y, sc16);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum(_mm256_add_ps(acc, acc_m))
+}
+
+/// IQ4_XS·Q8_K: two blocks of 32 per register, their 32 `qs` bytes spread to the lane order
+/// `[lo(b0), hi(b0), lo(b1), hi(b1)]` (the element order of the Q8_K quants), looked up in the
+/// IQ4_NL table by `vpshufb`. The signed products are formed as `|v| * (±q8)` (exact when no
+/// activation quant is -128; pair sums at most `2 * 127 * 128`) and scaled by the blocks'
+/// `ls - 32` in `vpmaddwd`.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_iq4_xs_q8_k(w: &[BlockIQ4_XS], a: &[BlockQ8_K]) -> f32 {
+    let table = _mm512_broadcast_i32x4(load16(&crate::formats::iq4_nl::KVALUES_IQ4NL));
+    let m4 = _mm512_set1_epi8(0x0F);
+    let shift = _mm512_inserti64x4::<1>(
+        _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16(4), _mm_setzero_si128())),
+        _mm256_set_m128i(_mm_set1_epi16(4), _mm_setzero_si128()),
+    );
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let d = _mm_cvtss_f32(f16_pair(x.d, x.d)) * y.d;
+        let sl = u32::from_le_bytes(x.scales_l);
+        let sh = u32::from(x.scales_h);
+        let ls =
+            |ib: usize| ((((sl >> (4 * ib)) & 0xF) | (((sh >> (2 * ib)) & 3) << 4)) as i16) - 32;
+        let mut sumi = _mm512_setzero_si512();
+        for k in 0..4 {
+            // [b0, b1] -> [b0, b0, b1, b1] by 128-bit lanes, then nibbles by lane.
+            let q = _mm512_shuffle_i64x2::<0b0101_0000>(
+                _mm512_castsi256_si512(load(at32(&x.qs, k))),
+                _mm512_castsi256_si512(load(at32(&x.qs, k))),
+            );
+            let idx = _mm512_and_si512(_mm512_srlv_epi16(q, shift), m4);
+            let v = _mm512_shuffle_epi8(table, idx);
+            let neg = _mm512_movepi8_mask(v);
+            let q8 = load64(at64(&y.qs, k));
+            let q8s = _mm512_mask_sub_epi8(q8, neg, _mm512_setzero_si512(), q8);
+            let p = _mm512_maddubs_epi16(_mm512_abs_epi8(v), q8s);
+            let s = halves16(ls(2 * k), ls(2 * k + 1));
+            sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, s));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold(sumi)), acc);
     }
     hsum(acc)
 }
