@@ -110,7 +110,12 @@ impl VecDot for BlockQ5_1 {
         avx512_vnni: Some(crate::simd::x86_64::avx512::legacy::vec_dot_q5_1_q8_1_vnni),
         neon: None,
     };
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    const KERNELS: Kernels<Self> = Kernels {
+        neon: Some(crate::simd::aarch64::legacy::vec_dot_q5_1_q8_1),
+        ..Kernels::NONE
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
 
