@@ -8,7 +8,7 @@
 //! sixteen exact i32 partial sums, converted to f32 (exact: below 2^24) and accumulated with
 //! one FMA by a vector holding block 0's scale `d_w * d_a` in the low eight lanes and block
 //! 1's in the high eight. The main loop takes four blocks into two independent accumulators;
-//! a last odd block goes through the AVX2 step.
+//! a last odd block is paired with a zero block (scale 0), so it takes the same exact path.
 //!
 //! Exactness of the integer part: as in the AVX2 kernels, the BW variants of Q8_0 and IQ4_NL
 //! move the weight's sign onto the activation and need activation quants in `-127..=127` (what
