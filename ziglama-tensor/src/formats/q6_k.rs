@@ -253,9 +253,9 @@ mod tests {
     fn dequantize_hand_checked_values() {
         let mut y = [0f32; QK_K];
         BlockQ6_K::dequantize(&[sample_block()], &mut y);
-        for i in 0..QK_K {
+        for (i, &v) in y.iter().enumerate() {
             let expected = 0.5 * ((i / 16) as f32 - 8.0) * ((i % 64) as f32 - 32.0);
-            assert_eq!(y[i], expected, "element {i}");
+            assert_eq!(v, expected, "element {i}");
         }
     }
 
