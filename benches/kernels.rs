@@ -1,3 +1,174 @@
-//! Criterion benches of the dot-product and matrix-vector kernels, per format.
+//! Criterion benches of the dot-product and matrix-vector kernels, per format, for the active
+//! kernel set and the scalar reference, and of the thread pool's per-operation overhead.
+//!
+//! ```text
+//! cargo bench --bench kernels                      # everything, a few minutes
+//! cargo bench --bench kernels -- 'dot/Q4_K'         # one group
+//! cargo bench --bench kernels -- --test            # smoke run: each bench once
+//! ```
+//!
+//! - `dot/<format>/<isa>`: one 4096-element row of weights with its activation row (already
+//!   in the activation format), both in L1; throughput in weight bytes.
+//! - `matvec/<format>/<isa>/<threads>t`: `matmul` of a 4096x4096 matrix with one f32 row,
+//!   activation quantization included; throughput in weight bytes. The matrix (2.3 to
+//!   16 MiB for the quantized formats) fits in this machine's L3, so this is kernel and
+//!   threading cost, not DRAM bandwidth: `examples/matvec_bandwidth.rs` measures that.
+//! - `pool/run/<threads>t/<tasks>`: one `ThreadPool::run` of trivial tasks.
 
-fn main() {}
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ziglama::tensor::formats::{
+    BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ6_K, BlockQ8_0, DotKernel,
+    Quantize, VecDot,
+};
+use ziglama::tensor::matmul::matmul_with_isa;
+use ziglama::tensor::{GgmlType, Isa, Tensor, ThreadPool};
+
+/// Row length of every bench.
+const K: usize = 4096;
+/// Rows of the matrix-vector bench.
+const M: usize = 4096;
+/// Distinct random rows quantized for the matrix-vector bench (then repeated to `M` rows).
+const UNIQUE_ROWS: usize = 64;
+
+/// Deterministic values in [-1, 1) (SplitMix64).
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// The kernel sets to compare: the active one and the scalar reference.
+fn isas() -> Vec<Isa> {
+    let mut v = vec![Isa::active()];
+    if Isa::active() != Isa::Scalar {
+        v.push(Isa::Scalar);
+    }
+    v
+}
+
+/// `x` quantized to `B` with the reference quantizer.
+fn quantized<B: Quantize>(x: &[f32]) -> Vec<B> {
+    let t = Tensor::quantize(B::TYPE, &[x.len(), 1], x).expect("quantize");
+    t.blocks::<B>().expect("aligned blocks").to_vec()
+}
+
+/// [`dot_of`] for an element type named only through a function returning it (the facade
+/// does not depend on the `half` crate that defines f16 and bf16).
+fn dot_of_type_of<T: VecDot + Quantize, A>(c: &mut Criterion, name: &str, _witness: fn(A) -> T) {
+    dot_of::<T>(c, name);
+}
+
+fn dot_of<W: VecDot + Quantize>(c: &mut Criterion, name: &str) {
+    let w: Vec<W> = quantized(&random(K, 1));
+    let a: Vec<W::Activation> = quantized(&random(K, 2));
+    let mut g = c.benchmark_group(format!("dot/{name}"));
+    g.throughput(Throughput::Bytes(std::mem::size_of_val(w.as_slice()) as u64));
+    for isa in isas() {
+        let k = DotKernel::<W>::select(isa);
+        g.bench_function(k.isa().to_string(), |b| {
+            b.iter(|| black_box(k.call(black_box(&w), black_box(&a))))
+        });
+    }
+    g.finish();
+}
+
+fn dots(c: &mut Criterion) {
+    dot_of::<f32>(c, "F32");
+    dot_of_type_of(c, "F16", |b: &BlockQ8_0| b.d);
+    dot_of_type_of(c, "BF16", ziglama::tensor::formats::bf16::bf16_from_f32);
+    dot_of::<BlockQ4_0>(c, "Q4_0");
+    dot_of::<BlockQ4_1>(c, "Q4_1");
+    dot_of::<BlockQ5_0>(c, "Q5_0");
+    dot_of::<BlockQ5_1>(c, "Q5_1");
+    dot_of::<BlockQ8_0>(c, "Q8_0");
+    dot_of::<BlockQ4_K>(c, "Q4_K");
+    dot_of::<BlockQ6_K>(c, "Q6_K");
+}
+
+/// An `M x K` matrix of `ty`: `UNIQUE_ROWS` random rows quantized, repeated.
+fn matrix(ty: GgmlType) -> Tensor {
+    let q = Tensor::quantize(ty, &[K, UNIQUE_ROWS], &random(K * UNIQUE_ROWS, 3)).expect("quantize");
+    let mut w = Tensor::zeros(ty, &[K, M]).expect("matrix");
+    let src = q.bytes();
+    for dst in w.bytes_mut().chunks_mut(src.len()) {
+        dst.copy_from_slice(&src[..dst.len()]);
+    }
+    w
+}
+
+fn matvecs(c: &mut Criterion) {
+    let x = random(K, 4);
+    let n_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pools: Vec<ThreadPool> = [1, n_threads.min(2)]
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(ThreadPool::new)
+        .collect();
+    for ty in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+    ] {
+        let w = matrix(ty);
+        let mut y = vec![0f32; M];
+        let mut g = c.benchmark_group(format!("matvec/{}", ty.name()));
+        g.throughput(Throughput::Bytes(w.n_bytes() as u64));
+        for isa in isas() {
+            for pool in &pools {
+                let id = BenchmarkId::new(isa.to_string(), format!("{}t", pool.n_threads()));
+                g.bench_function(id, |b| {
+                    b.iter(|| matmul_with_isa(&w, black_box(&x), &mut y, pool, isa).unwrap())
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
+fn pool_overhead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pool/run");
+    for threads in [2usize] {
+        let pool = ThreadPool::new(threads);
+        for tasks in [2usize, 16] {
+            g.bench_function(BenchmarkId::new(format!("{threads}t"), tasks), |b| {
+                b.iter(|| {
+                    pool.run(tasks, |i| {
+                        black_box(i);
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(20)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = dots, matvecs, pool_overhead
+}
+criterion_main!(benches);

@@ -1,0 +1,323 @@
+//! How close the matrix-vector product gets to the memory bandwidth limit.
+//!
+//! Decoding one token reads every weight once, so a matrix-vector product over a matrix much
+//! larger than the last-level cache can go no faster than memory streams it. This program
+//! measures (a) the machine's memory read bandwidth (summing a buffer far larger than L3 with
+//! the active ISA's widest loads: the F32 dot kernel of a buffer with itself, four
+//! accumulators), on 1 and 2 threads, and (b) for each weight format, `matmul` with one
+//! activation row over a matrix of at least 4x L3: weight bytes streamed per second, best and
+//! median of the repeats, and that as a percentage of (a) on the same number of threads.
+//!
+//! The weight matrix is built by quantizing `--unique-rows` rows of random data with the
+//! format's reference quantizer (`Tensor::quantize`) and repeating those bytes to the full
+//! size: every row is real quantized data, and quantizing a gigabyte with the k-quant search
+//! would take minutes.
+//!
+//! ```text
+//! cargo run --release --example matvec_bandwidth
+//! cargo run --release --example matvec_bandwidth -- --threads 1,2 --repeats 20 --json
+//! ZIGLAMA_KERNELS=scalar cargo run --release --example matvec_bandwidth -- --formats q4_0
+//! ```
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use serde_json::json;
+use ziglama::tensor::formats::{
+    BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ6_K, BlockQ8_0, DotKernel, VecDot,
+};
+use ziglama::tensor::{formats, matmul, GgmlType, Isa, Tensor, ThreadPool};
+
+/// Measure memory read bandwidth and matrix-vector throughput per weight format.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Weight matrix rows; default: enough for the matrix to be at least 4x the L3 cache.
+    #[arg(long)]
+    rows: Option<usize>,
+    /// Weight matrix columns (the row length; a multiple of 256).
+    #[arg(long, default_value_t = 4096)]
+    cols: usize,
+    /// Thread counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Timed runs per measurement (after one warm-up run); best and median are reported.
+    #[arg(long, default_value_t = 10)]
+    repeats: usize,
+    /// Formats to measure, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "q4_0,q4_1,q8_0,q4_k,q6_k"
+    )]
+    formats: Vec<String>,
+    /// Size of the bandwidth buffer in MiB.
+    #[arg(long, default_value_t = 1024)]
+    buffer_mib: usize,
+    /// Distinct quantized rows the weight matrix repeats.
+    #[arg(long, default_value_t = 256)]
+    unique_rows: usize,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A small deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next_f32(&mut self) -> f32 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+/// The L3 size in bytes from sysfs, and where it came from.
+fn l3_bytes() -> (usize, &'static str) {
+    for i in 0..8 {
+        let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{i}");
+        let level = std::fs::read_to_string(format!("{dir}/level")).unwrap_or_default();
+        if level.trim() != "3" {
+            continue;
+        }
+        let size = std::fs::read_to_string(format!("{dir}/size")).unwrap_or_default();
+        let s = size.trim();
+        let (num, mul) = match s.as_bytes().last() {
+            Some(b'K') => (&s[..s.len() - 1], 1024),
+            Some(b'M') => (&s[..s.len() - 1], 1024 * 1024),
+            _ => (s, 1),
+        };
+        if let Ok(n) = num.parse::<usize>() {
+            return (n * mul, "sysfs");
+        }
+    }
+    (32 << 20, "assumed (no L3 in sysfs)")
+}
+
+/// The CPU model name from /proc/cpuinfo.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Best and median of `v` (sorted in place).
+fn best_median(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(|a, b| b.total_cmp(a));
+    (v[0], v[v.len() / 2])
+}
+
+/// Read bandwidth in GB/s (1e9 bytes) on `pool`'s threads, one run per entry.
+fn read_bandwidth(buf: &[f32], pool: &ThreadPool, repeats: usize) -> Vec<f64> {
+    let kernel = DotKernel::<f32>::select(Isa::active());
+    let parts = pool.n_threads();
+    let chunk = buf.len().div_ceil(parts);
+    let sink = std::sync::Mutex::new(0f64);
+    (0..=repeats)
+        .map(|_| {
+            let t = Instant::now();
+            pool.run(parts, |p| {
+                let s = &buf[(p * chunk).min(buf.len())..((p + 1) * chunk).min(buf.len())];
+                let v = kernel.call(s, s);
+                *sink.lock().unwrap() += v as f64;
+            });
+            std::mem::size_of_val(buf) as f64 / t.elapsed().as_secs_f64() / 1e9
+        })
+        .skip(1)
+        .collect()
+}
+
+/// The instruction set `W`'s dot product runs with under the active kernel set.
+fn kernel_isa<W: VecDot>() -> Isa {
+    DotKernel::<W>::select(Isa::active()).isa()
+}
+
+fn parse_format(s: &str) -> Option<(GgmlType, Isa)> {
+    Some(match s.to_ascii_lowercase().as_str() {
+        "q4_0" => (GgmlType::Q4_0, kernel_isa::<BlockQ4_0>()),
+        "q4_1" => (GgmlType::Q4_1, kernel_isa::<BlockQ4_1>()),
+        "q8_0" => (GgmlType::Q8_0, kernel_isa::<BlockQ8_0>()),
+        "q4_k" => (GgmlType::Q4_K, kernel_isa::<BlockQ4_K>()),
+        "q6_k" => (GgmlType::Q6_K, kernel_isa::<BlockQ6_K>()),
+        "f32" => (GgmlType::F32, kernel_isa::<f32>()),
+        _ => return None,
+    })
+}
+
+/// A `rows x cols` matrix of `ty`: `unique` rows of random data quantized, repeated.
+fn build_matrix(ty: GgmlType, rows: usize, cols: usize, unique: usize) -> Tensor {
+    let unique = unique.min(rows).max(1);
+    let mut rng = Rng(0x5eed ^ ty.id() as u64);
+    let data: Vec<f32> = (0..unique * cols).map(|_| rng.next_f32()).collect();
+    let q = Tensor::quantize(ty, &[cols, unique], &data).expect("quantizing the rows");
+    let mut w = Tensor::zeros(ty, &[cols, rows]).expect("allocating the matrix");
+    let src = q.bytes();
+    for dst in w.bytes_mut().chunks_mut(src.len()) {
+        dst.copy_from_slice(&src[..dst.len()]);
+    }
+    w
+}
+
+/// Time of quantizing one activation row to `ty`'s activation format, in microseconds.
+fn activation_quantize_us(ty: GgmlType, x: &[f32]) -> f64 {
+    let at = ty.vec_dot_type();
+    let mut out = vec![0u8; at.row_size(x.len()).expect("row size")];
+    let mut best = f64::MAX;
+    for _ in 0..50 {
+        let t = Instant::now();
+        formats::quantize_row(at, x, &mut out).expect("quantizing activations");
+        best = best.min(t.elapsed().as_secs_f64() * 1e6);
+    }
+    best
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let (l3, l3_source) = l3_bytes();
+    let isa = Isa::active();
+    let pools: Vec<ThreadPool> = args.threads.iter().map(|&t| ThreadPool::new(t)).collect();
+    let mut formats = Vec::new();
+    for f in &args.formats {
+        formats.push(parse_format(f).ok_or_else(|| format!("unknown format {f}"))?);
+    }
+    if args.cols % 256 != 0 || args.cols == 0 {
+        return Err(format!("--cols {} is not a multiple of 256", args.cols));
+    }
+
+    // (a) Read bandwidth.
+    let buf = vec![1.0f32; (args.buffer_mib << 20) / 4];
+    let mut bw = Vec::new();
+    for pool in &pools {
+        let (best, median) = best_median(&mut read_bandwidth(&buf, pool, args.repeats));
+        bw.push((pool.n_threads(), best, median));
+    }
+    drop(buf);
+
+    // Pool overhead: one `run` of as many trivial tasks as threads.
+    let mut pool_ns = Vec::new();
+    for pool in &pools {
+        let mut best = f64::MAX;
+        for _ in 0..20 {
+            let t = Instant::now();
+            for i in 0..10_000 {
+                pool.run(pool.n_threads(), |j| {
+                    std::hint::black_box(i + j);
+                });
+            }
+            best = best.min(t.elapsed().as_secs_f64() * 1e9 / 10_000.0);
+        }
+        pool_ns.push((pool.n_threads(), best));
+    }
+
+    // (b) Matrix-vector products.
+    let mut rng = Rng(42);
+    let x: Vec<f32> = (0..args.cols).map(|_| rng.next_f32()).collect();
+    let mut results = Vec::new();
+    for &(ty, kisa) in &formats {
+        let row_bytes = ty.row_size(args.cols).map_err(|e| e.to_string())?;
+        let rows = args
+            .rows
+            .unwrap_or_else(|| (4 * l3).div_ceil(row_bytes).next_multiple_of(64));
+        let w = build_matrix(ty, rows, args.cols, args.unique_rows);
+        let quant_us = activation_quantize_us(ty, &x);
+        let mut y = vec![0f32; rows];
+        for (pool, &(threads, bw_best, _)) in pools.iter().zip(&bw) {
+            let mut gbs: Vec<f64> = (0..=args.repeats)
+                .map(|_| {
+                    let t = Instant::now();
+                    matmul(&w, &x, &mut y, pool).expect("matmul");
+                    w.n_bytes() as f64 / t.elapsed().as_secs_f64() / 1e9
+                })
+                .skip(1)
+                .collect();
+            let (best, median) = best_median(&mut gbs);
+            results.push(json!({
+                "format": ty.name(),
+                "kernel": kisa.to_string(),
+                "simd": kisa != Isa::Scalar,
+                "threads": threads,
+                "rows": rows,
+                "cols": args.cols,
+                "matrix_mib": w.n_bytes() as f64 / (1 << 20) as f64,
+                "best_gbs": best,
+                "median_gbs": median,
+                "pct_of_read_bw": 100.0 * best / bw_best,
+                "activation_quantize_us": quant_us,
+            }));
+        }
+    }
+
+    let report = json!({
+        "cpu": cpu_model(),
+        "logical_cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "l3_bytes": l3,
+        "l3_source": l3_source,
+        "isa": isa.to_string(),
+        "repeats": args.repeats,
+        "read_bandwidth": bw.iter().map(|&(t, b, m)| json!({
+            "threads": t, "best_gbs": b, "median_gbs": m,
+        })).collect::<Vec<_>>(),
+        "pool_run_ns": pool_ns.iter().map(|&(t, ns)| json!({"threads": t, "ns": ns})).collect::<Vec<_>>(),
+        "matvec": results,
+    });
+    if args.json {
+        println!("{report:#}");
+        return Ok(());
+    }
+    println!(
+        "cpu: {} ({} logical CPUs)",
+        report["cpu"].as_str().unwrap_or(""),
+        report["logical_cpus"]
+    );
+    println!(
+        "L3: {} MiB ({l3_source}); kernels: {isa} (ZIGLAMA_KERNELS caps it)",
+        l3 >> 20
+    );
+    println!(
+        "read bandwidth ({} MiB buffer, F32 dot kernel, best/median of {}):",
+        args.buffer_mib, args.repeats
+    );
+    for &(t, b, m) in &bw {
+        println!("  {t} thread(s): {b:6.2} / {m:6.2} GB/s");
+    }
+    for &(t, ns) in &pool_ns {
+        println!("pool: run() of {t} trivial tasks on {t} thread(s): {ns:.0} ns");
+    }
+    println!();
+    println!(
+        "{:<6} {:<12} {:>7} {:>9} {:>10} {:>10} {:>8} {:>9}",
+        "format", "kernel", "threads", "MiB", "best GB/s", "med GB/s", "% of bw", "act q µs"
+    );
+    for r in &results {
+        println!(
+            "{:<6} {:<12} {:>7} {:>9.0} {:>10.2} {:>10.2} {:>7.0}% {:>9.2}",
+            r["format"].as_str().unwrap_or(""),
+            r["kernel"].as_str().unwrap_or(""),
+            r["threads"],
+            r["matrix_mib"].as_f64().unwrap_or(0.0),
+            r["best_gbs"].as_f64().unwrap_or(0.0),
+            r["median_gbs"].as_f64().unwrap_or(0.0),
+            r["pct_of_read_bw"].as_f64().unwrap_or(0.0),
+            r["activation_quantize_us"].as_f64().unwrap_or(0.0),
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("matvec_bandwidth: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
