@@ -99,15 +99,49 @@ def to_float(type_id: int, raw: bytes | np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def from_float_ref(type_id: int, x: np.ndarray) -> bytes:
-    """Quantize `x` with ggml's `from_float_ref` (the plain C reference quantizer)."""
+# Reference quantizers that ggml exports from libggml-base but does not list as a type's
+# from_float_ref (Q8_K is no storage type, so its type_traits entry has none).
+_REF_SYMBOLS = {TYPE_IDS["Q8_K"]: "quantize_row_q8_K_ref"}
+
+# The CPU backend's own activation quantizers (SIMD where this CPU has it), which ggml's matmul
+# uses on activations; for comparison with the references only.
+_CPU_SYMBOLS = {
+    TYPE_IDS["Q8_0"]: "quantize_row_q8_0",
+    TYPE_IDS["Q8_1"]: "quantize_row_q8_1",
+    TYPE_IDS["Q8_K"]: "quantize_row_q8_K",
+}
+
+
+def _call_from_float(fn, type_id: int, x: np.ndarray) -> bytes:
     x = np.ascontiguousarray(x, dtype="<f4")
-    t = traits(type_id)
-    if not t.from_float_ref:
-        raise ValueError(f"ggml has no from_float_ref for type {type_id}")
     out = np.zeros(row_size(type_id, len(x)), dtype=np.uint8)
-    _FROM_FLOAT(t.from_float_ref)(x.ctypes.data, out.ctypes.data, len(x))
+    fn(x.ctypes.data, out.ctypes.data, len(x))
     return out.tobytes()
+
+
+def from_float_ref(type_id: int, x: np.ndarray) -> bytes:
+    """Quantize `x` with ggml's `from_float_ref` (the plain C reference quantizer), or the
+    exported `quantize_row_*_ref` where the type traits list none (Q8_K)."""
+    t = traits(type_id)
+    if t.from_float_ref:
+        return _call_from_float(_FROM_FLOAT(t.from_float_ref), type_id, x)
+    if type_id in _REF_SYMBOLS:
+        fn = getattr(LIB, _REF_SYMBOLS[type_id])
+        fn.restype = None
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        return _call_from_float(fn, type_id, x)
+    raise ValueError(f"ggml has no from_float_ref for type {type_id}")
+
+
+def cpu_from_float(type_id: int, x: np.ndarray) -> bytes:
+    """Quantize `x` with the CPU backend's activation quantizer (libggml-cpu)."""
+    import llama_cpp
+
+    cpu = ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml-cpu.so"))
+    fn = getattr(cpu, _CPU_SYMBOLS[type_id])
+    fn.restype = None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    return _call_from_float(fn, type_id, x)
 
 
 def quantize_chunk(type_id: int, x: np.ndarray, n_per_row: int) -> bytes:
