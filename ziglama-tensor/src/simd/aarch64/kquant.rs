@@ -60,7 +60,8 @@ int8_kernels! {
         for (x, y) in w.iter().zip(a) {
             let (sc, m) = scales_mins(&x.scales);
             let summs = min_sums(m, &y.bsums);
-            let mut acc = vdupq_n_s32(0);
+            // Two accumulators (low and high nibbles) halve the `mla` dependency chain.
+            let (mut acc_lo, mut acc_hi) = (vdupq_n_s32(0), vdupq_n_s32(0));
             // 64 elements per step: 32 low nibbles (scale 2k), then 32 high nibbles (2k + 1).
             for k in 0..4 {
                 let q0 = load_u8(chunk16(&x.qs, 2 * k));
@@ -73,10 +74,10 @@ int8_kernels! {
                 let lo = dot_i8(lo, lo1, load_i8(chunk16(&y.qs, 4 * k + 1)));
                 let hi = dot_i8(vdupq_n_s32(0), hi0, load_i8(chunk16(&y.qs, 4 * k + 2)));
                 let hi = dot_i8(hi, hi1, load_i8(chunk16(&y.qs, 4 * k + 3)));
-                acc = vmlaq_n_s32(acc, lo, sc[2 * k] as i32);
-                acc = vmlaq_n_s32(acc, hi, sc[2 * k + 1] as i32);
+                acc_lo = vmlaq_n_s32(acc_lo, lo, sc[2 * k] as i32);
+                acc_hi = vmlaq_n_s32(acc_hi, hi, sc[2 * k + 1] as i32);
             }
-            let isum = vaddvq_s32(acc);
+            let isum = vaddvq_s32(vaddq_s32(acc_lo, acc_hi));
             let d = f16_to_f32(x.d) * y.d;
             let dmin = f16_to_f32(x.dmin) * y.d;
             sumf += d * isum as f32 - dmin * summs as f32;
@@ -95,7 +96,8 @@ int8_kernels! {
         let off = vdupq_n_s8(32);
         let mut sumf = 0f32;
         for (x, y) in w.iter().zip(a) {
-            let mut acc = vdupq_n_s32(0);
+            // One accumulator per quarter `r`, so four `mla` chains of four run side by side.
+            let mut acc = [vdupq_n_s32(0); 4];
             // Each half of 128 elements: bytes 64h.. of ql, 32h.. of qh, scales 8h..8h + 8.
             // Element 128h + 32r + l (r = 0..4, l = 0..32) has scale 8h + 2r + l / 16.
             for h in 0..2 {
@@ -113,11 +115,11 @@ int8_kernels! {
                         let q = vsubq_s8(vreinterpretq_s8_u8(q), off);
                         let q8 = load_i8(chunk16(&y.qs, 8 * h + 2 * r + half));
                         let p = dot_i8(vdupq_n_s32(0), q, q8);
-                        acc = vmlaq_n_s32(acc, p, x.scales[8 * h + 2 * r + half] as i32);
+                        acc[r] = vmlaq_n_s32(acc[r], p, x.scales[8 * h + 2 * r + half] as i32);
                     }
                 }
             }
-            let isum = vaddvq_s32(acc);
+            let isum = vaddvq_s32(vaddq_s32(vaddq_s32(acc[0], acc[1]), vaddq_s32(acc[2], acc[3])));
             sumf += f16_to_f32(x.d) * y.d * isum as f32;
         }
         sumf

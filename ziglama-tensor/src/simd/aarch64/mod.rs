@@ -43,13 +43,15 @@ pub(crate) fn has_dotprod() -> bool {
 
 /// `acc` plus the products `a[i] * b[i]` of 16 signed bytes, with NEON only: widening
 /// multiplies into i16 (each product fits: |p| <= 128 * 128 = 16384) and pairwise widening
-/// accumulation into the i32 lanes. Only the sum of the four lanes is meaningful.
+/// additions into i32 lanes (never adding two products in i16, which could overflow). Only
+/// the sum of the four lanes is meaningful. `acc` sees a single add, so chains of calls on
+/// one accumulator stay short.
 #[target_feature(enable = "neon")]
 #[inline]
 pub(crate) fn dot_i8_mull(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     let lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
     let hi = vmull_high_s8(a, b);
-    vpadalq_s16(vpadalq_s16(acc, lo), hi)
+    vaddq_s32(acc, vpadalq_s16(vpaddlq_s16(lo), hi))
 }
 
 /// `acc` plus the products `a[i] * b[i]` of 16 signed bytes with one `sdot`: lane `k` gains
