@@ -91,20 +91,36 @@ pub(crate) fn hsum(v: __m256) -> f32 {
 }
 
 /// The 8 scales and 8 mins of Q4_K/Q5_K as one vector: bytes 0..8 scales, 8..16 mins (the
-/// same unpacking as [`crate::formats::q4_k::scale_min_k4`], four bytes at a time).
+/// unpacking of [`crate::formats::q4_k::scale_min_k4`], four bytes per 32-bit lane). `b` is
+/// the 12 packed bytes followed by 4 bytes that are ignored (the next field of the block).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn k4_scales_mins(s: &[u8; 12]) -> __m128i {
-    const LOW6: u32 = 0x3f3f_3f3f;
-    const LOW4: u32 = 0x0f0f_0f0f;
-    const LOW2: u32 = 0x0303_0303;
-    let w = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
-    let (u0, u1, u2) = (w(0), w(1), w(2));
-    let sc_lo = u0 & LOW6;
-    let mn_lo = u1 & LOW6;
-    let sc_hi = (u2 & LOW4) | (((u0 >> 6) & LOW2) << 4);
-    let mn_hi = ((u2 >> 4) & LOW4) | (((u1 >> 6) & LOW2) << 4);
-    _mm_set_epi32(mn_hi as i32, mn_lo as i32, sc_hi as i32, sc_lo as i32)
+pub(crate) fn k4_scales_mins(b: &[u8; 16]) -> __m128i {
+    // With u0, u1, u2 the three packed words:
+    //   scales 0..4 = u0 & 0x3f..            scales 4..8 = (u2 & 0x0f..) | ((u0 >> 2) & 0x30..)
+    //   mins 0..4   = u1 & 0x3f..            mins 4..8   = ((u2 >> 4) & 0x0f..) | ((u1 >> 2) & 0x30..)
+    let v = load16(b);
+    let low = _mm_shuffle_epi32::<0b10_01_10_00>(v); // [u0, u2, u1, u2]
+    let high = _mm_shuffle_epi32::<0b01_00_00_00>(v); // [_, u0, _, u1]
+    let low = _mm_and_si128(
+        _mm_srlv_epi32(low, _mm_set_epi32(4, 0, 0, 0)),
+        _mm_set_epi32(0x0f0f_0f0f, 0x3f3f_3f3f, 0x0f0f_0f0f, 0x3f3f_3f3f),
+    );
+    let high = _mm_and_si128(
+        _mm_srli_epi32::<2>(high),
+        _mm_set_epi32(0x3030_3030, 0, 0x3030_3030, 0),
+    );
+    _mm_or_si128(low, high)
+}
+
+/// The 12 packed scale bytes of a Q4_K or Q5_K block and the 4 bytes after them.
+#[inline(always)]
+pub(crate) fn scales16<B: bytemuck::Pod>(b: &B) -> &[u8; 16] {
+    // Both blocks start with d and dmin (4 bytes), then the 12 scale bytes, then at least
+    // 32 more bytes of quants.
+    bytemuck::bytes_of(b)[4..20]
+        .try_into()
+        .unwrap_or_else(|_| unreachable!())
 }
 
 /// `sum_j mins[j] * (bsums[2 j] + bsums[2 j + 1])` of a Q4_K/Q5_K block in four i32 lanes.
@@ -152,7 +168,7 @@ pub(crate) unsafe fn vec_dot_q4_k_q8_k(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 
     let mut acc_m = _mm_setzero_ps();
     for (x, y) in w.iter().zip(a) {
         let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d)); // [d, dmin]
-        let sm = k4_scales_mins(&x.scales);
+        let sm = k4_scales_mins(scales16(x));
         let mins = _mm_cvtepi32_ps(k4_min_sums(sm, y));
         acc_m = _mm_fnmadd_ps(_mm_permute_ps::<0b0101_0101>(dd), mins, acc_m);
         let sumi = q4k_sums(x, y, sm);
@@ -204,7 +220,7 @@ pub(crate) unsafe fn vec_dot_q5_k_q8_k(w: &[BlockQ5_K], a: &[BlockQ8_K]) -> f32 
     let mut acc_m = _mm_setzero_ps();
     for (x, y) in w.iter().zip(a) {
         let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d));
-        let sm = k4_scales_mins(&x.scales);
+        let sm = k4_scales_mins(scales16(x));
         let mins = _mm_cvtepi32_ps(k4_min_sums(sm, y));
         acc_m = _mm_fnmadd_ps(_mm_permute_ps::<0b0101_0101>(dd), mins, acc_m);
         let sumi = q5k_sums(x, y, sm);

@@ -20,7 +20,7 @@ use crate::formats::q3_k::unpack_scales as q3k_scales;
 use crate::formats::q8_k::BlockQ8_K;
 use crate::formats::{BlockIQ4_XS, BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K};
 use crate::simd::x86_64::avx2::kquant::{
-    at32, f16_pair, hsum, k4_min_sums, k4_scales_mins, load, load16, load_bsums,
+    at32, f16_pair, hsum, k4_min_sums, k4_scales_mins, load, load16, load_bsums, scales16,
 };
 
 /// An unaligned load of 64 bytes.
@@ -106,7 +106,7 @@ pub(crate) unsafe fn vec_dot_q4_k_q8_k(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 
     let mut acc_m = _mm_setzero_ps();
     for (x, y) in w.iter().zip(a) {
         let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d));
-        let sm = k4_scales_mins(&x.scales);
+        let sm = k4_scales_mins(scales16(x));
         let mins = _mm_cvtepi32_ps(k4_min_sums(sm, y));
         acc_m = _mm_fnmadd_ps(_mm_permute_ps::<0b0101_0101>(dd), mins, acc_m);
         let sumi = q4k_sums(x, y, sm);
@@ -151,7 +151,7 @@ pub(crate) unsafe fn vec_dot_q5_k_q8_k(w: &[BlockQ5_K], a: &[BlockQ8_K]) -> f32 
     let mut acc_m = _mm_setzero_ps();
     for (x, y) in w.iter().zip(a) {
         let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d));
-        let sm = k4_scales_mins(&x.scales);
+        let sm = k4_scales_mins(scales16(x));
         let mins = _mm_cvtepi32_ps(k4_min_sums(sm, y));
         acc_m = _mm_fnmadd_ps(_mm_permute_ps::<0b0101_0101>(dd), mins, acc_m);
         let sumi = q5k_sums(x, y, sm);
