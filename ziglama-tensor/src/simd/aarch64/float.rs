@@ -1,15 +1,15 @@
-//! NEON kernels for the float formats: F32·F32 and F16·F16.
+//! NEON kernels for the float formats: F32·F32, F16·F16 and BF16·BF16.
 //!
 //! Both keep 16 running sums (four vectors of four lanes) updated with fused multiply-adds,
 //! as ggml's NEON `ggml_vec_dot_f32`/`_f16` do, and finish the last `n % 16` elements in
 //! scalar f32. The scalar references sum in f64, so results differ by rounding only: with
 //! `u = 2^-24`, each of the 16 sums sees at most `n / 16` roundings and the final reduction
-//! four more, so the error is at most about `(n / 16 + 5) u sum |x_i y_i|` (F16 products are
-//! exact in f32: 11-bit significands).
+//! four more, so the error is at most about `(n / 16 + 5) u sum |x_i y_i|` (F16 and BF16
+//! products are exact in f32: 11- and 8-bit significands).
 
 use std::arch::aarch64::*;
 
-use half::f16;
+use half::{bf16, f16};
 
 /// Loads four f32.
 #[target_feature(enable = "neon")]
@@ -36,6 +36,16 @@ fn quarter<T>(x: &[T], k: usize) -> &[T; 4] {
     x[4 * k..4 * k + 4]
         .try_into()
         .unwrap_or_else(|_| unreachable!("4 elements of a 16-element chunk"))
+}
+
+/// Loads four bf16 and widens them to f32 (exact: a bf16 is the top half of an f32).
+#[target_feature(enable = "neon")]
+#[inline]
+fn load_bf16x4(x: &[bf16; 4]) -> float32x4_t {
+    // SAFETY: `x` refers to 8 readable bytes; `bf16` is a `u16` with the same layout and
+    // `vld1_u16` needs only 2-byte alignment, which a `&[bf16; 4]` has.
+    let bits = unsafe { vld1_u16(x.as_ptr().cast::<u16>()) };
+    vreinterpretq_f32_u32(vshll_n_u16::<16>(bits))
 }
 
 /// Sums the lanes of four accumulators pairwise.
@@ -84,6 +94,26 @@ pub(crate) unsafe fn vec_dot_f16(w: &[f16], a: &[f16]) -> f32 {
     let mut sum = reduce4(acc);
     for (&x, &y) in wt.iter().zip(at) {
         sum += super::f16_to_f32(x) * super::f16_to_f32(y);
+    }
+    sum
+}
+
+/// `sum w[i] * a[i]` over BF16, products and sums in f32 (for `bf16`'s `Kernels::neon` slot).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn vec_dot_bf16(w: &[bf16], a: &[bf16]) -> f32 {
+    let n = w.len().min(a.len());
+    let (w, a) = (&w[..n], &a[..n]);
+    let mut acc = [vdupq_n_f32(0.0); 4];
+    let (wc, ac) = (w.chunks_exact(16), a.chunks_exact(16));
+    let (wt, at) = (wc.remainder(), ac.remainder());
+    for (x, y) in wc.zip(ac) {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            *acc = vfmaq_f32(*acc, load_bf16x4(quarter(x, k)), load_bf16x4(quarter(y, k)));
+        }
+    }
+    let mut sum = reduce4(acc);
+    for (&x, &y) in wt.iter().zip(at) {
+        sum += x.to_f32() * y.to_f32();
     }
     sum
 }
@@ -138,6 +168,21 @@ mod tests {
         };
         check::<f16>("f16", vec_dot_f16, LENGTHS, gen, gen, |w, a| {
             (w.len() as f64 / 16.0 + 8.0) * f32::EPSILON as f64 * magnitude_f16(w, a)
+        });
+    }
+
+    #[test]
+    fn bf16_matches_scalar() {
+        let gen = |rng: &mut Rng, exact: bool| {
+            bf16::from_f32(if exact { small_int(rng) } else { random(rng) })
+        };
+        check::<bf16>("bf16", vec_dot_bf16, LENGTHS, gen, gen, |w, a| {
+            let s: f64 = w
+                .iter()
+                .zip(a)
+                .map(|(x, y)| (x.to_f64() * y.to_f64()).abs())
+                .sum();
+            (w.len() as f64 / 16.0 + 8.0) * f32::EPSILON as f64 * s
         });
     }
 

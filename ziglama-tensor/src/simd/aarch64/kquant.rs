@@ -1,21 +1,21 @@
-//! NEON kernels for the k-quants against Q8_K: Q4_K and Q6_K.
+//! NEON kernels for the k-quants against Q8_K: Q4_K, Q5_K and Q6_K.
 //!
 //! Per super-block of 256 the kernels compute ggml's integer sums exactly (i32 lanes, each
 //! sub-block's products multiplied by its scale with `mla`), reduce them once, and then apply
-//! the same float expression as the scalar reference, in the same order: for Q4_K
+//! the same float expression as the scalar reference, in the same order: for Q4_K and Q5_K
 //! `(d_w d_a) isum - (dmin_w d_a) summs`, for Q6_K `(d_w d_a) isum`, added to one f32 sum in
 //! block order. So on finite inputs the results equal the reference's bit for bit; the tests
 //! still allow the rounding bound `(2 n_blocks + 4) u S` (`u = 2^-24`, `S` the summed
 //! magnitudes) rather than depend on that.
 //!
-//! Q4_K reads the minimums' sums from the activations' `bsums`, as ggml does; they must be the
+//! Q4_K and Q5_K read the minimums' sums from the activations' `bsums`, as ggml does; they must be the
 //! sums of the quants (Q8_K's quantizer guarantees it). Q6_K subtracts its offset of 32 from
 //! the quants directly and does not read `bsums`.
 
 use std::arch::aarch64::*;
 
 use super::{chunk16, f16_to_f32, int8_kernels, load_i8, load_u8};
-use crate::formats::{BlockQ4_K, BlockQ6_K, BlockQ8_K};
+use crate::formats::{BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K};
 
 /// The eight 6-bit scales and eight 6-bit minimums of a Q4_K super-block (ggml's
 /// `get_scale_min_k4` for `j = 0..8`): entries 0..4 are the low six bits of bytes 0..4 and
@@ -74,6 +74,47 @@ int8_kernels! {
                 let lo = dot_i8(lo, lo1, load_i8(chunk16(&y.qs, 4 * k + 1)));
                 let hi = dot_i8(vdupq_n_s32(0), hi0, load_i8(chunk16(&y.qs, 4 * k + 2)));
                 let hi = dot_i8(hi, hi1, load_i8(chunk16(&y.qs, 4 * k + 3)));
+                acc_lo = vmlaq_n_s32(acc_lo, lo, sc[2 * k] as i32);
+                acc_hi = vmlaq_n_s32(acc_hi, hi, sc[2 * k + 1] as i32);
+            }
+            let isum = vaddvq_s32(vaddq_s32(acc_lo, acc_hi));
+            let d = f16_to_f32(x.d) * y.d;
+            let dmin = f16_to_f32(x.dmin) * y.d;
+            sumf += d * isum as f32 - dmin * summs as f32;
+        }
+        sumf
+    }
+}
+
+int8_kernels! {
+    /// Q5_K·Q8_K (for `BlockQ5_K`'s `Kernels::neon` slot): Q4_K's layout plus a fifth bit
+    /// per element, bit `2k` (low nibbles) or `2k + 1` (high nibbles) of `qh[l]` for element
+    /// `l` of the `k`-th group of 64.
+    vec_dot_q5_k_q8_k, vec_dot_q5_k_q8_k_neon, vec_dot_q5_k_q8_k_dotprod,
+    (w: &[BlockQ5_K], a: &[BlockQ8_K]) {
+        let m4 = vdupq_n_u8(0x0F);
+        let one = vdupq_n_u8(1);
+        let two = vdupq_n_u8(2);
+        let mut sumf = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let (sc, m) = scales_mins(&x.scales);
+            let summs = min_sums(m, &y.bsums);
+            // The fifth bits of elements l = 0..16 and 16..32, shifted down two bits per step.
+            let mut qh = [load_u8(chunk16(&x.qh, 0)), load_u8(chunk16(&x.qh, 1))];
+            let (mut acc_lo, mut acc_hi) = (vdupq_n_s32(0), vdupq_n_s32(0));
+            for k in 0..4 {
+                let mut lo = vdupq_n_s32(0);
+                let mut hi = vdupq_n_s32(0);
+                for (i, qh) in qh.iter_mut().enumerate() {
+                    let q = load_u8(chunk16(&x.qs, 2 * k + i));
+                    let ql = vorrq_u8(vandq_u8(q, m4), vshlq_n_u8::<4>(vandq_u8(*qh, one)));
+                    let qu = vorrq_u8(vshrq_n_u8::<4>(q), vshlq_n_u8::<3>(vandq_u8(*qh, two)));
+                    *qh = vshrq_n_u8::<2>(*qh);
+                    let a_lo = load_i8(chunk16(&y.qs, 4 * k + i));
+                    let a_hi = load_i8(chunk16(&y.qs, 4 * k + 2 + i));
+                    lo = dot_i8(lo, vreinterpretq_s8_u8(ql), a_lo);
+                    hi = dot_i8(hi, vreinterpretq_s8_u8(qu), a_hi);
+                }
                 acc_lo = vmlaq_n_s32(acc_lo, lo, sc[2 * k] as i32);
                 acc_hi = vmlaq_n_s32(acc_hi, hi, sc[2 * k + 1] as i32);
             }
@@ -199,6 +240,43 @@ mod tests {
                         let q = if i % 64 < 32 { b & 0x0F } else { b >> 4 };
                         sq += sc[i / 32] as f64 * (q as f64 * q8 as f64).abs();
                     }
+                    let sm: f64 = (0..16)
+                        .map(|j| m[j / 2] as f64 * (y.bsums[j] as f64).abs())
+                        .sum();
+                    (x.d.to_f64() * y.d as f64).abs() * sq
+                        + (x.dmin.to_f64() * y.d as f64).abs() * sm
+                });
+                tol(w.len(), s.sum())
+            },
+        );
+    }
+
+    #[test]
+    fn q5_k_matches_scalar() {
+        check_variants::<BlockQ5_K>(
+            "q5_k",
+            [
+                vec_dot_q5_k_q8_k_neon,
+                vec_dot_q5_k_q8_k_dotprod,
+                vec_dot_q5_k_q8_k,
+            ],
+            // Exact mode: 256 * 31 * 63 * 3 per super-block, so at most 7 super-blocks.
+            &[0, 1, 2, 3, 4, 5, 7],
+            |rng, exact| BlockQ5_K {
+                d: scale(rng, exact),
+                dmin: scale(rng, exact),
+                scales: std::array::from_fn(|_| rng.byte()),
+                qh: std::array::from_fn(|_| rng.byte()),
+                qs: std::array::from_fn(|_| rng.byte()),
+            },
+            gen_q8_k,
+            |w, a| {
+                let s = w.iter().zip(a).map(|(x, y)| {
+                    let (sc, m) = scales_mins(&x.scales);
+                    // |q| <= 31 bounds every quant without unpacking the fifth bits.
+                    let sq: f64 = (0..256)
+                        .map(|i| sc[i / 32] as f64 * 31.0 * (y.qs[i] as f64).abs())
+                        .sum();
                     let sm: f64 = (0..16)
                         .map(|j| m[j / 2] as f64 * (y.bsums[j] as f64).abs())
                         .sum();

@@ -1,5 +1,5 @@
-//! NEON kernels for the legacy 32-element formats: Q8_0, Q4_0 and Q5_0 against Q8_0; Q4_1 and
-//! Q5_1 against Q8_1.
+//! NEON kernels for the legacy 32-element formats: Q8_0, Q4_0, Q5_0 and IQ4_NL against Q8_0;
+//! Q4_1 and Q5_1 against Q8_1.
 //!
 //! Per block the kernels compute the integer dot product of the quants exactly, as four i32
 //! lanes, and accumulate `lanes as f32 * (d_w * d_a)` into two f32x4 accumulators (even and
@@ -11,7 +11,10 @@
 use std::arch::aarch64::*;
 
 use super::{chunk16, f16_to_f32, int8_kernels, load_i8, load_u8};
-use crate::formats::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
+use crate::formats::iq4_nl::KVALUES_IQ4NL;
+use crate::formats::{
+    BlockIQ4_NL, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1,
+};
 
 /// Sums `vcvt(p) * s` over the blocks of `w` and `a`, where `(p, s)` (i32 lanes, f32 scale)
 /// is the value of the block expression for the block pair `(x, y)`; two blocks per step into
@@ -148,6 +151,24 @@ int8_kernels! {
             (p, f16_to_f32(x.d) * f16_to_f32(y.d))
         });
         sum + summs
+    }
+}
+
+int8_kernels! {
+    /// IQ4_NL·Q8_0 (for `BlockIQ4_NL`'s `Kernels::neon` slot): the 4-bit indices select their
+    /// levels from the 16-entry table with one `tbl` per 16 elements.
+    vec_dot_iq4_nl_q8_0, vec_dot_iq4_nl_q8_0_neon, vec_dot_iq4_nl_q8_0_dotprod,
+    (w: &[BlockIQ4_NL], a: &[BlockQ8_0]) {
+        // SAFETY: the table is 16 readable bytes; `vld1q_s8` has no alignment requirement.
+        let levels = unsafe { vld1q_s8(KVALUES_IQ4NL.as_ptr()) };
+        sum_blocks!(w, a, |x, y| {
+            let (lo, hi) = nibbles(&x.qs);
+            let lo = vqtbl1q_s8(levels, lo);
+            let hi = vqtbl1q_s8(levels, hi);
+            let p = dot_i8(vdupq_n_s32(0), lo, load_i8(chunk16(&y.qs, 0)));
+            let p = dot_i8(p, hi, load_i8(chunk16(&y.qs, 1)));
+            (p, f16_to_f32(x.d) * f16_to_f32(y.d))
+        })
     }
 }
 
@@ -361,6 +382,32 @@ mod tests {
                     .zip(a)
                     .map(|(x, y)| dd(x.d, y.d) * abs_dot(q5(&x.qs, x.qh), &y.qs) + dd(x.m, y.s));
                 tol(2 * w.len(), s.sum())
+            },
+        );
+    }
+
+    #[test]
+    fn iq4_nl_matches_scalar() {
+        check_variants::<BlockIQ4_NL>(
+            "iq4_nl",
+            [
+                vec_dot_iq4_nl_q8_0_neon,
+                vec_dot_iq4_nl_q8_0_dotprod,
+                vec_dot_iq4_nl_q8_0,
+            ],
+            LENGTHS,
+            |rng, exact| BlockIQ4_NL {
+                d: scale(rng, exact),
+                qs: bytes(rng),
+            },
+            // Exact mode: |level| <= 127 and |a| <= 128 keep 31 blocks below 2^24 as for Q8_0.
+            gen_q8_0,
+            |w, a| {
+                let s = w.iter().zip(a).map(|(x, y)| {
+                    let q = nib(&x.qs).map(|q| KVALUES_IQ4NL[q as usize] as i32);
+                    dd(x.d, y.d) * abs_dot(q, &y.qs)
+                });
+                tol(w.len(), s.sum())
             },
         );
     }
