@@ -1,21 +1,27 @@
-//! NEON kernels for the k-quants against Q8_K: Q4_K, Q5_K and Q6_K.
+//! NEON kernels for the k-quants against Q8_K: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS.
 //!
 //! Per super-block of 256 the kernels compute ggml's integer sums exactly (i32 lanes, each
 //! sub-block's products multiplied by its scale with `mla`), reduce them once, and then apply
 //! the same float expression as the scalar reference, in the same order: for Q4_K and Q5_K
-//! `(d_w d_a) isum - (dmin_w d_a) summs`, for Q6_K `(d_w d_a) isum`, added to one f32 sum in
-//! block order. So on finite inputs the results equal the reference's bit for bit; the tests
-//! still allow the rounding bound `(2 n_blocks + 4) u S` (`u = 2^-24`, `S` the summed
-//! magnitudes) rather than depend on that.
+//! `(d_w d_a) isum - (dmin_w d_a) summs` (Q2_K: `(d_a d_w) ...`), for Q3_K and Q6_K
+//! `(d_w d_a) isum`, added to one f32 sum in block order. So on finite inputs the results
+//! equal the reference's bit for bit; the tests still allow the rounding bound
+//! `(2 n_blocks + 4) u S` (`u = 2^-24`, `S` the summed magnitudes) rather than depend on that.
+//! IQ4_XS is the exception: ggml's reference adds one float term per 32 elements, the kernel
+//! one per super-block (`(d_w d_a) * sum_j (ls_j - 32) sumi_j`, exact in i32), so its bound
+//! counts eight terms per super-block.
 //!
-//! Q4_K and Q5_K read the minimums' sums from the activations' `bsums`, as ggml does; they must be the
+//! Q2_K, Q4_K and Q5_K read the minimums' sums from the activations' `bsums`, as ggml does; they must be the
 //! sums of the quants (Q8_K's quantizer guarantees it). Q6_K subtracts its offset of 32 from
 //! the quants directly and does not read `bsums`.
 
 use std::arch::aarch64::*;
 
 use super::{chunk16, f16_to_f32, int8_kernels, load_i8, load_u8};
-use crate::formats::{BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K};
+use crate::formats::iq4_nl::KVALUES_IQ4NL;
+use crate::formats::{
+    BlockIQ4_XS, BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K,
+};
 
 /// The eight 6-bit scales and eight 6-bit minimums of a Q4_K super-block (ggml's
 /// `get_scale_min_k4` for `j = 0..8`): entries 0..4 are the low six bits of bytes 0..4 and
@@ -49,6 +55,104 @@ fn min_sums(m: [u8; 8], bsums: &[i16; 16]) -> i32 {
         vget_high_s16(m),
     );
     vaddvq_s32(prod)
+}
+
+/// The sixteen 6-bit scales of a Q3_K super-block, before subtracting 32: scale `j` has its
+/// low four bits in the low (`j < 8`) or high (`j >= 8`) nibble of byte `j % 8`, and its top
+/// two bits at bit `2 (j / 4)` of byte `8 + j % 4`.
+#[inline]
+fn q3_k_scales(q: &[u8; 12]) -> [u8; 16] {
+    std::array::from_fn(|j| {
+        let low = if j < 8 { q[j] & 0x0F } else { q[j - 8] >> 4 };
+        let high = (q[8 + j % 4] >> (2 * (j / 4))) & 3;
+        low | (high << 4)
+    })
+}
+
+/// The eight 6-bit block scales of an IQ4_XS super-block, before subtracting 32.
+#[inline]
+fn iq4_xs_scales(x: &BlockIQ4_XS) -> [u8; 8] {
+    std::array::from_fn(|ib| {
+        let low = (x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0F;
+        let high = ((x.scales_h >> (2 * ib)) & 3) as u8;
+        low | (high << 4)
+    })
+}
+
+int8_kernels! {
+    /// Q2_K·Q8_K (for `BlockQ2_K`'s `Kernels::neon` slot). Element `128h + 32r + l` is bits
+    /// `2r..2r + 2` of `qs[32h + l]`; group `j` of 16 has scale `scales[j] & 15` and minimum
+    /// `scales[j] >> 4`.
+    vec_dot_q2_k_q8_k, vec_dot_q2_k_q8_k_neon, vec_dot_q2_k_q8_k_dotprod,
+    (w: &[BlockQ2_K], a: &[BlockQ8_K]) {
+        let m3 = vdupq_n_u8(3);
+        let mut sumf = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let sc = load_u8(&x.scales);
+            let mins = vshrq_n_u8::<4>(sc);
+            // SAFETY: `bsums` is 32 readable bytes; `vld1q_s16` needs only 2-byte alignment.
+            let (b0, b1) =
+                unsafe { (vld1q_s16(y.bsums.as_ptr()), vld1q_s16(y.bsums.as_ptr().add(8))) };
+            let m0 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mins)));
+            let m1 = vreinterpretq_s16_u16(vmovl_high_u8(mins));
+            let pm = vmlal_s16(vmull_s16(vget_low_s16(b0), vget_low_s16(m0)), vget_high_s16(b0), vget_high_s16(m0));
+            let pm = vmlal_s16(vmlal_s16(pm, vget_low_s16(b1), vget_low_s16(m1)), vget_high_s16(b1), vget_high_s16(m1));
+            let summs = vaddvq_s32(pm);
+            let scales: [u8; 16] = std::array::from_fn(|j| x.scales[j] & 0x0F);
+            let mut acc = [vdupq_n_s32(0); 4];
+            for h in 0..2 {
+                for i in 0..2 {
+                    let mut q = load_u8(chunk16(&x.qs, 2 * h + i));
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let v = vreinterpretq_s8_u8(vandq_u8(q, m3));
+                        q = vshrq_n_u8::<2>(q);
+                        let j = 8 * h + 2 * r + i;
+                        let p = dot_i8(vdupq_n_s32(0), v, load_i8(chunk16(&y.qs, j)));
+                        *acc = vmlaq_n_s32(*acc, p, scales[j] as i32);
+                    }
+                }
+            }
+            let isum = vaddvq_s32(vaddq_s32(vaddq_s32(acc[0], acc[1]), vaddq_s32(acc[2], acc[3])));
+            let dall = y.d * f16_to_f32(x.d);
+            let dmin = y.d * f16_to_f32(x.dmin);
+            sumf += dall * isum as f32 - dmin * summs as f32;
+        }
+        sumf
+    }
+}
+
+int8_kernels! {
+    /// Q3_K·Q8_K (for `BlockQ3_K`'s `Kernels::neon` slot). Element `128h + 32r + l` has low
+    /// bits `2r..2r + 2` of `qs[32h + l]` and is lowered by 4 unless bit `4h + r` of
+    /// `hmask[l]` is set; group `j` of 16 has scale `sc[j] - 32`.
+    vec_dot_q3_k_q8_k, vec_dot_q3_k_q8_k_neon, vec_dot_q3_k_q8_k_dotprod,
+    (w: &[BlockQ3_K], a: &[BlockQ8_K]) {
+        let m3 = vdupq_n_u8(3);
+        let four = vdupq_n_u8(4);
+        let mut sumf = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let sc = q3_k_scales(&x.scales);
+            let hm = [load_u8(chunk16(&x.hmask, 0)), load_u8(chunk16(&x.hmask, 1))];
+            let mut acc = [vdupq_n_s32(0); 4];
+            for h in 0..2 {
+                for (i, &hm) in hm.iter().enumerate() {
+                    let mut q = load_u8(chunk16(&x.qs, 2 * h + i));
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let bit = vdupq_n_u8(1 << (4 * h + r));
+                        let high = vandq_u8(vtstq_u8(hm, bit), four);
+                        let v = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m3), high)), vreinterpretq_s8_u8(four));
+                        q = vshrq_n_u8::<2>(q);
+                        let j = 8 * h + 2 * r + i;
+                        let p = dot_i8(vdupq_n_s32(0), v, load_i8(chunk16(&y.qs, j)));
+                        *acc = vmlaq_n_s32(*acc, p, sc[j] as i32 - 32);
+                    }
+                }
+            }
+            let isum = vaddvq_s32(vaddq_s32(vaddq_s32(acc[0], acc[1]), vaddq_s32(acc[2], acc[3])));
+            sumf += f16_to_f32(x.d) * y.d * isum as f32;
+        }
+        sumf
+    }
 }
 
 int8_kernels! {
@@ -167,6 +271,33 @@ int8_kernels! {
     }
 }
 
+int8_kernels! {
+    /// IQ4_XS·Q8_K (for `BlockIQ4_XS`'s `Kernels::neon` slot): blocks of 32 as in IQ4_NL
+    /// (low nibbles first), each with the 6-bit scale `ls - 32`.
+    vec_dot_iq4_xs_q8_k, vec_dot_iq4_xs_q8_k_neon, vec_dot_iq4_xs_q8_k_dotprod,
+    (w: &[BlockIQ4_XS], a: &[BlockQ8_K]) {
+        // SAFETY: the table is 16 readable bytes; `vld1q_s8` has no alignment requirement.
+        let levels = unsafe { vld1q_s8(KVALUES_IQ4NL.as_ptr()) };
+        let m4 = vdupq_n_u8(0x0F);
+        let mut sumf = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let ls = iq4_xs_scales(x);
+            let mut acc = [vdupq_n_s32(0); 2];
+            for (ib, &ls) in ls.iter().enumerate() {
+                let q = load_u8(chunk16(&x.qs, ib));
+                let lo = vqtbl1q_s8(levels, vandq_u8(q, m4));
+                let hi = vqtbl1q_s8(levels, vshrq_n_u8::<4>(q));
+                let p = dot_i8(vdupq_n_s32(0), lo, load_i8(chunk16(&y.qs, 2 * ib)));
+                let p = dot_i8(p, hi, load_i8(chunk16(&y.qs, 2 * ib + 1)));
+                acc[ib % 2] = vmlaq_n_s32(acc[ib % 2], p, ls as i32 - 32);
+            }
+            let isum = vaddvq_s32(vaddq_s32(acc[0], acc[1]));
+            sumf += f16_to_f32(x.d) * y.d * isum as f32;
+        }
+        sumf
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use half::f16;
@@ -212,6 +343,113 @@ mod tests {
         let (sc, m) = scales_mins(&q);
         assert_eq!(sc, [0x01, 0x02, 0x03, 0x04, 0x3A, 0x1C, 0x2E, 0x01]);
         assert_eq!(m, [0x05, 0x06, 0x07, 0x08, 0x39, 0x1B, 0x2D, 0x0F]);
+    }
+
+    #[test]
+    fn q3_k_scales_unpack_six_bits() {
+        // Scale j = 17 * j % 64 packed by the layout in `q3_k_scales`' docs.
+        let want: [u8; 16] = std::array::from_fn(|j| (17 * j % 64) as u8);
+        let mut q = [0u8; 12];
+        for (j, &s) in want.iter().enumerate() {
+            q[j % 8] |= (s & 0x0F) << (4 * (j / 8));
+            q[8 + j % 4] |= (s >> 4) << (2 * (j / 4));
+        }
+        assert_eq!(q3_k_scales(&q), want);
+    }
+
+    #[test]
+    fn q2_k_matches_scalar() {
+        check_variants::<BlockQ2_K>(
+            "q2_k",
+            [
+                vec_dot_q2_k_q8_k_neon,
+                vec_dot_q2_k_q8_k_dotprod,
+                vec_dot_q2_k_q8_k,
+            ],
+            LENGTHS,
+            |rng, exact| BlockQ2_K {
+                scales: std::array::from_fn(|_| rng.byte()),
+                qs: std::array::from_fn(|_| rng.byte()),
+                d: scale(rng, exact),
+                dmin: scale(rng, exact),
+            },
+            gen_q8_k,
+            |w, a| {
+                let s = w.iter().zip(a).map(|(x, y)| {
+                    let sq: f64 = (0..256)
+                        .map(|i| (x.scales[i / 16] & 15) as f64 * 3.0 * (y.qs[i] as f64).abs())
+                        .sum();
+                    let sm: f64 = (0..16)
+                        .map(|j| (x.scales[j] >> 4) as f64 * (y.bsums[j] as f64).abs())
+                        .sum();
+                    (x.d.to_f64() * y.d as f64).abs() * sq
+                        + (x.dmin.to_f64() * y.d as f64).abs() * sm
+                });
+                tol(w.len(), s.sum())
+            },
+        );
+    }
+
+    #[test]
+    fn q3_k_matches_scalar() {
+        check_variants::<BlockQ3_K>(
+            "q3_k",
+            [
+                vec_dot_q3_k_q8_k_neon,
+                vec_dot_q3_k_q8_k_dotprod,
+                vec_dot_q3_k_q8_k,
+            ],
+            LENGTHS,
+            |rng, exact| BlockQ3_K {
+                hmask: std::array::from_fn(|_| rng.byte()),
+                qs: std::array::from_fn(|_| rng.byte()),
+                scales: std::array::from_fn(|_| rng.byte()),
+                d: scale(rng, exact),
+            },
+            gen_q8_k,
+            |w, a| {
+                let s = w.iter().zip(a).map(|(x, y)| {
+                    let sc = q3_k_scales(&x.scales);
+                    let sq: f64 = (0..256)
+                        .map(|i| (sc[i / 16] as f64 - 32.0).abs() * 4.0 * (y.qs[i] as f64).abs())
+                        .sum();
+                    (x.d.to_f64() * y.d as f64).abs() * sq
+                });
+                tol(w.len(), s.sum())
+            },
+        );
+    }
+
+    #[test]
+    fn iq4_xs_matches_scalar() {
+        check_variants::<BlockIQ4_XS>(
+            "iq4_xs",
+            [
+                vec_dot_iq4_xs_q8_k_neon,
+                vec_dot_iq4_xs_q8_k_dotprod,
+                vec_dot_iq4_xs_q8_k,
+            ],
+            // Exact mode: 256 * 127 * 32 * 3 per super-block, so at most 5 super-blocks.
+            &[0, 1, 2, 3, 4, 5],
+            |rng, exact| BlockIQ4_XS {
+                d: scale(rng, exact),
+                scales_h: rng.next_u64() as u16,
+                scales_l: std::array::from_fn(|_| rng.byte()),
+                qs: std::array::from_fn(|_| rng.byte()),
+            },
+            gen_q8_k,
+            |w, a| {
+                let s = w.iter().zip(a).map(|(x, y)| {
+                    let ls = iq4_xs_scales(x);
+                    let sq: f64 = (0..256)
+                        .map(|i| (ls[i / 32] as f64 - 32.0).abs() * 127.0 * (y.qs[i] as f64).abs())
+                        .sum();
+                    (x.d.to_f64() * y.d as f64).abs() * sq
+                });
+                // Eight float terms per super-block in the reference.
+                tol(4 * w.len(), s.sum())
+            },
+        );
     }
 
     #[test]
