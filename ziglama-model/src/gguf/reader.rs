@@ -160,7 +160,10 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Header> {
     let alignment = match metadata.get(KEY_ALIGNMENT) {
         None => DEFAULT_ALIGNMENT,
         Some(v) => {
-            let offset = key_offsets[KEY_ALIGNMENT.as_bytes()];
+            let offset = key_offsets
+                .get(KEY_ALIGNMENT.as_bytes())
+                .copied()
+                .unwrap_or(0);
             match v {
                 MetadataValue::Uint32(a) if a.is_power_of_two() => *a as usize,
                 MetadataValue::Uint32(a) => {

@@ -253,11 +253,10 @@ impl StringArray {
 
     /// String `i` as UTF-8; an error if `i` is out of range or the string is not UTF-8.
     pub fn get_str(&self, i: usize) -> Result<&str> {
-        let b = self.get(i).ok_or_else(|| ModelError::InvalidValue {
-            field: "string array index".to_string(),
-            offset: 0,
-            expected: format!("an index below {}", self.len()),
-            found: i.to_string(),
+        let b = self.get(i).ok_or_else(|| ModelError::IndexOutOfRange {
+            what: "string array".to_string(),
+            index: i,
+            len: self.len(),
         })?;
         utf8(b, || format!("string {i} of the array"))
     }
