@@ -1,8 +1,10 @@
 //! The SIMD dot products of the k-quant formats (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K) and
 //! IQ4_XS with Q8_K agree with the scalar reference on every kernel this CPU can run, for
 //! random blocks, super-block counts 0..=3 and a few longer ones, at byte offsets that
-//! misalign the blocks relative to 32 and 64 bytes; and the reference quantizers of Q4_K,
-//! Q6_K and Q8_K round-trip within their step size.
+//! misalign the blocks relative to 32 and 64 bytes; the reference quantizers of Q4_K,
+//! Q6_K and Q8_K round-trip within their step size; and quantizers and dequantizers produce
+//! the very bytes llama.cpp does on deterministic inputs with edge cases (fingerprints of
+//! llama.cpp's outputs at the end of this file).
 //!
 //! # The bound
 //!
@@ -514,5 +516,141 @@ fn q4_k_largest_scale_is_63() {
     for b in &q {
         let top = (0..8).map(|j| scale_min_k4(j, &b.scales).0).max();
         assert_eq!(top, Some(63), "{b:?}");
+    }
+}
+
+/// FNV-1a (64-bit) of a byte string: a compact fingerprint of golden outputs.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Sixteen super-blocks of deterministic inputs, one of eight kinds each (plain, offset with a
+/// tiny spread, cubed, one third zero, one sub-block only, all zero, non-negative, and scaled
+/// by 2^-14 so that the f16 scales are subnormal), computed with f32 operations that numpy
+/// performs identically.
+fn golden_input() -> Vec<f32> {
+    let mut x = Vec::with_capacity(16 * QK_K);
+    for i in 0..16 * QK_K {
+        let v = (((i * 7919) % 2003) as f32 - 1001.0) / 137.0;
+        x.push(match (i / QK_K) % 8 {
+            0 => v,
+            1 => v * 1e-3 + 0.5,
+            2 => v * v * v,
+            3 if i % 3 == 0 => 0.0,
+            4 if i % QK_K >= 32 => 0.0,
+            5 => 0.0,
+            6 => v.abs(),
+            7 => v * 2f32.powi(-14),
+            _ => v,
+        });
+    }
+    x
+}
+
+/// Four super-blocks of deterministic bytes, with the scale fields (`d` at `d_at`, `dmin` at
+/// `dmin_at`) set to 0.01234, -0.75, 2e-6 (an f16 subnormal), 1.0 and 0.5, -0.002, 1e-7,
+/// 0.25.
+fn golden_blocks<B: Block>(d_at: usize, dmin_at: Option<usize>, f32_scale: bool) -> Vec<B> {
+    let size = std::mem::size_of::<B>();
+    let mut bytes: Vec<u8> = (0..4 * size)
+        .map(|j| ((j * 131 + 17) ^ (j >> 3)) as u8)
+        .collect();
+    let ds = [0.01234f32, -0.75, 2.0e-6, 1.0];
+    let dmins = [0.5f32, -0.002, 1.0e-7, 0.25];
+    for (k, b) in bytes.chunks_exact_mut(size).enumerate() {
+        if f32_scale {
+            b[d_at..d_at + 4].copy_from_slice(&ds[k].to_le_bytes());
+        } else {
+            b[d_at..d_at + 2].copy_from_slice(&f16::from_f32(ds[k]).to_le_bytes());
+        }
+        if let Some(m) = dmin_at {
+            b[m..m + 2].copy_from_slice(&f16::from_f32(dmins[k]).to_le_bytes());
+        }
+    }
+    let mut blocks = vec![bytemuck::Zeroable::zeroed(); 4];
+    bytemuck::cast_slice_mut::<B, u8>(&mut blocks).copy_from_slice(&bytes);
+    blocks
+}
+
+fn golden_dequantize<B: Block>(d_at: usize, dmin_at: Option<usize>, f32_scale: bool) -> u64 {
+    let blocks = golden_blocks::<B>(d_at, dmin_at, f32_scale);
+    let mut y = vec![0f32; 4 * QK_K];
+    B::dequantize(&blocks, &mut y);
+    fnv1a(bytemuck::cast_slice(&y))
+}
+
+fn golden_quantize<Q: Quantize>() -> u64 {
+    let x = golden_input();
+    let mut q = vec![bytemuck::Zeroable::zeroed(); 16];
+    Q::quantize(&x, &mut q);
+    fnv1a(bytemuck::cast_slice(&q))
+}
+
+/// Fingerprints of llama.cpp's own outputs (libggml-base of llama-cpp-python 0.3.36, through
+/// `quantize_row_*_ref` and `dequantize_row_*` on the inputs above): ours must be the same
+/// bytes. Any difference in rounding, order of float operations or layout changes them.
+#[test]
+fn quantizers_match_llama_cpp_bytes() {
+    assert_eq!(
+        golden_quantize::<BlockQ4_K>(),
+        0xb0d1_755d_e07c_0524,
+        "Q4_K"
+    );
+    assert_eq!(
+        golden_quantize::<BlockQ6_K>(),
+        0xd21b_5ebb_2b86_c308,
+        "Q6_K"
+    );
+    assert_eq!(
+        golden_quantize::<BlockQ8_K>(),
+        0xa343_e59b_1f75_b15a,
+        "Q8_K"
+    );
+}
+
+/// See [`quantizers_match_llama_cpp_bytes`].
+#[test]
+fn dequantizers_match_llama_cpp_bytes() {
+    let cases = [
+        (
+            "Q2_K",
+            golden_dequantize::<BlockQ2_K>(80, Some(82), false),
+            0x559f_0e10_44c2_3883,
+        ),
+        (
+            "Q3_K",
+            golden_dequantize::<BlockQ3_K>(108, None, false),
+            0x2d01_06c4_ee4f_88f0,
+        ),
+        (
+            "Q4_K",
+            golden_dequantize::<BlockQ4_K>(0, Some(2), false),
+            0x8aaf_cff0_e238_1320,
+        ),
+        (
+            "Q5_K",
+            golden_dequantize::<BlockQ5_K>(0, Some(2), false),
+            0xf3f9_e061_226d_f6b3,
+        ),
+        (
+            "Q6_K",
+            golden_dequantize::<BlockQ6_K>(208, None, false),
+            0xfc9e_124e_1261_3db3,
+        ),
+        (
+            "Q8_K",
+            golden_dequantize::<BlockQ8_K>(0, None, true),
+            0x50b0_af8d_fefa_e8f2,
+        ),
+        (
+            "IQ4_XS",
+            golden_dequantize::<BlockIQ4_XS>(0, None, false),
+            0xac56_b9ef_b1a1_f66c,
+        ),
+    ];
+    for (name, ours, llama_cpp) in cases {
+        assert_eq!(ours, llama_cpp, "{name}");
     }
 }
