@@ -89,6 +89,34 @@ fn scales2(dw0: f16, dw1: f16, da0: f16, da1: f16) -> __m512 {
     )
 }
 
+/// The scales of four blocks: blocks 0 and 1 as [`scales2`], then blocks 2 and 3.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn scales4(dw: [f16; 4], da: [f16; 4]) -> (__m512, __m512) {
+    let pk = |a: f16, b: f16| i32::from(a.to_bits()) | (i32::from(b.to_bits()) << 16);
+    let h = _mm_set_epi32(
+        pk(da[2], da[3]),
+        pk(da[0], da[1]),
+        pk(dw[2], dw[3]),
+        pk(dw[0], dw[1]),
+    );
+    let f = _mm256_cvtph_ps(h); // [dw0, dw1, dw2, dw3 | da0, da1, da2, da3]
+    let p = _mm512_castps128_ps512(_mm_mul_ps(
+        _mm256_castps256_ps128(f),
+        _mm256_extractf128_ps::<1>(f),
+    ));
+    (
+        _mm512_permutexvar_ps(
+            _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+            p,
+        ),
+        _mm512_permutexvar_ps(
+            _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2),
+            p,
+        ),
+    )
+}
+
 /// For the formats with a minimum: the scales as [`scales2`], and `m_w0 s_a0 + m_w1 s_a1`
 /// in lane 1 of the returned `__m128` (other lanes: don't care).
 #[inline]
@@ -182,8 +210,14 @@ macro_rules! pairs_q8_0 {
         let (w4, a4) = (w.chunks_exact(4), a.chunks_exact(4));
         let (wr, ar) = (w4.remainder(), a4.remainder());
         for (x, y) in w4.zip(a4) {
-            acc0 = step(&x[..2], &y[..2], acc0);
-            acc1 = step(&x[2..], &y[2..], acc1);
+            let (s01, s23) = scales4(
+                [x[0].d, x[1].d, x[2].d, x[3].d],
+                [y[0].d, y[1].d, y[2].d, y[3].d],
+            );
+            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
+            acc0 = _mm512_fmadd_ps(s01, q, acc0);
+            let q = $pair(&x[2], &x[3], load_qs2(&y[2].qs, &y[3].qs));
+            acc1 = _mm512_fmadd_ps(s23, q, acc1);
         }
         if wr.len() >= 2 {
             acc0 = step(&wr[..2], &ar[..2], acc0);
