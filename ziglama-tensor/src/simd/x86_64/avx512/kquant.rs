@@ -1,16 +1,18 @@
-//! AVX-512 kernels for the k-quant formats: their dot products with Q8_K.
+//! AVX-512 kernels for the k-quant formats and IQ4_XS: their dot products with Q8_K.
 //!
 //! The same integer scheme as the AVX2 kernels (`simd::x86_64::avx2::kquant`, whose module
 //! documentation states the bounds that keep every integer step exact), on 512-bit registers:
-//! one register holds 64 weight quants, so the two nibbles (Q4_K, Q5_K) or the two
-//! 32-element rows sharing a byte of `ql` (Q6_K) are unpacked side by side by per-half
-//! variable shifts (`vpsrlvw`/`vpsllvw`), and each 128-bit lane's (Q6_K) or 256-bit half's
-//! (Q4_K, Q5_K) sub-block scale is spread by `vpermw`. A super-block's sixteen i32 lanes are
-//! folded to eight before the same f32 accumulation as the AVX2 kernels.
+//! one register holds 64 weight quants, so the two nibbles (Q4_K, Q5_K), the two 32-element
+//! rows sharing a byte of `ql` (Q6_K) or two 2-bit rows (Q3_K, Q2_K) are unpacked side by
+//! side by per-half variable shifts (`vpsrlvw`/`vpsllvw`), and the sub-block scales are
+//! spread per 256-bit half (Q4_K, Q5_K: `vpshufb`) or per 128-bit lane (Q6_K, Q3_K, Q2_K:
+//! `vpermw`). A super-block's sixteen i32 lanes are folded to eight before the same f32
+//! accumulation as the AVX2 kernels.
 //!
 //! `vpdpbusd` (VNNI) does not shorten these kernels: it sums four products into i32, after
-//! which the per-sub-block scale still costs one `vpmaddwd`, the same count as `vpmaddubsw`
-//! followed by `vpmaddwd`. Q8_K·Q8_K, which has no sub-block scales, uses it.
+//! which the per-sub-block scale still costs one `vpmaddwd` (or, for IQ4_XS, whose four-product
+//! sums do not fit in i16, a `vpmulld`), the same count as `vpmaddubsw` followed by
+//! `vpmaddwd`. Q8_K·Q8_K, which has no sub-block scales, uses it.
 //!
 //! Each kernel reads `min(w.len(), a.len())` super-blocks.
 
@@ -64,11 +66,13 @@ fn lanes128(first: i16) -> __m512i {
     unsafe { _mm512_loadu_si512(idx.as_ptr().cast()) }
 }
 
-/// `vpermw` indices that fill the low 256 bits with i16 lane `lo` and the high with `hi`.
+/// A `vpshufb` control that fills the low 256 bits with i16 lane `lo` and the high 256 bits
+/// with i16 lane `hi` of each 128-bit lane of its operand.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
-fn lanes256(lo: i16, hi: i16) -> __m512i {
-    halves16(lo, hi)
+fn pick16x4(lo: i16, hi: i16) -> __m512i {
+    let c = |k: i16| (2 * k) | ((2 * k + 1) << 8);
+    halves16(c(lo), c(hi))
 }
 
 /// The sum of the two 256-bit halves' i32 lanes.
@@ -84,12 +88,12 @@ fn fold(v: __m512i) -> __m256i {
 fn q4k_sums(x: &BlockQ4_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
     let m4 = _mm512_set1_epi8(0x0F);
     let shift = halves16(0, 4);
-    let sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
+    let sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
     let mut sumi = _mm512_setzero_si512();
     for j in 0..4 {
         let q4 = _mm512_broadcast_i64x4(load(at32(&x.qs, j)));
         let q = _mm512_and_si512(_mm512_srlv_epi16(q4, shift), m4);
-        let s = _mm512_permutexvar_epi16(lanes256(2 * j as i16, 2 * j as i16 + 1), sc);
+        let s = _mm512_shuffle_epi8(sc, pick16x4(2 * j as i16, 2 * j as i16 + 1));
         let p = _mm512_maddubs_epi16(q, load64(at64(&y.qs, j)));
         sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, s));
     }
@@ -123,7 +127,7 @@ fn q5k_sums(x: &BlockQ5_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
     let m4 = _mm512_set1_epi8(0x0F);
     let m16 = _mm512_set1_epi8(0x10);
     let shift = halves16(0, 4);
-    let sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
+    let sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
     // The low half reads bit 2 j of qh, the high half bit 2 j + 1.
     let mut qh = _mm512_srlv_epi16(_mm512_broadcast_i64x4(load(&x.qh)), halves16(0, 1));
     let mut sumi = _mm512_setzero_si512();
@@ -134,7 +138,7 @@ fn q5k_sums(x: &BlockQ5_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
             _mm512_and_si512(_mm512_slli_epi16::<4>(qh), m16),
         );
         qh = _mm512_srli_epi16::<2>(qh);
-        let s = _mm512_permutexvar_epi16(lanes256(2 * j as i16, 2 * j as i16 + 1), sc);
+        let s = _mm512_shuffle_epi8(sc, pick16x4(2 * j as i16, 2 * j as i16 + 1));
         let p = _mm512_maddubs_epi16(q, load64(at64(&y.qs, j)));
         sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, s));
     }
