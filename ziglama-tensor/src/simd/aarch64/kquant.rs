@@ -1,9 +1,10 @@
-//! NEON kernels for the k-quants against Q8_K: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS.
+//! NEON kernels for the k-quants against Q8_K: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS and Q8_K
+//! itself.
 //!
 //! Per super-block of 256 the kernels compute ggml's integer sums exactly (i32 lanes, each
 //! sub-block's products multiplied by its scale with `mla`), reduce them once, and then apply
 //! the same float expression as the scalar reference, in the same order: for Q4_K and Q5_K
-//! `(d_w d_a) isum - (dmin_w d_a) summs` (Q2_K: `(d_a d_w) ...`), for Q3_K and Q6_K
+//! `(d_w d_a) isum - (dmin_w d_a) summs` (Q2_K: `(d_a d_w) ...`), for Q3_K, Q6_K and Q8_K
 //! `(d_w d_a) isum`, added to one f32 sum in block order. So on finite inputs the results
 //! equal the reference's bit for bit; the tests still allow the rounding bound
 //! `(2 n_blocks + 4) u S` (`u = 2^-24`, `S` the summed magnitudes) rather than depend on that.
@@ -298,6 +299,24 @@ int8_kernels! {
     }
 }
 
+int8_kernels! {
+    /// Q8_K·Q8_K (for `BlockQ8_K`'s `Kernels::neon` slot): the plain scaled integer dot.
+    vec_dot_q8_k_q8_k, vec_dot_q8_k_q8_k_neon, vec_dot_q8_k_q8_k_dotprod,
+    (w: &[BlockQ8_K], a: &[BlockQ8_K]) {
+        let mut sumf = 0f32;
+        for (x, y) in w.iter().zip(a) {
+            let mut acc = [vdupq_n_s32(0); 4];
+            for i in 0..16 {
+                let p = load_i8(chunk16(&x.qs, i));
+                acc[i % 4] = dot_i8(acc[i % 4], p, load_i8(chunk16(&y.qs, i)));
+            }
+            let isum = vaddvq_s32(vaddq_s32(vaddq_s32(acc[0], acc[1]), vaddq_s32(acc[2], acc[3])));
+            sumf += x.d * y.d * isum as f32;
+        }
+        sumf
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use half::f16;
@@ -448,6 +467,32 @@ mod tests {
                 });
                 // Eight float terms per super-block in the reference.
                 tol(4 * w.len(), s.sum())
+            },
+        );
+    }
+
+    #[test]
+    fn q8_k_matches_scalar() {
+        check_variants::<BlockQ8_K>(
+            "q8_k",
+            [
+                vec_dot_q8_k_q8_k_neon,
+                vec_dot_q8_k_q8_k_dotprod,
+                vec_dot_q8_k_q8_k,
+            ],
+            LENGTHS,
+            gen_q8_k,
+            gen_q8_k,
+            |w, a| {
+                let s = w.iter().zip(a).map(|(x, y)| {
+                    let sq: f64 =
+                        x.qs.iter()
+                            .zip(&y.qs)
+                            .map(|(&p, &q)| (p as f64 * q as f64).abs())
+                            .sum();
+                    (x.d as f64 * y.d as f64).abs() * sq
+                });
+                tol(w.len(), s.sum())
             },
         );
     }
