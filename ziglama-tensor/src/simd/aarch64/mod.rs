@@ -11,6 +11,30 @@
 //!   and calls one of the two. This is the one to put in the `neon` slot, so the dot-product
 //!   extension is used where present without a separate kernel slot.
 //!
+//! The `neon` slot of each format takes:
+//!
+//! | format | kernel |
+//! |---|---|
+//! | `f32` | `float::vec_dot_f32` |
+//! | `f16` | `float::vec_dot_f16` |
+//! | `bf16` | `float::vec_dot_bf16` |
+//! | `BlockQ8_0` | `legacy::vec_dot_q8_0_q8_0` |
+//! | `BlockQ4_0` | `legacy::vec_dot_q4_0_q8_0` |
+//! | `BlockQ4_1` | `legacy::vec_dot_q4_1_q8_1` |
+//! | `BlockQ5_0` | `legacy::vec_dot_q5_0_q8_0` |
+//! | `BlockQ5_1` | `legacy::vec_dot_q5_1_q8_1` |
+//! | `BlockIQ4_NL` | `legacy::vec_dot_iq4_nl_q8_0` |
+//! | `BlockQ2_K` | `kquant::vec_dot_q2_k_q8_k` |
+//! | `BlockQ3_K` | `kquant::vec_dot_q3_k_q8_k` |
+//! | `BlockQ4_K` | `kquant::vec_dot_q4_k_q8_k` |
+//! | `BlockQ5_K` | `kquant::vec_dot_q5_k_q8_k` |
+//! | `BlockQ6_K` | `kquant::vec_dot_q6_k_q8_k` |
+//! | `BlockQ8_K` | `kquant::vec_dot_q8_k_q8_k` |
+//! | `BlockIQ4_XS` | `kquant::vec_dot_iq4_xs_q8_k` |
+//!
+//! The tests compare every variant with the scalar reference (`scripts/test-aarch64.sh` runs
+//! them under qemu on an x86_64 host, once with and once without `dotprod`).
+//!
 //! Per block, the integer sums are exact in all variants (`sdot` and `smull` only distribute
 //! the products differently over the four lanes); only the order of the float summation
 //! differs from the scalar reference, which the tests bound.
@@ -75,7 +99,7 @@ pub(crate) fn dot_i8_sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4
 }
 
 /// Converts an f16 to f32 with the hardware conversion (`fcvt`), exact like
-/// [`f16::to_f32`] but without its run-time feature check. (`asm!` because the
+/// `f16::to_f32` but without its run-time feature check. (`asm!` because the
 /// `vcvt_f32_f16` intrinsic is newer than our minimum Rust version.)
 #[target_feature(enable = "neon")]
 #[inline]
