@@ -20,6 +20,7 @@
 //! ```
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
@@ -135,6 +136,38 @@ fn read_bandwidth(buf: &[f32], pool: &ThreadPool, repeats: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Nanoseconds per `ThreadPool::run` of `n_threads` tasks (best of 20 batches); with
+/// `rendezvous`, each task waits until all have started, so every thread must take one.
+fn pool_overhead(pool: &ThreadPool, rendezvous: bool) -> f64 {
+    let n = pool.n_threads();
+    let started = AtomicUsize::new(0);
+    let mut best = f64::MAX;
+    for _ in 0..20 {
+        let t = Instant::now();
+        for i in 0..5_000 {
+            let target = (i + 1) * n;
+            pool.run(n, |j| {
+                std::hint::black_box(i + j);
+                if rendezvous {
+                    started.fetch_add(1, Ordering::AcqRel);
+                    let mut spins = 0u32;
+                    while started.load(Ordering::Acquire) < target {
+                        spins += 1;
+                        if spins < 1 << 12 {
+                            std::hint::spin_loop();
+                        } else {
+                            std::thread::yield_now();
+                        }
+                    }
+                }
+            });
+        }
+        started.store(0, Ordering::Relaxed);
+        best = best.min(t.elapsed().as_secs_f64() * 1e9 / 5_000.0);
+    }
+    best
+}
+
 /// The instruction set `W`'s dot product runs with under the active kernel set.
 fn kernel_isa<W: VecDot>() -> Isa {
     DotKernel::<W>::select(Isa::active()).isa()
@@ -200,20 +233,14 @@ fn run(args: &Args) -> Result<(), String> {
     }
     drop(buf);
 
-    // Pool overhead: one `run` of as many trivial tasks as threads.
+    // Pool overhead, two ways: `run` of as many trivial tasks as threads (the caller may run
+    // them all before a worker notices), and a rendezvous in which every thread must take
+    // one task (the round trip of handing work to every worker and waiting for it).
     let mut pool_ns = Vec::new();
     for pool in &pools {
-        let mut best = f64::MAX;
-        for _ in 0..20 {
-            let t = Instant::now();
-            for i in 0..10_000 {
-                pool.run(pool.n_threads(), |j| {
-                    std::hint::black_box(i + j);
-                });
-            }
-            best = best.min(t.elapsed().as_secs_f64() * 1e9 / 10_000.0);
-        }
-        pool_ns.push((pool.n_threads(), best));
+        let n = pool.n_threads();
+        let (trivial, rendezvous) = (pool_overhead(pool, false), pool_overhead(pool, true));
+        pool_ns.push((n, trivial, rendezvous));
     }
 
     // (b) Matrix-vector products.
@@ -264,7 +291,9 @@ fn run(args: &Args) -> Result<(), String> {
         "read_bandwidth": bw.iter().map(|&(t, b, m)| json!({
             "threads": t, "best_gbs": b, "median_gbs": m,
         })).collect::<Vec<_>>(),
-        "pool_run_ns": pool_ns.iter().map(|&(t, ns)| json!({"threads": t, "ns": ns})).collect::<Vec<_>>(),
+        "pool_run_ns": pool_ns.iter().map(|&(t, ns, r)| json!({
+            "threads": t, "trivial_ns": ns, "rendezvous_ns": r,
+        })).collect::<Vec<_>>(),
         "matvec": results,
     });
     if args.json {
@@ -287,8 +316,11 @@ fn run(args: &Args) -> Result<(), String> {
     for &(t, b, m) in &bw {
         println!("  {t} thread(s): {b:6.2} / {m:6.2} GB/s");
     }
-    for &(t, ns) in &pool_ns {
-        println!("pool: run() of {t} trivial tasks on {t} thread(s): {ns:.0} ns");
+    for &(t, ns, r) in &pool_ns {
+        println!(
+            "pool, {t} thread(s): run() of {t} trivial tasks {ns:.0} ns, \
+             with every thread taking one {r:.0} ns"
+        );
     }
     println!();
     println!(
