@@ -212,6 +212,12 @@ fn shrunk_file_truncated_at_every_offset_is_an_error() {
     let full = shrunk_smollm2();
     let buf = Arc::new(full.clone());
     let whole = parse_checked(&buf, buf.len(), "whole shrunk file").expect("whole file parses");
+    // The accounting sees the parser's allocations (the metadata is copied out of the file).
+    let peak = PEAK.with(Cell::get);
+    assert!(
+        peak > buf.len() / 4,
+        "allocation accounting saw only {peak} bytes"
+    );
     assert_eq!(whole.tensor_infos().len(), 272);
     // The last tensor's data ends here; only the zero padding after it may be cut off.
     let last = whole.tensor_infos().last().unwrap();

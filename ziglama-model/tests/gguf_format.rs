@@ -778,3 +778,28 @@ proptest! {
         prop_assert_eq!(GgufWriter::from_file(&f).unwrap().to_bytes().unwrap(), bytes);
     }
 }
+
+#[test]
+fn parsed_files_can_be_shared_between_threads() {
+    fn send_sync<T: Send + Sync + Clone>() {}
+    send_sync::<GgufFile>();
+    send_sync::<Metadata>();
+    send_sync::<GgufWriter>();
+}
+
+proptest! {
+    /// Arbitrary bytes after a valid start (magic, version, small counts) never panic, and
+    /// errors always carry a byte offset.
+    #[test]
+    fn arbitrary_bytes_after_a_valid_start_never_panic(
+        n_tensors in 0u64..4,
+        n_kv in 0u64..6,
+        rest in proptest::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let mut b = Bytes::header(3, n_tensors, n_kv);
+        b.raw(&rest);
+        if let Err(e) = b.parse() {
+            prop_assert!(e.to_string().contains("byte offset"), "{}", e);
+        }
+    }
+}
