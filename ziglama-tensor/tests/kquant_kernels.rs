@@ -654,3 +654,49 @@ fn dequantizers_match_llama_cpp_bytes() {
         assert_eq!(ours, llama_cpp, "{name}");
     }
 }
+
+/// Values that stress the Q8_K quantizer: exact ties at the rounding step (`k + 0.5` times the
+/// scale), both signs of the largest magnitude (the first one sets the scale's sign), zeros,
+/// subnormals, huge values, infinities and NaNs.
+fn q8_k_stress_row(rng: &mut Rng, nb: usize) -> Vec<f32> {
+    let mut x = Vec::with_capacity(nb * QK_K);
+    for _ in 0..nb {
+        let amax = 2f32.powi(rng.int(-20, 20));
+        let kind = rng.int(0, 7);
+        for i in 0..QK_K {
+            let v = match rng.int(0, 15) {
+                0 => (rng.int(-127, 126) as f32 + 0.5) * amax / 127.0,
+                1 => amax,
+                2 => -amax,
+                3 => 0.0,
+                4 => -0.0,
+                5 => f32::from_bits(rng.next_u64() as u32 & 0x007f_ffff),
+                _ => rng.normal() * amax / 3.0,
+            };
+            x.push(match kind {
+                0 if i == 37 => f32::NAN,
+                1 if i == 200 => f32::INFINITY,
+                2 if i % 5 == 0 => f32::NEG_INFINITY,
+                3 => 0.0,
+                4 => f32::MAX * rng.normal().signum(),
+                _ => v,
+            });
+        }
+    }
+    x
+}
+
+proptest! {
+    /// `BlockQ8_K::quantize` (SIMD where the active kernel set has it) writes exactly the
+    /// bytes of the reference `quantize_ref`, for every input, special values included.
+    #[test]
+    fn q8_k_quantize_is_bit_exact(seed in any::<u64>(), nb in 0usize..=4) {
+        let x = q8_k_stress_row(&mut Rng(seed), nb);
+        let mut fast = vec![bytemuck::Zeroable::zeroed(); nb];
+        let mut reference = vec![bytemuck::Zeroable::zeroed(); nb];
+        BlockQ8_K::quantize(&x, &mut fast);
+        ziglama_tensor::formats::q8_k::quantize_ref(&x, &mut reference);
+        let (f, r): (&[u8], &[u8]) = (bytemuck::cast_slice(&fast), bytemuck::cast_slice(&reference));
+        prop_assert_eq!(f, r);
+    }
+}

@@ -43,35 +43,50 @@ impl Block for BlockQ8_K {
 }
 
 impl Quantize for BlockQ8_K {
-    /// ggml's `quantize_row_q8_K_ref`: the scale maps the value of largest magnitude to -127
-    /// (`d = max / -127`), quants round half to even and are clamped to 127, and `bsums` are
-    /// filled. ggml leaves `bsums` untouched for an all-zero block; here they are set to zero.
+    /// ggml's `quantize_row_q8_K_ref` (which is also what ggml's x86 CPU backend runs for
+    /// activations), computed by [`quantize_ref`] or, where the active kernel set has one, a
+    /// SIMD version that produces the same bytes.
     fn quantize(x: &[f32], out: &mut [Self]) {
-        for (b, x) in out.iter_mut().zip(x.chunks_exact(QK_K)) {
-            let mut max = 0f32;
-            let mut amax = 0f32;
-            for &v in x {
-                let ax = v.abs();
-                if ax > amax {
-                    amax = ax;
-                    max = v;
-                }
-            }
-            if amax == 0.0 {
-                b.d = 0.0;
-                b.qs = [0; QK_K];
-                b.bsums = [0; 16];
-                continue;
-            }
-            let iscale = -127.0 / max;
-            for (q, &v) in b.qs.iter_mut().zip(x) {
-                *q = nearest_int(iscale * v).min(127) as i8;
-            }
-            for (s, q) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
-                *s = q.iter().map(|&q| q as i32).sum::<i32>() as i16;
-            }
-            b.d = 1.0 / iscale;
+        #[cfg(target_arch = "x86_64")]
+        if matches!(crate::Isa::active(), crate::Isa::Avx2 | crate::Isa::Avx512) {
+            // SAFETY: `Isa::active` only returns an instruction set this CPU supports, and
+            // both AVX2 and AVX-512 include the AVX2, FMA and F16C the kernel needs.
+            unsafe { crate::simd::x86_64::avx2::kquant::quantize_q8_k(x, out) };
+            return;
         }
+        quantize_ref(x, out)
+    }
+}
+
+/// ggml's `quantize_row_q8_K_ref`: the scale maps the value of largest magnitude to -127
+/// (`d = max / -127`), quants round half to even and are clamped to 127, and `bsums` are
+/// filled. ggml leaves `bsums` untouched for an all-zero block; here they are set to zero.
+/// The specification [`Quantize::quantize`] follows; `x` holds `out.len() * 256` values.
+pub fn quantize_ref(x: &[f32], out: &mut [BlockQ8_K]) {
+    for (b, x) in out.iter_mut().zip(x.chunks_exact(QK_K)) {
+        let mut max = 0f32;
+        let mut amax = 0f32;
+        for &v in x {
+            let ax = v.abs();
+            if ax > amax {
+                amax = ax;
+                max = v;
+            }
+        }
+        if amax == 0.0 {
+            b.d = 0.0;
+            b.qs = [0; QK_K];
+            b.bsums = [0; 16];
+            continue;
+        }
+        let iscale = -127.0 / max;
+        for (q, &v) in b.qs.iter_mut().zip(x) {
+            *q = nearest_int(iscale * v).min(127) as i8;
+        }
+        for (s, q) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
+            *s = q.iter().map(|&q| q as i32).sum::<i32>() as i16;
+        }
+        b.d = 1.0 / iscale;
     }
 }
 

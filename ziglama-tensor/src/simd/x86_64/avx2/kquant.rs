@@ -432,3 +432,85 @@ pub(crate) unsafe fn vec_dot_q8_k_q8_k(w: &[BlockQ8_K], a: &[BlockQ8_K]) -> f32 
     }
     hsum(acc)
 }
+
+/// ggml's `quantize_row_q8_K_ref`, bit for bit, eight values at a time: the scale comes from
+/// the first value of largest magnitude (as the reference's strict `>` search picks it; NaNs
+/// are skipped by both), quants are rounded by the same magic-number trick as
+/// [`crate::formats::q8_k`]'s `nearest_int` (integer operations on the float bits, so even
+/// infinities and NaNs give the reference's values), clamped to 127 and truncated to bytes
+/// as the reference's `int8_t` store does; `bsums` by `vpsadbw`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn quantize_q8_k(x: &[f32], out: &mut [BlockQ8_K]) {
+    for (b, x) in out.iter_mut().zip(x.chunks_exact(256)) {
+        let x: &[f32; 256] = x.try_into().unwrap_or_else(|_| unreachable!());
+        let load8 = |c: usize| {
+            let c: &[f32; 8] = x[8 * c..8 * c + 8]
+                .try_into()
+                .unwrap_or_else(|_| unreachable!());
+            // SAFETY: `c` is 8 readable f32; the load is unaligned.
+            unsafe { _mm256_loadu_ps(c.as_ptr()) }
+        };
+        let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+        // max_ps(v, m) returns m when v is NaN, so NaNs never become the maximum.
+        let mut m = _mm256_setzero_ps();
+        for c in 0..32 {
+            m = _mm256_max_ps(_mm256_and_ps(load8(c), abs_mask), m);
+        }
+        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+        if amax == 0.0 {
+            b.d = 0.0;
+            b.qs = [0; 256];
+            b.bsums = [0; 16];
+            continue;
+        }
+        let target = _mm256_set1_ps(amax);
+        let mut max = amax;
+        for c in 0..32 {
+            let eq = _mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_and_ps(load8(c), abs_mask), target);
+            let bits = _mm256_movemask_ps(eq);
+            if bits != 0 {
+                max = x[8 * c + bits.trailing_zeros() as usize];
+                break;
+            }
+        }
+        let iscale = -127.0 / max;
+        let vscale = _mm256_set1_ps(iscale);
+        let magic = _mm256_set1_ps(12582912.0);
+        let mantissa = _mm256_set1_epi32(0x007f_ffff);
+        let bias = _mm256_set1_epi32(0x0040_0000);
+        let top = _mm256_set1_epi32(127);
+        // Byte 0 of each i32 to bytes 0..4 of its 128-bit lane, then both lanes' first
+        // dwords together.
+        let low_bytes = _mm256_set1_epi32(0x0c08_0400);
+        let gather = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
+        for c in 0..32 {
+            let v = _mm256_add_ps(_mm256_mul_ps(load8(c), vscale), magic);
+            let i = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(v), mantissa), bias);
+            let i = _mm256_min_epi32(i, top);
+            let bytes = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(i, low_bytes), gather);
+            let q: &mut [i8; 8] = (&mut b.qs[8 * c..8 * c + 8])
+                .try_into()
+                .unwrap_or_else(|_| unreachable!());
+            // SAFETY: `q` is 8 writable bytes; the store is unaligned.
+            unsafe { _mm_storel_epi64(q.as_mut_ptr().cast(), _mm256_castsi256_si128(bytes)) };
+        }
+        let flip = _mm256_set1_epi8(-128);
+        for k in 0..8 {
+            // Sums of 8 bytes (flipped to unsigned, so each sum is 8 * 128 too large).
+            let u = _mm256_xor_si256(load(at32(&b.qs, k)), flip);
+            let s = _mm256_sad_epu8(u, _mm256_setzero_si256());
+            let lo = _mm256_castsi256_si128(s);
+            let hi = _mm256_extracti128_si256::<1>(s);
+            let s0 = _mm_cvtsi128_si32(lo) + _mm_extract_epi32::<2>(lo) - 2048;
+            let s1 = _mm_cvtsi128_si32(hi) + _mm_extract_epi32::<2>(hi) - 2048;
+            b.bsums[2 * k] = s0 as i16;
+            b.bsums[2 * k + 1] = s1 as i16;
+        }
+        b.d = 1.0 / iscale;
+    }
+}
