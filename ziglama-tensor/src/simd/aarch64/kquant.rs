@@ -12,9 +12,9 @@
 //! one per super-block (`(d_w d_a) * sum_j (ls_j - 32) sumi_j`, exact in i32), so its bound
 //! counts eight terms per super-block.
 //!
-//! Q2_K, Q4_K and Q5_K read the minimums' sums from the activations' `bsums`, as ggml does; they must be the
-//! sums of the quants (Q8_K's quantizer guarantees it). Q6_K subtracts its offset of 32 from
-//! the quants directly and does not read `bsums`.
+//! Q2_K, Q4_K and Q5_K read the minimums' sums from the activations' `bsums`, as ggml does;
+//! they must be the sums of the quants (Q8_K's quantizer guarantees it). Q6_K subtracts its
+//! offset of 32 from the quants directly and does not read `bsums`.
 
 use std::arch::aarch64::*;
 
@@ -96,8 +96,10 @@ int8_kernels! {
                 unsafe { (vld1q_s16(y.bsums.as_ptr()), vld1q_s16(y.bsums.as_ptr().add(8))) };
             let m0 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mins)));
             let m1 = vreinterpretq_s16_u16(vmovl_high_u8(mins));
-            let pm = vmlal_s16(vmull_s16(vget_low_s16(b0), vget_low_s16(m0)), vget_high_s16(b0), vget_high_s16(m0));
-            let pm = vmlal_s16(vmlal_s16(pm, vget_low_s16(b1), vget_low_s16(m1)), vget_high_s16(b1), vget_high_s16(m1));
+            let pm = vmull_s16(vget_low_s16(b0), vget_low_s16(m0));
+            let pm = vmlal_s16(pm, vget_high_s16(b0), vget_high_s16(m0));
+            let pm = vmlal_s16(pm, vget_low_s16(b1), vget_low_s16(m1));
+            let pm = vmlal_s16(pm, vget_high_s16(b1), vget_high_s16(m1));
             let summs = vaddvq_s32(pm);
             let scales: [u8; 16] = std::array::from_fn(|j| x.scales[j] & 0x0F);
             let mut acc = [vdupq_n_s32(0); 4];
@@ -108,7 +110,7 @@ int8_kernels! {
                         let v = vreinterpretq_s8_u8(vandq_u8(q, m3));
                         q = vshrq_n_u8::<2>(q);
                         let j = 8 * h + 2 * r + i;
-                        let p = dot_i8(vdupq_n_s32(0), v, load_i8(chunk16(&y.qs, j)));
+                        let p = dot_small(vdupq_n_s32(0), v, load_i8(chunk16(&y.qs, j)));
                         *acc = vmlaq_n_s32(*acc, p, scales[j] as i32);
                     }
                 }
@@ -141,10 +143,11 @@ int8_kernels! {
                     for (r, acc) in acc.iter_mut().enumerate() {
                         let bit = vdupq_n_u8(1 << (4 * h + r));
                         let high = vandq_u8(vtstq_u8(hm, bit), four);
-                        let v = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m3), high)), vreinterpretq_s8_u8(four));
+                        let v = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m3), high));
+                        let v = vsubq_s8(v, vreinterpretq_s8_u8(four));
                         q = vshrq_n_u8::<2>(q);
                         let j = 8 * h + 2 * r + i;
-                        let p = dot_i8(vdupq_n_s32(0), v, load_i8(chunk16(&y.qs, j)));
+                        let p = dot_small(vdupq_n_s32(0), v, load_i8(chunk16(&y.qs, j)));
                         *acc = vmlaq_n_s32(*acc, p, sc[j] as i32 - 32);
                     }
                 }
@@ -175,10 +178,20 @@ int8_kernels! {
                 let lo1 = vreinterpretq_s8_u8(vandq_u8(q1, m4));
                 let hi0 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(q0));
                 let hi1 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(q1));
-                let lo = dot_i8(vdupq_n_s32(0), lo0, load_i8(chunk16(&y.qs, 4 * k)));
-                let lo = dot_i8(lo, lo1, load_i8(chunk16(&y.qs, 4 * k + 1)));
-                let hi = dot_i8(vdupq_n_s32(0), hi0, load_i8(chunk16(&y.qs, 4 * k + 2)));
-                let hi = dot_i8(hi, hi1, load_i8(chunk16(&y.qs, 4 * k + 3)));
+                let lo = dot_small2(
+                    vdupq_n_s32(0),
+                    lo0,
+                    load_i8(chunk16(&y.qs, 4 * k)),
+                    lo1,
+                    load_i8(chunk16(&y.qs, 4 * k + 1)),
+                );
+                let hi = dot_small2(
+                    vdupq_n_s32(0),
+                    hi0,
+                    load_i8(chunk16(&y.qs, 4 * k + 2)),
+                    hi1,
+                    load_i8(chunk16(&y.qs, 4 * k + 3)),
+                );
                 acc_lo = vmlaq_n_s32(acc_lo, lo, sc[2 * k] as i32);
                 acc_hi = vmlaq_n_s32(acc_hi, hi, sc[2 * k + 1] as i32);
             }
@@ -208,18 +221,19 @@ int8_kernels! {
             let mut qh = [load_u8(chunk16(&x.qh, 0)), load_u8(chunk16(&x.qh, 1))];
             let (mut acc_lo, mut acc_hi) = (vdupq_n_s32(0), vdupq_n_s32(0));
             for k in 0..4 {
-                let mut lo = vdupq_n_s32(0);
-                let mut hi = vdupq_n_s32(0);
-                for (i, qh) in qh.iter_mut().enumerate() {
+                // The quants of elements 64k + 16i + l (low) and 64k + 32 + 16i + l (high).
+                let mut five = |i: usize| {
                     let q = load_u8(chunk16(&x.qs, 2 * k + i));
-                    let ql = vorrq_u8(vandq_u8(q, m4), vshlq_n_u8::<4>(vandq_u8(*qh, one)));
-                    let qu = vorrq_u8(vshrq_n_u8::<4>(q), vshlq_n_u8::<3>(vandq_u8(*qh, two)));
-                    *qh = vshrq_n_u8::<2>(*qh);
-                    let a_lo = load_i8(chunk16(&y.qs, 4 * k + i));
-                    let a_hi = load_i8(chunk16(&y.qs, 4 * k + 2 + i));
-                    lo = dot_i8(lo, vreinterpretq_s8_u8(ql), a_lo);
-                    hi = dot_i8(hi, vreinterpretq_s8_u8(qu), a_hi);
-                }
+                    let ql = vorrq_u8(vandq_u8(q, m4), vshlq_n_u8::<4>(vandq_u8(qh[i], one)));
+                    let qu = vorrq_u8(vshrq_n_u8::<4>(q), vshlq_n_u8::<3>(vandq_u8(qh[i], two)));
+                    qh[i] = vshrq_n_u8::<2>(qh[i]);
+                    (vreinterpretq_s8_u8(ql), vreinterpretq_s8_u8(qu))
+                };
+                let (l0, u0) = five(0);
+                let (l1, u1) = five(1);
+                let y4 = |j: usize| load_i8(chunk16(&y.qs, 4 * k + j));
+                let lo = dot_small2(vdupq_n_s32(0), l0, y4(0), l1, y4(1));
+                let hi = dot_small2(vdupq_n_s32(0), u0, y4(2), u1, y4(3));
                 acc_lo = vmlaq_n_s32(acc_lo, lo, sc[2 * k] as i32);
                 acc_hi = vmlaq_n_s32(acc_hi, hi, sc[2 * k + 1] as i32);
             }
@@ -260,7 +274,7 @@ int8_kernels! {
                     for (r, q) in q.into_iter().enumerate() {
                         let q = vsubq_s8(vreinterpretq_s8_u8(q), off);
                         let q8 = load_i8(chunk16(&y.qs, 8 * h + 2 * r + half));
-                        let p = dot_i8(vdupq_n_s32(0), q, q8);
+                        let p = dot_small(vdupq_n_s32(0), q, q8);
                         acc[r] = vmlaq_n_s32(acc[r], p, x.scales[8 * h + 2 * r + half] as i32);
                     }
                 }
@@ -609,5 +623,30 @@ mod tests {
                 tol(w.len(), s.sum())
             },
         );
+    }
+
+    /// The largest products the NEON-only path packs four to an i16 lane: every Q6_K quant at
+    /// -32 against activations of -128 (4 * 4096 = 16384 per lane, no overflow).
+    #[test]
+    fn q6_k_extremes_are_exact() {
+        let x = BlockQ6_K {
+            ql: [0; 128],
+            qh: [0; 64],
+            scales: [1; 16],
+            d: f16::ONE,
+        };
+        let y = BlockQ8_K {
+            d: 1.0,
+            qs: [-128; 256],
+            bsums: [-2048; 16],
+        };
+        let (w, a) = (vec![x; 3], vec![y; 3]);
+        let want = 3.0 * 256.0 * 4096.0;
+        assert_eq!(<BlockQ6_K as crate::formats::VecDot>::vec_dot(&w, &a), want);
+        // SAFETY: NEON is part of every aarch64 CPU; the dispatcher checks `dotprod`.
+        unsafe {
+            assert_eq!(vec_dot_q6_k_q8_k_neon(&w, &a), want);
+            assert_eq!(vec_dot_q6_k_q8_k(&w, &a), want);
+        }
     }
 }

@@ -93,8 +93,13 @@ int8_kernels! {
             let (lo, hi) = nibbles(&x.qs);
             let lo = vsubq_s8(vreinterpretq_s8_u8(lo), eight);
             let hi = vsubq_s8(vreinterpretq_s8_u8(hi), eight);
-            let p = dot_i8(vdupq_n_s32(0), lo, load_i8(chunk16(&y.qs, 0)));
-            let p = dot_i8(p, hi, load_i8(chunk16(&y.qs, 1)));
+            let p = dot_small2(
+                vdupq_n_s32(0),
+                lo,
+                load_i8(chunk16(&y.qs, 0)),
+                hi,
+                load_i8(chunk16(&y.qs, 1)),
+            );
             (p, f16_to_f32(x.d) * f16_to_f32(y.d))
         })
     }
@@ -108,8 +113,14 @@ int8_kernels! {
         let mut summs = 0f32;
         let sum = sum_blocks!(w, a, |x, y| {
             let (lo, hi) = nibbles(&x.qs);
-            let p = dot_i8(vdupq_n_s32(0), vreinterpretq_s8_u8(lo), load_i8(chunk16(&y.qs, 0)));
-            let p = dot_i8(p, vreinterpretq_s8_u8(hi), load_i8(chunk16(&y.qs, 1)));
+            let (lo, hi) = (vreinterpretq_s8_u8(lo), vreinterpretq_s8_u8(hi));
+            let p = dot_small2(
+                vdupq_n_s32(0),
+                lo,
+                load_i8(chunk16(&y.qs, 0)),
+                hi,
+                load_i8(chunk16(&y.qs, 1)),
+            );
             summs += f16_to_f32(x.m) * f16_to_f32(y.s);
             (p, f16_to_f32(x.d) * f16_to_f32(y.d))
         });
@@ -127,8 +138,13 @@ int8_kernels! {
             let (hlo, hhi) = fifth_bits(x.qh);
             let lo = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, hlo)), sixteen);
             let hi = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(hi, hhi)), sixteen);
-            let p = dot_i8(vdupq_n_s32(0), lo, load_i8(chunk16(&y.qs, 0)));
-            let p = dot_i8(p, hi, load_i8(chunk16(&y.qs, 1)));
+            let p = dot_small2(
+                vdupq_n_s32(0),
+                lo,
+                load_i8(chunk16(&y.qs, 0)),
+                hi,
+                load_i8(chunk16(&y.qs, 1)),
+            );
             (p, f16_to_f32(x.d) * f16_to_f32(y.d))
         })
     }
@@ -145,8 +161,13 @@ int8_kernels! {
             let (hlo, hhi) = fifth_bits(x.qh);
             let lo = vreinterpretq_s8_u8(vorrq_u8(lo, hlo));
             let hi = vreinterpretq_s8_u8(vorrq_u8(hi, hhi));
-            let p = dot_i8(vdupq_n_s32(0), lo, load_i8(chunk16(&y.qs, 0)));
-            let p = dot_i8(p, hi, load_i8(chunk16(&y.qs, 1)));
+            let p = dot_small2(
+                vdupq_n_s32(0),
+                lo,
+                load_i8(chunk16(&y.qs, 0)),
+                hi,
+                load_i8(chunk16(&y.qs, 1)),
+            );
             summs += f16_to_f32(x.m) * f16_to_f32(y.s);
             (p, f16_to_f32(x.d) * f16_to_f32(y.d))
         });

@@ -98,6 +98,54 @@ pub(crate) fn dot_i8_sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4
     acc
 }
 
+/// `acc` plus the 16 products `w[i] * a[i]` where every `|w[i]| <= 32`, with NEON only:
+/// two products per i16 lane (each at most 32 * 128 = 4096 in magnitude), then one pairwise
+/// widening accumulation. Three instructions where [`dot_i8_mull`] needs five.
+#[target_feature(enable = "neon")]
+#[inline]
+pub(crate) fn dot_small_mull(acc: int32x4_t, w: int8x16_t, a: int8x16_t) -> int32x4_t {
+    let p = vmull_s8(vget_low_s8(w), vget_low_s8(a));
+    vpadalq_s16(acc, vmlal_high_s8(p, w, a))
+}
+
+/// `acc` plus the 32 products `w0[i] * a0[i] + w1[i] * a1[i]` where every `|w[i]| <= 32`,
+/// with NEON only: four products per i16 lane (at most 4 * 4096 = 16384 in magnitude, so no
+/// overflow), then one pairwise widening accumulation.
+#[target_feature(enable = "neon")]
+#[inline]
+pub(crate) fn dot_small2_mull(
+    acc: int32x4_t,
+    w0: int8x16_t,
+    a0: int8x16_t,
+    w1: int8x16_t,
+    a1: int8x16_t,
+) -> int32x4_t {
+    let p = vmull_s8(vget_low_s8(w0), vget_low_s8(a0));
+    let p = vmlal_high_s8(p, w0, a0);
+    let p = vmlal_s8(p, vget_low_s8(w1), vget_low_s8(a1));
+    vpadalq_s16(acc, vmlal_high_s8(p, w1, a1))
+}
+
+/// [`dot_small_mull`] with `sdot` (no bound on `w` needed).
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+pub(crate) fn dot_small_sdot(acc: int32x4_t, w: int8x16_t, a: int8x16_t) -> int32x4_t {
+    dot_i8_sdot(acc, w, a)
+}
+
+/// [`dot_small2_mull`] with two `sdot`s (no bound on `w` needed).
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+pub(crate) fn dot_small2_sdot(
+    acc: int32x4_t,
+    w0: int8x16_t,
+    a0: int8x16_t,
+    w1: int8x16_t,
+    a1: int8x16_t,
+) -> int32x4_t {
+    dot_i8_sdot(dot_i8_sdot(acc, w0, a0), w1, a1)
+}
+
 /// Converts an f16 to f32 with the hardware conversion (`fcvt`), exact like
 /// `f16::to_f32` but without its run-time feature check. (`asm!` because the
 /// `vcvt_f32_f16` intrinsic is newer than our minimum Rust version.)
@@ -164,7 +212,9 @@ pub(crate) fn chunk16<T, const N: usize>(q: &[T; N], i: usize) -> &[T; 16] {
 
 /// Generates, from one kernel body, the NEON-only, the `dotprod` and the dispatching variant
 /// of an integer dot-product kernel. The body calls `dot_i8(acc, a, b)`, which is
-/// [`dot_i8_mull`] in the first and [`dot_i8_sdot`] in the second.
+/// [`dot_i8_mull`] in the first and [`dot_i8_sdot`] in the second, and, where the weights are
+/// at most 32 in magnitude, `dot_small` and `dot_small2` ([`dot_small_mull`],
+/// [`dot_small2_mull`] and their `sdot` twins).
 macro_rules! int8_kernels {
     (
         $(#[$doc:meta])*
@@ -175,7 +225,9 @@ macro_rules! int8_kernels {
         #[target_feature(enable = "neon")]
         pub(crate) unsafe fn $neon($w: &[$W], $a: &[$A]) -> f32 {
             #[allow(unused_imports)]
-            use $crate::simd::aarch64::dot_i8_mull as dot_i8;
+            use $crate::simd::aarch64::{
+                dot_i8_mull as dot_i8, dot_small2_mull as dot_small2, dot_small_mull as dot_small,
+            };
             $body
         }
 
@@ -185,7 +237,9 @@ macro_rules! int8_kernels {
         #[target_feature(enable = "neon,dotprod")]
         pub(crate) unsafe fn $dotprod($w: &[$W], $a: &[$A]) -> f32 {
             #[allow(unused_imports)]
-            use $crate::simd::aarch64::dot_i8_sdot as dot_i8;
+            use $crate::simd::aarch64::{
+                dot_i8_sdot as dot_i8, dot_small2_sdot as dot_small2, dot_small_sdot as dot_small,
+            };
             $body
         }
 
