@@ -5,15 +5,32 @@
 //! ([`VecDot::Activation`]: Q8_0, Q8_1, Q8_K, f16, ...) and every output is one dot product
 //! of a weight row with an activation row, computed by the best [`DotKernel`] for this CPU.
 
+use std::mem::size_of;
 use std::sync::Mutex;
 
 use crate::error::{Result, TensorError};
 use crate::formats::{Block, DotKernel, Quantize, VecDot};
 use crate::{Isa, Tensor, ThreadPool};
 
-/// Rows of the weight matrix per task, at least; small enough to balance two to a few dozen
-/// threads, large enough that claiming a task costs nothing by comparison.
-const MIN_ROWS_PER_TASK: usize = 16;
+/// Work per task, at least, in weight bytes times activation rows: at memory speed (10-30
+/// GB/s per core) a task of this size takes a microsecond or more, so claiming it (tens of
+/// nanoseconds) costs little, while small products (a 576-wide projection of a small model)
+/// are not cut into slivers that cost more to hand out than to compute.
+const MIN_TASK_WORK: usize = 16 << 10;
+
+/// Tasks per thread, at most: enough that a thread delayed by the OS is covered by the others.
+const MAX_TASKS_PER_THREAD: usize = 8;
+
+/// Rows per task for `m` rows of `row_bytes` bytes times `n` activation rows on `threads`
+/// threads: as many tasks as the work allows, up to [`MAX_TASKS_PER_THREAD`] per thread,
+/// split evenly.
+fn rows_per_task(m: usize, row_bytes: usize, n: usize, threads: usize) -> usize {
+    let work = m.saturating_mul(row_bytes).saturating_mul(n);
+    let n_tasks = (work / MIN_TASK_WORK)
+        .clamp(1, threads * MAX_TASKS_PER_THREAD)
+        .min(m);
+    m.div_ceil(n_tasks)
+}
 
 /// `y = x W^T`: for each of the `n` rows of `x` (each `w.row_len()` long), the dot product with
 /// every row of `w`, so `y` holds `n` rows of `w.n_rows()` values.
@@ -94,10 +111,7 @@ pub(crate) fn matmul_typed<W: VecDot>(
     quantize_rows::<W::Activation>(x, &mut xq, k, pool);
 
     let kernel = DotKernel::<W>::select(isa);
-    let rows_per_task = m
-        .div_ceil(pool.n_threads() * 8)
-        .max(MIN_ROWS_PER_TASK)
-        .min(m);
+    let rows_per_task = rows_per_task(m, w_row * size_of::<W>(), n, pool.n_threads());
     if n == 1 {
         let chunks: Vec<Mutex<&mut [f32]>> = y.chunks_mut(rows_per_task).map(Mutex::new).collect();
         pool.run(chunks.len(), |t| {
@@ -152,4 +166,104 @@ fn quantize_rows<A: Quantize>(x: &[f32], xq: &mut [A], k: usize, pool: &ThreadPo
         let mut dst = chunks[j].lock().unwrap_or_else(|e| e.into_inner());
         A::quantize(&x[j * k..(j + 1) * k], &mut dst);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GgmlType;
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tasks_cover_the_rows_evenly_and_small_products_stay_whole() {
+        // 192 rows of 360 bytes (a small model's K projection): a few tasks, not slivers.
+        let r = rows_per_task(192, 360, 1, 2);
+        assert!(r >= 32, "{r}");
+        // A large matrix: up to 8 tasks per thread, evenly split.
+        assert_eq!(rows_per_task(4096, 2304, 1, 2), 256);
+        // A tiny one: one task.
+        assert_eq!(rows_per_task(4, 18, 1, 2), 4);
+        // Never more tasks than rows.
+        assert_eq!(rows_per_task(3, 1 << 20, 1, 4), 1);
+    }
+
+    /// Every output is the same kernel call on the same data however rows are split, so the
+    /// result is bit-identical across thread counts, equal to the dot of each row computed
+    /// alone, and close to the f32 product.
+    #[test]
+    fn matmul_is_independent_of_threads_and_matches_row_dots() {
+        let k = 256;
+        for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0] {
+            for m in [1usize, 5, 64, 300] {
+                let wf = random(m * k, m as u64);
+                let w = Tensor::quantize(ty, &[k, m], &wf).unwrap();
+                let deq = w.to_f32().unwrap();
+                for n in [1usize, 3, 6] {
+                    let x = random(n * k, 7 + n as u64);
+                    let mut first: Option<Vec<f32>> = None;
+                    for threads in [1usize, 2, 3] {
+                        let pool = ThreadPool::new(threads);
+                        let mut y = vec![f32::NAN; n * m];
+                        matmul(&w, &x, &mut y, &pool).unwrap();
+                        match &first {
+                            None => first = Some(y.clone()),
+                            Some(f) => assert_eq!(f, &y, "{ty:?} m={m} n={n} threads={threads}"),
+                        }
+                        for j in 0..n {
+                            for r in 0..m {
+                                let exact: f32 = deq[r * k..(r + 1) * k]
+                                    .iter()
+                                    .zip(&x[j * k..(j + 1) * k])
+                                    .map(|(a, b)| a * b)
+                                    .sum();
+                                // Activation rounding (Q8_0: 1/254 of the row's max per
+                                // element) bounds the difference.
+                                let tol = 0.02 * k as f32 / 16.0;
+                                let got = y[j * m + r];
+                                assert!((got - exact).abs() < tol, "{ty:?} {got} vs {exact}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scalar_and_active_kernels_agree() {
+        let (k, m) = (512, 40);
+        let w = Tensor::quantize(GgmlType::Q8_0, &[k, m], &random(k * m, 3)).unwrap();
+        let x = random(k, 4);
+        let pool = ThreadPool::new(2);
+        let (mut a, mut b) = (vec![0f32; m], vec![0f32; m]);
+        matmul_with_isa(&w, &x, &mut a, &pool, Isa::Scalar).unwrap();
+        matmul_with_isa(&w, &x, &mut b, &pool, Isa::active()).unwrap();
+        for (a, b) in a.iter().zip(&b) {
+            assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn shape_errors_are_reported() {
+        let w = Tensor::from_f32(&[4, 2], &[0.0; 8]).unwrap();
+        let pool = ThreadPool::new(1);
+        let mut y = [0f32; 2];
+        assert!(matmul(&w, &[0.0; 5], &mut y, &pool).is_err());
+        assert!(matmul(&w, &[0.0; 8], &mut y, &pool).is_err());
+        let q = Tensor::zeros(GgmlType::Q8_0, &[32, 1]).unwrap();
+        let mut y1 = [0f32; 1];
+        assert!(matmul(&q, &[0.0; 32], &mut y1, &pool).is_ok());
+        assert_eq!(y1, [0.0]);
+    }
 }
