@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use ziglama_model::catalog::KnownModel;
+use ziglama_model::gguf::keys::{arch, arch_key};
 use ziglama_model::gguf::{GgufFile, GgufWriter, MetadataValue, ValueType};
 use ziglama_model::tensor::GgmlType;
 
@@ -113,7 +114,15 @@ fn header_facts() {
     assert_eq!(f.metadata().len(), 33);
     assert_eq!(f.data_offset() % 32, 0);
     let m = f.metadata();
-    assert_eq!(m.get_str("general.architecture").unwrap(), "llama");
+    assert_eq!(f.architecture().unwrap(), "llama");
+    assert_eq!(
+        m.get_u32(&arch_key("llama", arch::HEAD_COUNT_KV)).unwrap(),
+        3
+    );
+    assert_eq!(
+        m.get_f32(&arch_key("llama", arch::ROPE_FREQ_BASE)).unwrap(),
+        100000.0
+    );
     assert_eq!(m.get_u32("llama.block_count").unwrap(), 30);
     assert_eq!(m.get_u32("llama.embedding_length").unwrap(), 576);
     assert_eq!(m.get_u32("llama.attention.head_count").unwrap(), 9);

@@ -121,6 +121,12 @@ impl GgufFile {
         &self.metadata
     }
 
+    /// The architecture the file declares (`general.architecture`: `llama`, `gemma3`, ...),
+    /// the prefix of its hyperparameter keys.
+    pub fn architecture(&self) -> Result<&str> {
+        self.metadata.get_str(super::keys::GENERAL_ARCHITECTURE)
+    }
+
     /// The tensor infos, in file order.
     pub fn tensor_infos(&self) -> &[TensorInfo] {
         &self.tensor_infos

@@ -54,6 +54,7 @@
 //! ```
 
 mod file;
+pub mod keys;
 mod metadata;
 mod reader;
 mod value;
