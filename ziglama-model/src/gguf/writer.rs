@@ -18,7 +18,8 @@ use crate::error::{ModelError, Result};
 /// tensor infos (each tensor's data offset is the previous one's plus its size rounded up to
 /// the alignment), zero padding to the alignment, then each tensor's data followed by zero
 /// padding to the alignment. The alignment is `general.alignment` if the metadata sets it (a
-/// `uint32` power of two), else 32. Tensors added from a [`GgufFile`] stay borrowed from it,
+/// `uint32` power of two), else 32. A file without tensors ends after its metadata, unpadded,
+/// as gguf-py writes it. Tensors added from a [`GgufFile`] stay borrowed from it,
 /// so copying a file does not copy its weights in memory.
 ///
 /// ```
@@ -64,11 +65,12 @@ impl GgufWriter {
         }
     }
 
-    /// A writer holding all metadata and tensors of `file`, in its order (tensors borrowed,
-    /// not copied). Writing it reproduces the file if the file was laid out as llama.cpp and
-    /// gguf-py lay files out.
+    /// A writer holding the version, all metadata and all tensors of `file`, in its order
+    /// (tensors borrowed, not copied). Writing it reproduces the file if the file was laid
+    /// out as llama.cpp and gguf-py lay files out.
     pub fn from_file(file: &GgufFile) -> Result<GgufWriter> {
         let mut w = GgufWriter::new();
+        w.version = file.version();
         w.metadata = file.metadata().clone();
         for info in file.tensor_infos() {
             w.add_tensor(&info.name, file.tensor(&info.name)?)?;
@@ -189,7 +191,11 @@ impl GgufWriter {
             h.extend_from_slice(&offset.to_le_bytes());
             offset += (t.n_bytes() as u64).next_multiple_of(alignment as u64);
         }
-        h.resize(h.len().next_multiple_of(alignment), 0);
+        // gguf-py does not pad a file without tensors (llama.cpp's writer does; both readers
+        // accept either): follow gguf-py, which wrote most files in the wild.
+        if !self.tensors.is_empty() {
+            h.resize(h.len().next_multiple_of(alignment), 0);
+        }
         Ok(h)
     }
 
