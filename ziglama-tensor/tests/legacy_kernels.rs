@@ -554,3 +554,27 @@ proptest! {
         }
     }
 }
+
+/// Blocks of values so small (`|x| < 2^-125`) that the inverse scale `1 / d` overflows: every
+/// `x * id` is infinite or NaN, which ggml's C conversions turn into quant 0 on x86-64 (the
+/// bytes of ggml's own output on such blocks, checked against libggml-base's
+/// `quantize_row_*_ref`); Rust's saturating `as` alone would write 15, 31 or ±127.
+#[test]
+fn quantizers_write_zero_quants_when_the_inverse_scale_overflows() {
+    let x: Vec<f32> = (0..32).map(|j| (j as f32 - 15.5) * 7e-41).collect();
+    let mut q40 = [bytemuck::Zeroable::zeroed()];
+    BlockQ4_0::quantize(&x, &mut q40);
+    assert_eq!(q40[0].qs, [0; 16]);
+    let mut q41 = [bytemuck::Zeroable::zeroed()];
+    BlockQ4_1::quantize(&x, &mut q41);
+    assert_eq!(q41[0].qs, [0; 16]);
+    let mut q50 = [bytemuck::Zeroable::zeroed()];
+    BlockQ5_0::quantize(&x, &mut q50);
+    assert_eq!((q50[0].qs, q50[0].qh), ([0; 16], [0; 4]));
+    let mut q51 = [bytemuck::Zeroable::zeroed()];
+    BlockQ5_1::quantize(&x, &mut q51);
+    assert_eq!((q51[0].qs, q51[0].qh), ([0; 16], [0; 4]));
+    let mut q81 = [bytemuck::Zeroable::zeroed()];
+    BlockQ8_1::quantize(&x, &mut q81);
+    assert_eq!((q81[0].qs, q81[0].s), ([0; 32], f16::ZERO));
+}

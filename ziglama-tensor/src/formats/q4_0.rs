@@ -8,6 +8,20 @@ use crate::GgmlType;
 /// Elements per Q4_0 block.
 pub const QK4_0: usize = 32;
 
+/// C's float-to-integer conversion as x86-64 compilers emit it (`cvttss2si`): truncation toward
+/// zero, and the "integer indefinite" `i32::MIN` for NaN, infinities and values outside `i32`.
+/// ggml's reference quantizers then narrow that to `int8_t` / `uint8_t` (the low byte, which
+/// Rust's integer `as` also keeps). Rust's float `as` saturates instead; the two differ only
+/// for non-finite values, which the quantizers meet when a block's values are so small
+/// (`|x| < ~2^-125`) that `1 / d` overflows to infinity: ggml then writes quants 0.
+pub(crate) fn c_float_to_int(v: f32) -> i32 {
+    if (-2_147_483_648.0..2_147_483_648.0).contains(&v) {
+        v as i32
+    } else {
+        i32::MIN
+    }
+}
+
 /// ggml's `block_q4_0`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -54,9 +68,9 @@ impl Quantize for BlockQ4_0 {
             b.d = f16::from_f32(d);
             let (lo, hi) = x.split_at(QK4_0 / 2);
             for ((q, &x0), &x1) in b.qs.iter_mut().zip(lo).zip(hi) {
-                // C's float -> int8_t conversion truncates toward zero.
-                let xi0 = ((x0 * id + 8.5) as i8).min(15) as u8;
-                let xi1 = ((x1 * id + 8.5) as i8).min(15) as u8;
+                // C's float -> int8_t conversion, as x86-64 compiles it.
+                let xi0 = (c_float_to_int(x0 * id + 8.5) as i8).min(15) as u8;
+                let xi1 = (c_float_to_int(x1 * id + 8.5) as i8).min(15) as u8;
                 *q = xi0 | (xi1 << 4);
             }
         }

@@ -2,6 +2,7 @@
 
 use half::f16;
 
+use super::q4_0::c_float_to_int;
 use super::{q8_1::BlockQ8_1, Block, Kernels, Quantize, VecDot};
 use crate::GgmlType;
 
@@ -59,9 +60,9 @@ impl Quantize for BlockQ4_1 {
             b.m = f16::from_f32(min);
             let (lo, hi) = x.split_at(QK4_1 / 2);
             for ((q, &x0), &x1) in b.qs.iter_mut().zip(lo).zip(hi) {
-                // C's float -> int8_t conversion truncates toward zero.
-                let xi0 = ((((x0 - min) * id) + 0.5) as i8).min(15) as u8;
-                let xi1 = ((((x1 - min) * id) + 0.5) as i8).min(15) as u8;
+                // C's float -> int8_t conversion, as x86-64 compiles it.
+                let xi0 = (c_float_to_int((x0 - min) * id + 0.5) as i8).min(15) as u8;
+                let xi1 = (c_float_to_int((x1 - min) * id + 0.5) as i8).min(15) as u8;
                 *q = xi0 | (xi1 << 4);
             }
         }

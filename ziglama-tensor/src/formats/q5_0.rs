@@ -2,6 +2,7 @@
 
 use half::f16;
 
+use super::q4_0::c_float_to_int;
 use super::{Block, BlockQ8_0, Kernels, Quantize, VecDot};
 use crate::GgmlType;
 
@@ -69,9 +70,9 @@ impl Quantize for BlockQ5_0 {
             let mut qh = 0u32;
             let (lo, hi) = x.split_at(QK5_0 / 2);
             for (j, (&x0, &x1)) in lo.iter().zip(hi).enumerate() {
-                // C's float -> int8_t conversion truncates toward zero.
-                let xi0 = ((x0 * id + 16.5) as i8).min(31) as u8;
-                let xi1 = ((x1 * id + 16.5) as i8).min(31) as u8;
+                // C's float -> int8_t conversion, as x86-64 compiles it.
+                let xi0 = (c_float_to_int(x0 * id + 16.5) as i8).min(31) as u8;
+                let xi1 = (c_float_to_int(x1 * id + 16.5) as i8).min(31) as u8;
                 b.qs[j] = (xi0 & 0x0F) | ((xi1 & 0x0F) << 4);
                 qh |= (((xi0 & 0x10) >> 4) as u32) << j;
                 qh |= (((xi1 & 0x10) >> 4) as u32) << (j + QK5_0 / 2);

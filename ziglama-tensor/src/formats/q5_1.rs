@@ -2,6 +2,7 @@
 
 use half::f16;
 
+use super::q4_0::c_float_to_int;
 use super::{q8_1::BlockQ8_1, Block, Kernels, Quantize, VecDot};
 use crate::GgmlType;
 
@@ -74,9 +75,9 @@ impl Quantize for BlockQ5_1 {
             let mut qh = 0u32;
             let (lo, hi) = x.split_at(QK5_1 / 2);
             for (j, (&x0, &x1)) in lo.iter().zip(hi).enumerate() {
-                // C's float -> uint8_t conversion truncates toward zero.
-                let xi0 = ((x0 - min) * id + 0.5) as u8;
-                let xi1 = ((x1 - min) * id + 0.5) as u8;
+                // C's float -> uint8_t conversion, as x86-64 compiles it.
+                let xi0 = c_float_to_int((x0 - min) * id + 0.5) as u8;
+                let xi1 = c_float_to_int((x1 - min) * id + 0.5) as u8;
                 b.qs[j] = (xi0 & 0x0F) | ((xi1 & 0x0F) << 4);
                 qh |= (((xi0 & 0x10) >> 4) as u32) << j;
                 qh |= (((xi1 & 0x10) >> 4) as u32) << (j + QK5_1 / 2);

@@ -48,8 +48,15 @@ impl Quantize for BlockQ8_1 {
             let d = amax / 127.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             b.d = f16::from_f32(d);
-            for (q, &v) in b.qs.iter_mut().zip(x) {
-                *q = round_to_i8(v * id);
+            if id.is_infinite() {
+                // `d` is so small (`amax < ~2^-120`) that `1 / d` overflowed: every `x * id` is
+                // infinite or NaN, which C's `(int8_t)roundf(..)` turns into 0 on x86-64
+                // (`cvttss2si` gives 0x80000000, whose low byte is 0).
+                b.qs = [0; QK8_1];
+            } else {
+                for (q, &v) in b.qs.iter_mut().zip(x) {
+                    *q = round_to_i8(v * id);
+                }
             }
             let sum: i32 = b.qs.iter().map(|&q| q as i32).sum();
             b.s = f16::from_f32(sum as f32 * d);
