@@ -218,7 +218,14 @@ impl GgufWriter {
     /// The whole file in memory.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let alignment = self.alignment()?;
-        let mut out = self.header(alignment)?;
+        let header = self.header(alignment)?;
+        let data: usize = self
+            .tensors
+            .iter()
+            .map(|(_, t)| t.n_bytes().next_multiple_of(alignment))
+            .sum();
+        let mut out = Vec::with_capacity(header.len() + data);
+        out.extend_from_slice(&header);
         for (_, t) in &self.tensors {
             out.extend_from_slice(t.bytes());
             out.resize(out.len().next_multiple_of(alignment), 0);
