@@ -59,6 +59,10 @@ fn reduce4(acc: [float32x4_t; 4]) -> f32 {
 }
 
 /// `sum w[i] * a[i]` over F32 (for `f32`'s `Kernels::neon` slot).
+///
+/// # Safety
+///
+/// The CPU must have NEON.
 #[target_feature(enable = "neon")]
 pub(crate) unsafe fn vec_dot_f32(w: &[f32], a: &[f32]) -> f32 {
     let n = w.len().min(a.len());
@@ -79,6 +83,10 @@ pub(crate) unsafe fn vec_dot_f32(w: &[f32], a: &[f32]) -> f32 {
 }
 
 /// `sum w[i] * a[i]` over F16, products and sums in f32 (for `f16`'s `Kernels::neon` slot).
+///
+/// # Safety
+///
+/// The CPU must have NEON.
 #[target_feature(enable = "neon")]
 pub(crate) unsafe fn vec_dot_f16(w: &[f16], a: &[f16]) -> f32 {
     let n = w.len().min(a.len());
@@ -99,6 +107,10 @@ pub(crate) unsafe fn vec_dot_f16(w: &[f16], a: &[f16]) -> f32 {
 }
 
 /// `sum w[i] * a[i]` over BF16, products and sums in f32 (for `bf16`'s `Kernels::neon` slot).
+///
+/// # Safety
+///
+/// The CPU must have NEON.
 #[target_feature(enable = "neon")]
 pub(crate) unsafe fn vec_dot_bf16(w: &[bf16], a: &[bf16]) -> f32 {
     let n = w.len().min(a.len());

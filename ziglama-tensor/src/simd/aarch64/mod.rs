@@ -222,6 +222,10 @@ macro_rules! int8_kernels {
         ($w:ident: &[$W:ty], $a:ident: &[$A:ty]) $body:block
     ) => {
         #[doc = concat!("[`", stringify!($name), "`] with NEON only (no `sdot`).")]
+        ///
+        /// # Safety
+        ///
+        /// The CPU must have NEON (every aarch64 CPU that runs Linux or macOS does).
         #[target_feature(enable = "neon")]
         pub(crate) unsafe fn $neon($w: &[$W], $a: &[$A]) -> f32 {
             #[allow(unused_imports)]
@@ -232,8 +236,12 @@ macro_rules! int8_kernels {
         }
 
         #[doc = concat!(
-            "[`", stringify!($name), "`] with `sdot`; sound only on a CPU with `dotprod`."
+            "[`", stringify!($name), "`] with `sdot`."
         )]
+        ///
+        /// # Safety
+        ///
+        /// The CPU must have NEON and the dot-product extension (`dotprod`).
         #[target_feature(enable = "neon,dotprod")]
         pub(crate) unsafe fn $dotprod($w: &[$W], $a: &[$A]) -> f32 {
             #[allow(unused_imports)]
@@ -245,7 +253,11 @@ macro_rules! int8_kernels {
 
         $(#[$doc])*
         ///
-        /// Uses `sdot` where the CPU has the dot-product extension. Sound on any CPU with NEON.
+        /// Uses `sdot` where the CPU has the dot-product extension.
+        ///
+        /// # Safety
+        ///
+        /// The CPU must have NEON.
         #[target_feature(enable = "neon")]
         pub(crate) unsafe fn $name($w: &[$W], $a: &[$A]) -> f32 {
             if $crate::simd::aarch64::has_dotprod() {
