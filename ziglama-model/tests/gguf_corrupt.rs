@@ -158,11 +158,15 @@ impl Rng {
 }
 
 fn real_prefix() -> Vec<u8> {
+    use std::io::Read;
     let path = KnownModel::SmolLM2
         .ensure()
         .expect("SmolLM2 must be fetchable");
-    let file = std::fs::read(path).expect("read SmolLM2");
-    file[..64 << 10].to_vec()
+    let mut buf = vec![0u8; 64 << 10];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("read the first 64 KiB of SmolLM2");
+    buf
 }
 
 /// The shrunk SmolLM2 described in the module docs.
