@@ -91,7 +91,14 @@ impl VecDot for BlockQ5_K {
         avx512_vnni: None,
         neon: None,
     };
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    const KERNELS: Kernels<Self> = Kernels {
+        avx2: None,
+        avx512: None,
+        avx512_vnni: None,
+        neon: Some(crate::simd::aarch64::kquant::vec_dot_q5_k_q8_k),
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
 

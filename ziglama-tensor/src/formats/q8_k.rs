@@ -113,7 +113,14 @@ impl VecDot for BlockQ8_K {
         avx512_vnni: Some(crate::simd::x86_64::avx512::kquant::vec_dot_q8_k_q8_k_vnni),
         neon: None,
     };
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    const KERNELS: Kernels<Self> = Kernels {
+        avx2: None,
+        avx512: None,
+        avx512_vnni: None,
+        neon: Some(crate::simd::aarch64::kquant::vec_dot_q8_k_q8_k),
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
 
