@@ -257,7 +257,7 @@ fn pairs<W: std::fmt::Debug, A: std::fmt::Debug>(
 const ONE: f16 = f16::ONE;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn q4_0_kernels_match_reference(
