@@ -200,9 +200,11 @@ pub struct TypeTraits {
     /// The activation type of the dot product (ggml's `vec_dot_type`).
     pub vec_dot_type: GgmlType,
     dequantize: fn(&[u8], &mut [f32]),
-    quantize: Option<fn(&[f32], &mut [u8])>,
+    quantize: Option<QuantizeFn>,
     pub(crate) matmul: MatmulFn,
 }
+
+type QuantizeFn = fn(&[f32], &mut [u8]);
 
 type MatmulFn = fn(&crate::Tensor, &[f32], &mut [f32], &crate::ThreadPool, Isa) -> Result<()>;
 
