@@ -59,6 +59,13 @@ pub(crate) fn unpack_nibbles(qs: &[u8; 16]) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn fifth_bits(qh: &[u8; 4]) -> __m256i {
+    _mm256_and_si256(fifth_bit_mask(qh), _mm256_set1_epi8(0x10))
+}
+
+/// The 32 bits of `qh` spread to 32 bytes: byte `j` is `0xFF` where bit `j` is set, else 0.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn fifth_bit_mask(qh: &[u8; 4]) -> __m256i {
     let v = _mm256_set1_epi32(i32::from_le_bytes(*qh));
     // Byte j takes byte j / 8 of qh ...
     let spread = _mm256_shuffle_epi8(
@@ -72,8 +79,7 @@ pub(crate) fn fifth_bits(qh: &[u8; 4]) -> __m256i {
     );
     // ... and keeps bit j % 8 of it.
     let select = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
-    let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
-    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+    _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select)
 }
 
 /// Eight exact i32 partial sums of `sum_j (qx_j - off) * y_j` for unsigned `qx_j <= 31` and
@@ -81,10 +87,18 @@ pub(crate) fn fifth_bits(qh: &[u8; 4]) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn dot_offset(qx: __m256i, y: __m256i, off: i8) -> __m256 {
+    dot_offsets(qx, y, _mm256_set1_epi8(off))
+}
+
+/// Eight exact i32 partial sums of `sum_j (qx_j - off_j) * y_j` for unsigned `qx_j <= 31`
+/// and `off_j <= 16` with `|qx_j - off_j| <= 16`, as f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot_offsets(qx: __m256i, y: __m256i, off: __m256i) -> __m256 {
     // |pair sums| <= 2 * 31 * 128 and 2 * 16 * 128: no i16 saturation; the difference is
     // at most 2 * 16 * 128 in magnitude.
     let p = _mm256_maddubs_epi16(qx, y);
-    let c = _mm256_maddubs_epi16(_mm256_set1_epi8(off), y);
+    let c = _mm256_maddubs_epi16(off, y);
     let s = _mm256_madd_epi16(_mm256_sub_epi16(p, c), _mm256_set1_epi16(1));
     _mm256_cvtepi32_ps(s)
 }
@@ -182,8 +196,10 @@ pub(crate) unsafe fn vec_dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn step_q5_0(x: &BlockQ5_0, y: &BlockQ8_0, acc: __m256) -> __m256 {
-    let qx = _mm256_or_si256(unpack_nibbles(&x.qs), fifth_bits(&x.qh));
-    let q = dot_offset(qx, load_qs32(&y.qs), 16);
+    // q - 16 = nibble - (16 where the fifth bit is clear): one `vpandn` instead of
+    // setting the bit and subtracting 16 everywhere.
+    let off = _mm256_andnot_si256(fifth_bit_mask(&x.qh), _mm256_set1_epi8(16));
+    let q = dot_offsets(unpack_nibbles(&x.qs), load_qs32(&y.qs), off);
     _mm256_fmadd_ps(scale(x.d, y.d), q, acc)
 }
 
