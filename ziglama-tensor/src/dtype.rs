@@ -159,7 +159,7 @@ impl GgmlType {
     /// size overflows.
     pub fn row_size(self, n: usize) -> Result<usize> {
         let bs = self.block_size();
-        if n % bs != 0 {
+        if !n.is_multiple_of(bs) {
             return Err(TensorError::NotBlockMultiple {
                 op: "row size",
                 ty: self,

@@ -125,7 +125,8 @@ impl<W: VecDot> Kernels<W> {
 /// BlockQ8_0::quantize(&x, &mut q);
 /// let k = DotKernel::<BlockQ8_0>::select(Isa::active());
 /// let dot = k.call(&q, &q);
-/// assert!((dot - x.iter().map(|v| v * v).sum::<f32>()).abs() / dot < 1e-3);
+/// // Q8_0 keeps about 2.5 significant digits per value.
+/// assert!((dot - x.iter().map(|v| v * v).sum::<f32>()).abs() / dot < 2e-3);
 /// ```
 pub struct DotKernel<W: VecDot> {
     f: RawDot<W>,
@@ -323,7 +324,7 @@ mod tests {
         assert_eq!(tys, GgmlType::ALL.to_vec());
         for t in REGISTRY {
             assert_eq!(t.name, format!("{:?}", t.ty));
-            assert_eq!(t.type_size % t.align, 0, "{}", t.name);
+            assert!(t.type_size.is_multiple_of(t.align), "{}", t.name);
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use half::f16;
 
+use super::q8_1::{abs_max, round_to_i8};
 use super::{Block, Kernels, Quantize, VecDot};
 use crate::GgmlType;
 
@@ -34,15 +35,23 @@ impl Block for BlockQ8_0 {
 }
 
 impl Quantize for BlockQ8_0 {
-    /// ggml's `quantize_row_q8_0_ref`.
+    /// ggml's `quantize_row_q8_0_ref`. This is also the activation quantizer of Q4_0, Q5_0,
+    /// Q8_0 and IQ4_NL, so it uses the vectorizable `abs_max` and `round_to_i8` of Q8_1 (exact
+    /// equivalents of the reference's max and `roundf`).
     fn quantize(x: &[f32], out: &mut [Self]) {
         for (b, x) in out.iter_mut().zip(x.chunks_exact(QK8_0)) {
-            let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let amax = abs_max(x);
             let d = amax / 127.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             b.d = f16::from_f32(d);
+            if id.is_infinite() {
+                // |x| < ~2^-125: x * id is infinite or NaN, which C's conversion to int8_t
+                // (cvttss2si, low byte of i32::MIN) turns into 0.
+                b.qs = [0; QK8_0];
+                continue;
+            }
             for (q, &v) in b.qs.iter_mut().zip(x) {
-                *q = (v * id).round() as i8;
+                *q = round_to_i8(v * id);
             }
         }
     }
