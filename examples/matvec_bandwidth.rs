@@ -128,8 +128,8 @@ enum Probe {
     Sum,
 }
 
-/// Read bandwidth in GB/s (1e9 bytes) on `pool`'s threads, one run per entry. Each thread
-/// reads its share of `buf` as `streams` interleaved sequential streams, 16 KiB at a time:
+/// Read bandwidth in GB/s (1e9 bytes) on `pool`'s threads, one run per entry. Each task
+/// reads its part of `buf` as `streams` interleaved sequential streams, 16 KiB at a time:
 /// with 4 KiB pages the hardware prefetcher restarts at every page boundary, and several
 /// streams keep more misses in flight (what reads fastest differs between machines).
 fn read_bandwidth(
@@ -155,14 +155,16 @@ fn read_bandwidth(
             }
         }
     };
-    let parts = pool.n_threads();
-    let per_thread = buf.len() / parts;
+    // Eight parts per thread, claimed dynamically as `matmul` does, so a thread the OS delays
+    // does not hold the others up.
+    let parts = pool.n_threads() * 8;
+    let per_part = buf.len() / parts;
     let sink = AtomicUsize::new(0);
     (0..=repeats)
         .map(|_| {
             let t = Instant::now();
             pool.run(parts, |p| {
-                let mine = &buf[p * per_thread..(p + 1) * per_thread];
+                let mine = &buf[p * per_part..(p + 1) * per_part];
                 let per_stream = mine.len() / streams;
                 let mut acc = 0u32;
                 for o in (0..per_stream).step_by(STEP) {
@@ -174,7 +176,7 @@ fn read_bandwidth(
                 }
                 sink.fetch_xor(acc as usize, Ordering::Relaxed);
             });
-            (per_thread * parts * 4) as f64 / t.elapsed().as_secs_f64() / 1e9
+            (per_part * parts * 4) as f64 / t.elapsed().as_secs_f64() / 1e9
         })
         .skip(1)
         .collect()
