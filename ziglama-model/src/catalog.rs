@@ -148,16 +148,8 @@ impl KnownModel {
     /// ```
     pub fn ensure(self) -> Result<PathBuf, FetchError> {
         let path = self.path();
-        if let Ok(meta) = std::fs::metadata(&path) {
-            if meta.len() == self.size() {
-                return Ok(path);
-            }
-            return Err(FetchError::WrongSize {
-                model: self,
-                path,
-                found: meta.len(),
-                expected: self.size(),
-            });
+        if let Some(installed) = self.installed(&path) {
+            return installed;
         }
         let script = fetch_script();
         if !script.is_file() {
@@ -185,16 +177,30 @@ impl KnownModel {
                 stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
             });
         }
-        if path.is_file() {
-            Ok(path)
-        } else {
+        self.installed(&path).unwrap_or_else(|| {
             Err(FetchError::ScriptFailed {
                 model: self,
                 script,
                 status: format!("{} but {} is still missing", output.status, path.display()),
                 stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
             })
-        }
+        })
+    }
+
+    /// `None` if nothing is at `path`; else the path if the file has the pinned size, or the
+    /// error saying it has not.
+    fn installed(self, path: &Path) -> Option<Result<PathBuf, FetchError>> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(if meta.len() == self.size() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(FetchError::WrongSize {
+                model: self,
+                path: path.to_path_buf(),
+                found: meta.len(),
+                expected: self.size(),
+            })
+        })
     }
 }
 
