@@ -66,7 +66,12 @@ impl VecDot for BlockIQ4_NL {
         avx512_vnni: Some(crate::simd::x86_64::avx512::legacy::vec_dot_iq4_nl_q8_0_vnni),
         neon: None,
     };
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    const KERNELS: Kernels<Self> = Kernels {
+        neon: Some(crate::simd::aarch64::legacy::vec_dot_iq4_nl_q8_0),
+        ..Kernels::NONE
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
 
