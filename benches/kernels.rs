@@ -7,9 +7,9 @@
 //! cargo bench --bench kernels -- --test            # smoke run: each bench once
 //! ```
 //!
-//! - `dot/<format>/<isa>`: one 4096-element row of weights with its activation row (already
+//! - `dot/<format>/<kernel>`: one 4096-element row of weights with its activation row (already
 //!   in the activation format), both in L1; throughput in weight bytes.
-//! - `matvec/<format>/<isa>/<threads>t`: `matmul` of a 4096x4096 matrix with one f32 row,
+//! - `matvec/<format>/<kernel set>/<threads>t`: `matmul` of a 4096x4096 matrix with one f32 row,
 //!   activation quantization included; throughput in weight bytes. The matrix (2.3 to
 //!   16 MiB for the quantized formats) fits in this machine's L3, so this is kernel and
 //!   threading cost, not DRAM bandwidth: `examples/matvec_bandwidth.rs` measures that.
@@ -76,7 +76,16 @@ fn dot_of<W: VecDot + Quantize>(c: &mut Criterion, name: &str) {
     g.throughput(Throughput::Bytes(std::mem::size_of_val(w.as_slice()) as u64));
     for isa in isas() {
         let k = DotKernel::<W>::select(isa);
-        g.bench_function(k.isa().to_string(), |b| {
+        // The kernel that actually runs: on AVX-512, the VNNI variant only where the format
+        // has one (`Isa`'s name says "avx512+vnni" for the whole set on a VNNI CPU).
+        let name = match k.isa() {
+            Isa::Avx512 if Isa::has_avx512_vnni() && W::KERNELS.avx512_vnni.is_some() => {
+                "avx512-vnni".to_string()
+            }
+            Isa::Avx512 => "avx512".to_string(),
+            other => other.to_string(),
+        };
+        g.bench_function(name, |b| {
             b.iter(|| black_box(k.call(black_box(&w), black_box(&a))))
         });
     }

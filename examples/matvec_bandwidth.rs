@@ -214,19 +214,29 @@ fn pool_overhead(pool: &ThreadPool, rendezvous: bool) -> f64 {
     best
 }
 
-/// The instruction set `W`'s dot product runs with under the active kernel set.
-fn kernel_isa<W: VecDot>() -> Isa {
-    DotKernel::<W>::select(Isa::active()).isa()
+/// The kernel `W`'s dot product runs with under the active kernel set: its instruction set,
+/// and on AVX-512 whether it is the VNNI variant (`Isa`'s own name says "avx512+vnni" for
+/// any AVX-512 kernel on a VNNI CPU).
+fn kernel_name<W: VecDot>() -> (String, bool) {
+    let isa = DotKernel::<W>::select(Isa::active()).isa();
+    let name = match isa {
+        Isa::Avx512 if Isa::has_avx512_vnni() && W::KERNELS.avx512_vnni.is_some() => {
+            "avx512-vnni".to_string()
+        }
+        Isa::Avx512 => "avx512".to_string(),
+        other => other.to_string(),
+    };
+    (name, isa != Isa::Scalar)
 }
 
-fn parse_format(s: &str) -> Option<(GgmlType, Isa)> {
+fn parse_format(s: &str) -> Option<(GgmlType, (String, bool))> {
     Some(match s.to_ascii_lowercase().as_str() {
-        "q4_0" => (GgmlType::Q4_0, kernel_isa::<BlockQ4_0>()),
-        "q4_1" => (GgmlType::Q4_1, kernel_isa::<BlockQ4_1>()),
-        "q8_0" => (GgmlType::Q8_0, kernel_isa::<BlockQ8_0>()),
-        "q4_k" => (GgmlType::Q4_K, kernel_isa::<BlockQ4_K>()),
-        "q6_k" => (GgmlType::Q6_K, kernel_isa::<BlockQ6_K>()),
-        "f32" => (GgmlType::F32, kernel_isa::<f32>()),
+        "q4_0" => (GgmlType::Q4_0, kernel_name::<BlockQ4_0>()),
+        "q4_1" => (GgmlType::Q4_1, kernel_name::<BlockQ4_1>()),
+        "q8_0" => (GgmlType::Q8_0, kernel_name::<BlockQ8_0>()),
+        "q4_k" => (GgmlType::Q4_K, kernel_name::<BlockQ4_K>()),
+        "q6_k" => (GgmlType::Q6_K, kernel_name::<BlockQ6_K>()),
+        "f32" => (GgmlType::F32, kernel_name::<f32>()),
         _ => return None,
     })
 }
@@ -318,7 +328,8 @@ fn run(args: &Args) -> Result<(), String> {
     let mut rng = Rng(42);
     let x: Vec<f32> = (0..args.cols).map(|_| rng.next_f32()).collect();
     let mut results = Vec::new();
-    for &(ty, kisa) in &formats {
+    for (ty, (kernel, simd)) in &formats {
+        let ty = *ty;
         let row_bytes = ty.row_size(args.cols).map_err(|e| e.to_string())?;
         let rows = args
             .rows
@@ -338,8 +349,8 @@ fn run(args: &Args) -> Result<(), String> {
             let (best, median) = best_median(&mut gbs);
             results.push(json!({
                 "format": ty.name(),
-                "kernel": kisa.to_string(),
-                "simd": kisa != Isa::Scalar,
+                "kernel": kernel,
+                "simd": simd,
                 "threads": threads,
                 "rows": rows,
                 "cols": args.cols,
