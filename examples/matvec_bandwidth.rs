@@ -27,7 +27,8 @@ use std::time::Instant;
 use clap::Parser;
 use serde_json::json;
 use ziglama::tensor::formats::{
-    BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ6_K, BlockQ8_0, DotKernel, VecDot,
+    Block, BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ6_K, BlockQ8_0, DotKernel,
+    VecDot,
 };
 use ziglama::tensor::{formats, matmul, GgmlType, Isa, Tensor, ThreadPool};
 
@@ -61,6 +62,10 @@ struct Args {
     /// Distinct quantized rows the weight matrix repeats.
     #[arg(long, default_value_t = 256)]
     unique_rows: usize,
+    /// Size of the rows the in-cache kernel speed is measured on, in KiB (they should fit in
+    /// L2).
+    #[arg(long, default_value_t = 256)]
+    cache_kib: usize,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
@@ -229,14 +234,53 @@ fn kernel_name<W: VecDot>() -> (String, bool) {
     (name, isa != Isa::Scalar)
 }
 
-fn parse_format(s: &str) -> Option<(GgmlType, (String, bool))> {
+/// GB/s of `W`'s dot kernel alone (one thread, no activation quantization, no pool) over
+/// rows totalling about `kib` KiB, small enough to stay in L2: how fast the kernel is when
+/// memory is not the limit.
+fn in_cache_gbs<W: VecDot>(cols: usize, kib: usize) -> f64 {
+    let ty = W::TYPE;
+    let rows = ((kib << 10) / ty.row_size(cols).expect("row size")).max(1);
+    let w = build_matrix(ty, rows, cols, rows);
+    let weights: &[W] = w.blocks().expect("aligned blocks");
+    let mut rng = Rng(7);
+    let x: Vec<f32> = (0..cols).map(|_| rng.next_f32()).collect();
+    let at = <W::Activation as Block>::TYPE;
+    let xq = Tensor::quantize(at, &[cols, 1], &x).expect("quantizing activations");
+    let a: &[W::Activation] = xq.blocks().expect("aligned blocks");
+    let kernel = DotKernel::<W>::select(Isa::active());
+    let per_row = cols / W::BLOCK_SIZE;
+    let mut best = 0f64;
+    let mut sink = 0f32;
+    for _ in 0..20 {
+        let t = Instant::now();
+        for _ in 0..20 {
+            for row in weights.chunks_exact(per_row) {
+                sink += kernel.call(row, a);
+            }
+        }
+        best = best.max(20.0 * w.n_bytes() as f64 / t.elapsed().as_secs_f64() / 1e9);
+    }
+    std::hint::black_box(sink);
+    best
+}
+
+/// A format to measure: its type, its kernel's name and whether it is SIMD, and its
+/// in-cache kernel speed function.
+type FormatCase = (GgmlType, (String, bool), fn(usize, usize) -> f64);
+
+fn parse_format(s: &str) -> Option<FormatCase> {
+    fn case<W: VecDot>() -> FormatCase {
+        (W::TYPE, kernel_name::<W>(), in_cache_gbs::<W>)
+    }
     Some(match s.to_ascii_lowercase().as_str() {
-        "q4_0" => (GgmlType::Q4_0, kernel_name::<BlockQ4_0>()),
-        "q4_1" => (GgmlType::Q4_1, kernel_name::<BlockQ4_1>()),
-        "q8_0" => (GgmlType::Q8_0, kernel_name::<BlockQ8_0>()),
-        "q4_k" => (GgmlType::Q4_K, kernel_name::<BlockQ4_K>()),
-        "q6_k" => (GgmlType::Q6_K, kernel_name::<BlockQ6_K>()),
-        "f32" => (GgmlType::F32, kernel_name::<f32>()),
+        "q4_0" => case::<BlockQ4_0>(),
+        "q4_1" => case::<BlockQ4_1>(),
+        "q8_0" => case::<BlockQ8_0>(),
+        "q4_k" => case::<BlockQ4_K>(),
+        "q6_k" => case::<BlockQ6_K>(),
+        "q5_0" => case::<BlockQ5_0>(),
+        "q5_1" => case::<BlockQ5_1>(),
+        "f32" => case::<f32>(),
         _ => return None,
     })
 }
@@ -328,14 +372,14 @@ fn run(args: &Args) -> Result<(), String> {
     let mut rng = Rng(42);
     let x: Vec<f32> = (0..args.cols).map(|_| rng.next_f32()).collect();
     let mut results = Vec::new();
-    for (ty, (kernel, simd)) in &formats {
-        let ty = *ty;
+    for &(ty, (ref kernel, simd), in_cache_gbs) in &formats {
         let row_bytes = ty.row_size(args.cols).map_err(|e| e.to_string())?;
         let rows = args
             .rows
             .unwrap_or_else(|| (8 * l3).div_ceil(row_bytes).next_multiple_of(64));
         let w = build_matrix(ty, rows, args.cols, args.unique_rows);
         let quant_us = activation_quantize_us(ty, &x);
+        let in_cache = in_cache_gbs(args.cols, args.cache_kib);
         let mut y = vec![0f32; rows];
         for (pool, &(threads, bw_best, _)) in pools.iter().zip(&bw) {
             let mut gbs: Vec<f64> = (0..=args.repeats)
@@ -359,6 +403,7 @@ fn run(args: &Args) -> Result<(), String> {
                 "median_gbs": median,
                 "pct_of_read_bw": 100.0 * best / bw_best,
                 "activation_quantize_us": quant_us,
+                "kernel_in_cache_gbs": in_cache,
             }));
         }
     }
@@ -408,12 +453,20 @@ fn run(args: &Args) -> Result<(), String> {
     }
     println!();
     println!(
-        "{:<6} {:<12} {:>7} {:>9} {:>10} {:>10} {:>8} {:>9}",
-        "format", "kernel", "threads", "MiB", "best GB/s", "med GB/s", "% of bw", "act q µs"
+        "{:<6} {:<12} {:>7} {:>9} {:>10} {:>10} {:>8} {:>10} {:>9}",
+        "format",
+        "kernel",
+        "threads",
+        "MiB",
+        "best GB/s",
+        "med GB/s",
+        "% of bw",
+        "kernel L2",
+        "act q µs"
     );
     for r in &results {
         println!(
-            "{:<6} {:<12} {:>7} {:>9.0} {:>10.2} {:>10.2} {:>7.0}% {:>9.2}",
+            "{:<6} {:<12} {:>7} {:>9.0} {:>10.2} {:>10.2} {:>7.0}% {:>10.1} {:>9.2}",
             r["format"].as_str().unwrap_or(""),
             r["kernel"].as_str().unwrap_or(""),
             r["threads"],
@@ -421,6 +474,7 @@ fn run(args: &Args) -> Result<(), String> {
             r["best_gbs"].as_f64().unwrap_or(0.0),
             r["median_gbs"].as_f64().unwrap_or(0.0),
             r["pct_of_read_bw"].as_f64().unwrap_or(0.0),
+            r["kernel_in_cache_gbs"].as_f64().unwrap_or(0.0),
             r["activation_quantize_us"].as_f64().unwrap_or(0.0),
         );
     }
