@@ -37,7 +37,7 @@ use proptest::prelude::*;
 use ziglama_tensor::formats::q4_k::scale_min_k4;
 use ziglama_tensor::formats::{
     Block, BlockIQ4_XS, BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K, BlockQ8_K,
-    DotKernel, Quantize, RawDot, VecDot, QK_K,
+    DotKernel, Quantize, VecDot, QK_K,
 };
 use ziglama_tensor::Isa;
 
@@ -257,42 +257,20 @@ fn at_offset<T: bytemuck::Pod, R>(blocks: &[T], shift: usize, f: impl FnOnce(&[T
 /// The kernels to test: every one `W::KERNELS` attaches that this CPU can run (so a VNNI
 /// kernel does not hide the plain AVX-512 one), plus the one `DotKernel::select` picks for
 /// each supported instruction set.
-fn kernels<W: Weight>() -> Vec<(String, Kernel<W>)> {
-    let mut out: Vec<(String, Kernel<W>)> = Isa::all_supported()
+fn kernels<W: Weight>() -> Vec<(String, DotKernel<W>)> {
+    let mut out: Vec<(String, DotKernel<W>)> = Isa::all_supported()
         .into_iter()
         .map(|isa| {
             let k = DotKernel::<W>::select(isa);
-            (format!("select({isa}) = {}", k.isa()), Kernel::Safe(k))
+            (format!("select({isa}) = {}", k.name()), k)
         })
         .collect();
-    let k = &W::KERNELS;
-    for (name, f, ok) in [
-        ("avx2", k.avx2, Isa::Avx2.is_supported()),
-        ("avx512", k.avx512, Isa::Avx512.is_supported()),
-        ("avx512_vnni", k.avx512_vnni, Isa::has_avx512_vnni()),
-    ] {
-        if let (Some(f), true) = (f, ok) {
-            out.push((name.to_string(), Kernel::Raw(f)));
-        }
-    }
+    out.extend(
+        DotKernel::<W>::variants()
+            .into_iter()
+            .map(|k| (k.name().to_string(), k)),
+    );
     out
-}
-
-/// A kernel under test.
-enum Kernel<W: VecDot> {
-    Safe(DotKernel<W>),
-    Raw(RawDot<W>),
-}
-
-impl<W: VecDot> Kernel<W> {
-    fn call(&self, w: &[W], a: &[W::Activation]) -> f32 {
-        match self {
-            Kernel::Safe(k) => k.call(w, a),
-            // SAFETY: `kernels` only returns a raw kernel when the CPU supports the
-            // instruction set of the slot it was attached to.
-            Kernel::Raw(f) => unsafe { f(w, a) },
-        }
-    }
 }
 
 /// Checks every kernel against the reference on `nb` random super-blocks (after `skip`

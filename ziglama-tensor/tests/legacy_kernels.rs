@@ -33,7 +33,7 @@ use proptest::prelude::*;
 use ziglama_tensor::formats::iq4_nl::KVALUES_IQ4NL;
 use ziglama_tensor::formats::{
     BlockIQ4_NL, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, DotKernel,
-    Quantize, RawDot, VecDot,
+    Quantize, VecDot,
 };
 use ziglama_tensor::Isa;
 
@@ -102,36 +102,24 @@ impl Legacy for BlockIQ4_NL {
     }
 }
 
-/// Every SIMD kernel of `W` this CPU can run, by name: the ones [`DotKernel::select`] picks for
-/// each supported instruction set, and each raw entry of `W::KERNELS` (so the AVX-512 BW
-/// variant is tested on a VNNI machine too, where `select` prefers VNNI).
+/// Every kernel of `W` this CPU can run, by name: the ones [`DotKernel::select`] picks for
+/// each supported instruction set, and every variant (so the AVX-512 BW kernel is tested on a
+/// VNNI machine too, where `select` prefers VNNI).
 fn kernels<W: VecDot>() -> Vec<(String, Box<dyn Fn(&[W], &[W::Activation]) -> f32>)> {
     let mut out: Vec<(String, Box<dyn Fn(&[W], &[W::Activation]) -> f32>)> = Vec::new();
     for isa in Isa::all_supported() {
         let k = DotKernel::<W>::select(isa);
         out.push((
-            format!("select({isa}) -> {}", k.isa()),
+            format!("select({isa}) -> {}", k.name()),
             Box::new(move |w, a| k.call(w, a)),
         ));
     }
-    let raw = |name: &str, f: Option<RawDot<W>>, supported: bool| {
-        f.filter(|_| supported).map(|f| {
-            let call: Box<dyn Fn(&[W], &[W::Activation]) -> f32> =
-                // SAFETY: `supported` is the run-time detection of exactly the features this
-                // kernel slot is compiled for (see `Kernels` and `DotKernel::select`).
-                Box::new(move |w, a| unsafe { f(w, a) });
-            (name.to_string(), call)
-        })
-    };
-    let k = &W::KERNELS;
-    out.extend(raw("raw avx2", k.avx2, Isa::Avx2.is_supported()));
-    out.extend(raw("raw avx512", k.avx512, Isa::Avx512.is_supported()));
-    out.extend(raw(
-        "raw avx512_vnni",
-        k.avx512_vnni,
-        Isa::has_avx512_vnni(),
-    ));
-    out.extend(raw("raw neon", k.neon, Isa::Neon.is_supported()));
+    for k in DotKernel::<W>::variants() {
+        out.push((
+            format!("variant {}", k.name()),
+            Box::new(move |w, a| k.call(w, a)),
+        ));
+    }
     out
 }
 
@@ -385,14 +373,16 @@ fn vnni_signed_kernels_handle_minus_128() {
     let w8s = [w8, w8, w8];
     let as3 = [a, a, a];
     let iqs = [iq, iq, iq];
-    let f8 = BlockQ8_0::KERNELS
-        .avx512_vnni
+    let vnni = |name: &str| name == "avx512_vnni";
+    let f8 = DotKernel::<BlockQ8_0>::variants()
+        .into_iter()
+        .find(|k| vnni(k.name()))
         .expect("Q8_0 has a VNNI kernel");
-    let fi = BlockIQ4_NL::KERNELS
-        .avx512_vnni
+    let fi = DotKernel::<BlockIQ4_NL>::variants()
+        .into_iter()
+        .find(|k| vnni(k.name()))
         .expect("IQ4_NL has a VNNI kernel");
-    // SAFETY: VNNI (and with it AVX-512 F/BW/DQ/VL, AVX2, FMA, F16C) was detected above.
-    let (got8, goti) = unsafe { (f8(&w8s, &as3), fi(&iqs, &as3)) };
+    let (got8, goti) = (f8.call(&w8s, &as3), fi.call(&iqs, &as3));
     assert_eq!(got8, BlockQ8_0::vec_dot(&w8s, &as3));
     assert_eq!(goti, BlockIQ4_NL::vec_dot(&iqs, &as3));
     assert_eq!(goti, 3.0 * 16.0 * (-128.0 * (-10.0 - 127.0)));

@@ -131,6 +131,7 @@ impl<W: VecDot> Kernels<W> {
 pub struct DotKernel<W: VecDot> {
     f: RawDot<W>,
     isa: Isa,
+    name: &'static str,
 }
 
 impl<W: VecDot> Clone for DotKernel<W> {
@@ -143,20 +144,11 @@ impl<W: VecDot> Copy for DotKernel<W> {}
 impl<W: VecDot> DotKernel<W> {
     /// The best kernel of `W` at or below `isa` that this CPU can run.
     pub fn select(isa: Isa) -> Self {
-        let k = &W::KERNELS;
-        let pick = |f: Option<RawDot<W>>, i: Isa| f.filter(|_| i <= isa && i.is_supported());
-        let found = match isa {
-            Isa::Neon => pick(k.neon, Isa::Neon).map(|f| (f, Isa::Neon)),
-            _ => pick(
-                k.avx512_vnni.filter(|_| Isa::has_avx512_vnni()),
-                Isa::Avx512,
-            )
-            .map(|f| (f, Isa::Avx512))
-            .or_else(|| pick(k.avx512, Isa::Avx512).map(|f| (f, Isa::Avx512)))
-            .or_else(|| pick(k.avx2, Isa::Avx2).map(|f| (f, Isa::Avx2))),
-        };
-        let (f, isa) = found.unwrap_or((W::vec_dot as RawDot<W>, Isa::Scalar));
-        DotKernel { f, isa }
+        Self::variants()
+            .into_iter()
+            .rev()
+            .find(|k| k.isa <= isa && (isa == Isa::Neon || k.isa != Isa::Neon))
+            .unwrap_or_else(Self::scalar)
     }
 
     /// The scalar reference kernel.
@@ -164,7 +156,37 @@ impl<W: VecDot> DotKernel<W> {
         DotKernel {
             f: W::vec_dot as RawDot<W>,
             isa: Isa::Scalar,
+            name: "scalar",
         }
+    }
+
+    /// Every kernel of `W` this CPU can run, scalar first and the preferred one last: for
+    /// testing each against the reference, and for benches.
+    pub fn variants() -> Vec<Self> {
+        let k = &W::KERNELS;
+        let candidates = [
+            (k.avx2, Isa::Avx2, "avx2", true),
+            (k.avx512, Isa::Avx512, "avx512", true),
+            (
+                k.avx512_vnni,
+                Isa::Avx512,
+                "avx512_vnni",
+                Isa::has_avx512_vnni(),
+            ),
+            (k.neon, Isa::Neon, "neon", true),
+        ];
+        let mut out = vec![Self::scalar()];
+        for (f, isa, name, extra) in candidates {
+            if let Some(f) = f.filter(|_| extra && isa.is_supported()) {
+                out.push(DotKernel { f, isa, name });
+            }
+        }
+        out
+    }
+
+    /// The kernel's name: `scalar`, `avx2`, `avx512`, `avx512_vnni` or `neon`.
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
     /// The instruction set this kernel uses.
@@ -180,8 +202,9 @@ impl<W: VecDot> DotKernel<W> {
             w.len() * W::BLOCK_SIZE,
             a.len() * <W::Activation as Block>::BLOCK_SIZE
         );
-        // SAFETY: `select` only stores a kernel whose instruction set `is_supported()` on this
-        // CPU (and VNNI kernels only when VNNI is detected); the scalar kernel is safe code.
+        // SAFETY: `variants` (through which `select` goes) only stores a kernel whose
+        // instruction set `is_supported()` on this CPU (and VNNI kernels only when VNNI is
+        // detected); the scalar kernel is safe code.
         unsafe { (self.f)(w, a) }
     }
 }
