@@ -81,7 +81,7 @@ pub(crate) fn matmul_typed<W: VecDot>(
     let k = w.row_len();
     let m = w.n_rows();
     let a_bs = <W::Activation as Block>::BLOCK_SIZE;
-    if k == 0 || k % a_bs != 0 || k % W::BLOCK_SIZE != 0 {
+    if k == 0 || !k.is_multiple_of(a_bs) || !k.is_multiple_of(W::BLOCK_SIZE) {
         return Err(TensorError::NotBlockMultiple {
             op: "matmul activations",
             ty: <W::Activation as Block>::TYPE,
@@ -89,7 +89,7 @@ pub(crate) fn matmul_typed<W: VecDot>(
             block_size: a_bs,
         });
     }
-    if x.len() % k != 0 {
+    if !x.len().is_multiple_of(k) {
         return Err(shape_error(
             "matmul: x length a multiple of the row length",
             k,
