@@ -320,7 +320,7 @@ fn run(args: &Args) -> Result<(), String> {
     for f in &args.formats {
         formats.push(parse_format(f).ok_or_else(|| format!("unknown format {f}"))?);
     }
-    if args.cols % 256 != 0 || args.cols == 0 {
+    if !args.cols.is_multiple_of(256) || args.cols == 0 {
         return Err(format!("--cols {} is not a multiple of 256", args.cols));
     }
 
