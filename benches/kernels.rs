@@ -13,9 +13,12 @@
 //!   activation quantization included; throughput in weight bytes. The matrix (2.3 to
 //!   16 MiB for the quantized formats) fits in this machine's L3, so this is kernel and
 //!   threading cost, not DRAM bandwidth: `examples/matvec_bandwidth.rs` measures that.
-//! - `pool/run/<threads>t/<tasks>`: one `ThreadPool::run` of trivial tasks.
+//! - `pool/run/<threads>t/<tasks>`: one `ThreadPool::run` of trivial tasks (the caller may
+//!   run them all before a worker notices); `pool/run/<threads>t/rendezvous`: every thread
+//!   must take one task.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -164,6 +167,25 @@ fn pool_overhead(c: &mut Criterion) {
                 })
             });
         }
+    }
+    // Every thread must take one task (each waits until all have started): the round trip of
+    // handing work to the workers and waiting for them, which `matmul` pays once per call.
+    for threads in [2usize] {
+        let pool = ThreadPool::new(threads);
+        let started = AtomicUsize::new(0);
+        let mut round = 0usize;
+        g.bench_function(BenchmarkId::new(format!("{threads}t"), "rendezvous"), |b| {
+            b.iter(|| {
+                round += 1;
+                let target = round * threads;
+                pool.run(threads, |_| {
+                    started.fetch_add(1, Ordering::AcqRel);
+                    while started.load(Ordering::Acquire) < target {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+        });
     }
     g.finish();
 }
