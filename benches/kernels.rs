@@ -156,37 +156,33 @@ fn matvecs(c: &mut Criterion) {
 
 fn pool_overhead(c: &mut Criterion) {
     let mut g = c.benchmark_group("pool/run");
-    for threads in [2usize] {
-        let pool = ThreadPool::new(threads);
-        for tasks in [2usize, 16] {
-            g.bench_function(BenchmarkId::new(format!("{threads}t"), tasks), |b| {
-                b.iter(|| {
-                    pool.run(tasks, |i| {
-                        black_box(i);
-                    })
-                })
-            });
-        }
-    }
-    // Every thread must take one task (each waits until all have started): the round trip of
-    // handing work to the workers and waiting for them, which `matmul` pays once per call.
-    for threads in [2usize] {
-        let pool = ThreadPool::new(threads);
-        let started = AtomicUsize::new(0);
-        let mut round = 0usize;
-        g.bench_function(BenchmarkId::new(format!("{threads}t"), "rendezvous"), |b| {
+    let threads = 2;
+    let pool = ThreadPool::new(threads);
+    for tasks in [2usize, 16] {
+        g.bench_function(BenchmarkId::new(format!("{threads}t"), tasks), |b| {
             b.iter(|| {
-                round += 1;
-                let target = round * threads;
-                pool.run(threads, |_| {
-                    started.fetch_add(1, Ordering::AcqRel);
-                    while started.load(Ordering::Acquire) < target {
-                        std::hint::spin_loop();
-                    }
+                pool.run(tasks, |i| {
+                    black_box(i);
                 })
             })
         });
     }
+    // Every thread must take one task (each waits until all have started): the round trip of
+    // handing work to the workers and waiting for them, which `matmul` pays once per call.
+    let started = AtomicUsize::new(0);
+    let mut round = 0usize;
+    g.bench_function(BenchmarkId::new(format!("{threads}t"), "rendezvous"), |b| {
+        b.iter(|| {
+            round += 1;
+            let target = round * threads;
+            pool.run(threads, |_| {
+                started.fetch_add(1, Ordering::AcqRel);
+                while started.load(Ordering::Acquire) < target {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+    });
     g.finish();
 }
 
