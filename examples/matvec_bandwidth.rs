@@ -272,6 +272,11 @@ fn parse_format(s: &str) -> Option<FormatCase> {
     fn case<W: VecDot>() -> FormatCase {
         (W::TYPE, kernel_name::<W>(), in_cache_gbs::<W>)
     }
+    // f16 and bf16 are named through functions returning them (this package does not depend
+    // on the `half` crate that defines them).
+    fn case_of<W: VecDot, A>(_witness: fn(A) -> W) -> FormatCase {
+        case::<W>()
+    }
     Some(match s.to_ascii_lowercase().as_str() {
         "q4_0" => case::<BlockQ4_0>(),
         "q4_1" => case::<BlockQ4_1>(),
@@ -281,6 +286,8 @@ fn parse_format(s: &str) -> Option<FormatCase> {
         "q5_0" => case::<BlockQ5_0>(),
         "q5_1" => case::<BlockQ5_1>(),
         "f32" => case::<f32>(),
+        "f16" => case_of(|b: &BlockQ8_0| b.d),
+        "bf16" => case_of(ziglama::tensor::formats::bf16::bf16_from_f32),
         _ => return None,
     })
 }

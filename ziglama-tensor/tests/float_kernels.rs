@@ -220,6 +220,50 @@ fn both_avx512_bf16_kernels_match_the_reference() {
     }
 }
 
+/// The vectorized f16 conversions of the F16 format agree with the scalar ones bit for bit,
+/// on a sweep of f32 bit patterns (every sign, exponent and rounding case, subnormals,
+/// infinities and NaNs) at odd lengths.
+#[test]
+fn f16_quantize_and_dequantize_match_elementwise_conversion() {
+    use ziglama_tensor::formats::{Block, Quantize};
+    let mut bits: Vec<u32> = (0..=u32::MAX).step_by(65_537).collect();
+    bits.extend([
+        0,
+        0x8000_0000,
+        0x7f80_0000,
+        0xff80_0000,
+        0x7fc0_0000,
+        0x7f80_0001,
+    ]);
+    // Exact ties between two f16 values (round half to even) around 1.0 and in the subnormals.
+    bits.extend([
+        0x3f80_1000,
+        0x3f80_3000,
+        0x3380_0000,
+        0x3300_0000,
+        0x3340_0000,
+    ]);
+    let x: Vec<f32> = bits.iter().map(|&b| f32::from_bits(b)).collect();
+    for len in [x.len(), x.len() - 3, 7] {
+        let x = &x[..len];
+        let mut q = vec![f16::ZERO; len];
+        f16::quantize(x, &mut q);
+        for (v, h) in x.iter().zip(&q) {
+            assert_eq!(
+                h.to_bits(),
+                f16::from_f32(*v).to_bits(),
+                "{:#x}",
+                v.to_bits()
+            );
+        }
+        let mut back = vec![0f32; len];
+        f16::dequantize(&q, &mut back);
+        for (h, b) in q.iter().zip(&back) {
+            assert_eq!(b.to_bits(), h.to_f32().to_bits(), "{:#x}", h.to_bits());
+        }
+    }
+}
+
 fn finite_f32() -> impl Strategy<Value = f32> {
     -1.0e6f32..1.0e6
 }
