@@ -2,12 +2,15 @@
 //!
 //! Decoding one token reads every weight once, so a matrix-vector product over a matrix much
 //! larger than the last-level cache can go no faster than memory streams it. This program
-//! measures (a) the machine's memory read bandwidth (summing a buffer far larger than L3, the
-//! best of several probes: the active ISA's F32 dot kernel of the buffer with itself, with
-//! its widest loads and four accumulators, and a plain 16-lane integer sum, each reading 1, 2
-//! or 4 interleaved streams per thread), on 1 and 2 threads, and (b) for each weight format, `matmul` with one
-//! activation row over a matrix of 8x L3 (at least 4x): weight bytes streamed per second, best and
-//! median of the repeats, and that as a percentage of (a) on the same number of threads.
+//! measures (a) the machine's memory read bandwidth (summing a buffer far larger than L3; the
+//! best of several probes: the best F32 dot kernel this CPU has, of the buffer with itself,
+//! with its widest loads and four accumulators, and a plain 16-lane integer sum, each reading
+//! 1, 2 or 4 interleaved streams per part), on 1 and 2 threads, and (b) for each weight
+//! format, `matmul` with one activation row over a matrix of 8x L3 (at least 4x): weight bytes
+//! streamed per second, best and median of the repeats, and that as a percentage of (a) on
+//! the same number of threads. It also prints how fast each format's kernel runs with its
+//! weights in L2 (is the kernel or memory the limit?), the time to quantize one activation
+//! row, and the thread pool's per-operation overhead.
 //!
 //! The weight matrix is built by quantizing `--unique-rows` rows of random data with the
 //! format's reference quantizer (`Tensor::quantize`) and repeating those bytes to the full
@@ -145,7 +148,9 @@ fn read_bandwidth(
     repeats: usize,
 ) -> Vec<f64> {
     const STEP: usize = 4096; // f32 elements: 16 KiB
-    let kernel = DotKernel::<f32>::select(Isa::active());
+                              // The machine's bandwidth, not the kernel set's: the best F32 kernel the CPU has, whatever
+                              // `ZIGLAMA_KERNELS` says.
+    let kernel = DotKernel::<f32>::select(Isa::detect());
     let read = |c: &[f32]| -> u32 {
         match probe {
             Probe::Dot => kernel.call(c, c).to_bits(),
