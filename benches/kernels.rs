@@ -13,6 +13,8 @@
 //!   activation quantization included; throughput in weight bytes. The matrix (2.3 to
 //!   16 MiB for the quantized formats) fits in this machine's L3, so this is kernel and
 //!   threading cost, not DRAM bandwidth: `examples/matvec_bandwidth.rs` measures that.
+//! - `matvec_decode/Q4_1/<m>x<k>/<threads>t`: the products of a small model's decode step
+//!   (576 wide), where activation quantization and the pool's hand-off show.
 //! - `pool/run/<threads>t/<tasks>`: one `ThreadPool::run` of trivial tasks (the caller may
 //!   run them all before a worker notices); `pool/run/<threads>t/rendezvous`: every thread
 //!   must take one task.
@@ -26,7 +28,7 @@ use ziglama::tensor::formats::{
     BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ6_K, BlockQ8_0, DotKernel,
     Quantize, VecDot,
 };
-use ziglama::tensor::matmul::matmul_with_isa;
+use ziglama::tensor::matmul::{matmul, matmul_with_isa};
 use ziglama::tensor::{GgmlType, Isa, Tensor, ThreadPool};
 
 /// Row length of every bench.
@@ -154,6 +156,26 @@ fn matvecs(c: &mut Criterion) {
     }
 }
 
+/// Decode-shaped products of a small model (SmolLM2-135M: 576 wide, 1536 feed-forward,
+/// Q4_1), where activation quantization and the pool's hand-off are a visible part of the
+/// time.
+fn matvec_decode(c: &mut Criterion) {
+    let pools = [ThreadPool::new(1), ThreadPool::new(2)];
+    for (m, k) in [(576usize, 576usize), (1536, 576), (576, 1536)] {
+        let w = Tensor::quantize(GgmlType::Q4_1, &[k, m], &random(k * m, 5)).expect("quantize");
+        let x = random(k, 6);
+        let mut y = vec![0f32; m];
+        let mut g = c.benchmark_group(format!("matvec_decode/Q4_1/{m}x{k}"));
+        g.throughput(Throughput::Bytes(w.n_bytes() as u64));
+        for pool in &pools {
+            g.bench_function(format!("{}t", pool.n_threads()), |b| {
+                b.iter(|| matmul(&w, black_box(&x), &mut y, pool).unwrap())
+            });
+        }
+        g.finish();
+    }
+}
+
 fn pool_overhead(c: &mut Criterion) {
     let mut g = c.benchmark_group("pool/run");
     let threads = 2;
@@ -196,6 +218,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = dots, matvecs, pool_overhead
+    targets = dots, matvecs, matvec_decode, pool_overhead
 }
 criterion_main!(benches);
