@@ -18,6 +18,18 @@ use crate::{Isa, Tensor, ThreadPool};
 /// are not cut into slivers that cost more to hand out than to compute.
 const MIN_TASK_WORK: usize = 16 << 10;
 
+/// How far ahead of the weight row being read `matmul` prefetches, in bytes.
+const PREFETCH_AHEAD: usize = 8 << 10;
+
+/// Brings `bytes` towards L1 ahead of use, where the CPU has a prefetch instruction.
+#[inline]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    crate::simd::x86_64::avx2::float::prefetch(bytes);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
 /// Tasks per thread, at most: enough that a thread delayed by the OS is covered by the others.
 const MAX_TASKS_PER_THREAD: usize = 8;
 
@@ -111,26 +123,24 @@ pub(crate) fn matmul_typed<W: VecDot>(
     quantize_rows::<W::Activation>(x, &mut xq, k, pool);
 
     let kernel = DotKernel::<W>::select(isa);
-    let rows_per_task = rows_per_task(m, w_row * size_of::<W>(), n, pool.n_threads());
+    let row_bytes = w_row * size_of::<W>();
+    let all_bytes: &[u8] = bytemuck::cast_slice(weights);
+    let rows_per_task = rows_per_task(m, row_bytes, n, pool.n_threads());
     if n == 1 {
         let chunks: Vec<Mutex<&mut [f32]>> = y.chunks_mut(rows_per_task).map(Mutex::new).collect();
         pool.run(chunks.len(), |t| {
             let mut out = chunks[t].lock().unwrap_or_else(|e| e.into_inner());
-            let dot = |r: usize| kernel.call(&weights[r * w_row..(r + 1) * w_row], &xq);
-            // Two interleaved sequential streams: rows i and half + i alternate. With 4 KiB
-            // pages the hardware prefetcher restarts at every page boundary; two streams keep
-            // more cache misses in flight (measured: up to 15% more single-thread throughput
-            // for the formats whose kernels outrun memory, no loss for the others).
+            // Software prefetch PREFETCH_AHEAD bytes ahead of the row being read: with 4 KiB
+            // pages the hardware prefetcher restarts at every page boundary (measurements in
+            // docs/kernels.md).
             let r0 = t * rows_per_task;
-            let half = out.len() / 2;
-            let (lo, hi) = out.split_at_mut(half);
-            for (i, (a, b)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
-                *a = dot(r0 + i);
-                *b = dot(r0 + half + i);
-            }
-            if out.len() % 2 == 1 {
-                let last = out.len() - 1;
-                out[last] = dot(r0 + last);
+            for (i, o) in out.iter_mut().enumerate() {
+                let r = r0 + i;
+                let (start, end) = (r * row_bytes, (r + 1) * row_bytes);
+                let ahead = (start + PREFETCH_AHEAD).min(all_bytes.len())
+                    ..(end + PREFETCH_AHEAD).min(all_bytes.len());
+                prefetch(&all_bytes[ahead]);
+                *o = kernel.call(&weights[r * w_row..(r + 1) * w_row], &xq);
             }
         });
         return Ok(());
