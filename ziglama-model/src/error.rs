@@ -233,6 +233,9 @@ pub enum ModelError {
     /// A known model could not be fetched (see [`crate::catalog`]).
     #[error(transparent)]
     Fetch(#[from] crate::catalog::FetchError),
+    /// A tokenizer that cannot be built from the file's metadata, or text it cannot encode.
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenizer::TokenizerError),
 
     /// Something a GGUF writer was asked to write that the format (or llama.cpp) rejects.
     #[error("cannot write {field}: expected {expected}, found {found}")]

@@ -14,9 +14,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod arch;
 pub mod catalog;
 pub mod error;
 pub mod gguf;
+pub mod model;
+pub mod tokenizer;
 
 pub use error::{ModelError, Result};
 pub use ziglama_tensor as tensor;

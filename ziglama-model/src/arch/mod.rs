@@ -1,0 +1,1 @@
+//! Model architectures, each built from GGUF metadata alone.

@@ -1,0 +1,1 @@
+//! A loaded model: weights and hyperparameters, and the forward pass over a batch.
