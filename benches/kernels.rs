@@ -13,8 +13,8 @@
 //!   activation quantization included; throughput in weight bytes. The matrix (2.3 to
 //!   16 MiB for the quantized formats) fits in this machine's L3, so this is kernel and
 //!   threading cost, not DRAM bandwidth: `examples/matvec_bandwidth.rs` measures that.
-//! - `matvec_decode/Q4_1/<m>x<k>/<threads>t`: the products of a small model's decode step
-//!   (576 wide), where activation quantization and the pool's hand-off show.
+//! - `decode_step/smollm2_shaped/<threads>t`: the 211 matrix products of one decode step of a
+//!   SmolLM2-135M-shaped model (96 MB of Q4_1 and Q8_0 weights, streamed from memory).
 //! - `pool/run/<threads>t/<tasks>`: one `ThreadPool::run` of trivial tasks (the caller may
 //!   run them all before a worker notices); `pool/run/<threads>t/rendezvous`: every thread
 //!   must take one task.
@@ -156,24 +156,55 @@ fn matvecs(c: &mut Criterion) {
     }
 }
 
-/// Decode-shaped products of a small model (SmolLM2-135M: 576 wide, 1536 feed-forward,
-/// Q4_1), where activation quantization and the pool's hand-off are a visible part of the
-/// time.
-fn matvec_decode(c: &mut Criterion) {
-    let pools = [ThreadPool::new(1), ThreadPool::new(2)];
-    for (m, k) in [(576usize, 576usize), (1536, 576), (576, 1536)] {
-        let w = Tensor::quantize(GgmlType::Q4_1, &[k, m], &random(k * m, 5)).expect("quantize");
-        let x = random(k, 6);
-        let mut y = vec![0f32; m];
-        let mut g = c.benchmark_group(format!("matvec_decode/Q4_1/{m}x{k}"));
-        g.throughput(Throughput::Bytes(w.n_bytes() as u64));
-        for pool in &pools {
-            g.bench_function(format!("{}t", pool.n_threads()), |b| {
-                b.iter(|| matmul(&w, black_box(&x), &mut y, pool).unwrap())
-            });
+/// The matrix products of one decode step of a SmolLM2-135M-shaped model (30 layers of
+/// Q4_1 projections 576 wide with a 1536-wide feed-forward, and a 49152-row Q8_0 output
+/// matrix: 211 products over 96 MB of weights, three times L3), one activation row each, on
+/// 1 and 2 threads. Unlike one small matrix repeated (which stays in cache), this streams
+/// the weights from memory as decoding does, and shows the per-product costs (activation
+/// quantization, the pool's hand-off) at their real weight.
+fn decode_step(c: &mut Criterion) {
+    const N_EMBD: usize = 576;
+    const N_KV: usize = 192;
+    const N_FF: usize = 1536;
+    const N_VOCAB: usize = 49152;
+    const N_LAYER: usize = 30;
+    let mut seed = 10;
+    let mut mat = |ty: GgmlType, rows: usize, cols: usize| {
+        seed += 1;
+        Tensor::quantize(ty, &[cols, rows], &random(rows * cols, seed)).expect("quantize")
+    };
+    let mut weights = Vec::new();
+    for _ in 0..N_LAYER {
+        for (rows, cols) in [
+            (N_EMBD, N_EMBD),
+            (N_KV, N_EMBD),
+            (N_KV, N_EMBD),
+            (N_EMBD, N_EMBD),
+            (N_FF, N_EMBD),
+            (N_FF, N_EMBD),
+            (N_EMBD, N_FF),
+        ] {
+            weights.push(mat(GgmlType::Q4_1, rows, cols));
         }
-        g.finish();
     }
+    weights.push(mat(GgmlType::Q8_0, N_VOCAB, N_EMBD));
+    let bytes: usize = weights.iter().map(Tensor::n_bytes).sum();
+    let x = random(N_FF, 6);
+    let mut y = vec![0f32; N_VOCAB];
+    let pools = [ThreadPool::new(1), ThreadPool::new(2)];
+    let mut g = c.benchmark_group("decode_step/smollm2_shaped");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    for pool in &pools {
+        g.bench_function(format!("{}t", pool.n_threads()), |b| {
+            b.iter(|| {
+                for w in &weights {
+                    let (k, m) = (w.row_len(), w.n_rows());
+                    matmul(w, black_box(&x[..k]), &mut y[..m], pool).unwrap();
+                }
+            })
+        });
+    }
+    g.finish();
 }
 
 fn pool_overhead(c: &mut Criterion) {
@@ -218,6 +249,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = dots, matvecs, matvec_decode, pool_overhead
+    targets = dots, matvecs, decode_step, pool_overhead
 }
 criterion_main!(benches);
