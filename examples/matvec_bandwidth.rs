@@ -52,7 +52,8 @@ struct Args {
     /// Timed runs per measurement (after one warm-up run); best and median are reported.
     #[arg(long, default_value_t = 10)]
     repeats: usize,
-    /// Formats to measure, comma-separated.
+    /// Formats to measure, comma-separated: q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q6_k, f32, f16,
+    /// bf16.
     #[arg(
         long,
         value_delimiter = ',',
