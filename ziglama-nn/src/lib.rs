@@ -1,15 +1,35 @@
 //! # ziglama-nn
 //!
 //! Layers 3 and 4 of ziglama: the neural primitives (RMSNorm, RoPE, softmax, activations),
-//! attention reading keys and values through the `KvCache` trait, and transformer blocks.
+//! causal grouped-query attention reading keys and values through the [`KvCache`] trait, and
+//! the LLaMA transformer block.
 //!
-//! Not built yet: this crate currently re-exports the tensor layer it will build on, so that
-//! the dependency order (infer -> model -> nn -> tensor) is fixed from the start.
+//! The numerics follow llama.cpp's CPU path: RMSNorm sums squares in `f64`, RoPE builds its
+//! sine/cosine table with the same iterated `f32` products, keys and values are rounded to
+//! `f16` as llama.cpp's KV cache stores them, and the query and the softmax probabilities are
+//! rounded to `f16` before their products with the `f16` keys and values, as ggml's `mul_mat`
+//! of an F16 matrix does.
 //!
 //! ```
-//! assert_eq!(ziglama_nn::tensor::GgmlType::Q4_K.block_size(), 256);
+//! use ziglama_nn::norm::rms_norm;
+//! let mut x = [3.0f32, 4.0];
+//! rms_norm(&mut x, &[1.0, 2.0], 0.0);
+//! let s = (12.5f32).sqrt();
+//! assert!((x[0] - 3.0 / s).abs() < 1e-6 && (x[1] - 8.0 / s).abs() < 1e-6);
 //! ```
 
 #![forbid(unsafe_code)]
 
+pub mod activation;
+pub mod attention;
+pub mod block;
+pub mod error;
+pub mod kv_cache;
+pub mod norm;
+pub mod rope;
+pub mod softmax;
+
+pub use error::{NnError, Result};
+pub use kv_cache::KvCache;
+pub use half;
 pub use ziglama_tensor as tensor;

@@ -1,0 +1,61 @@
+//! The error type of the neural-network layer.
+
+use ziglama_tensor::TensorError;
+
+/// Everything that can go wrong in the neural-network layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NnError {
+    /// A buffer or tensor whose length or shape is not what the operation needs.
+    #[error("{what}: expected {expected}, found {found}")]
+    Shape {
+        /// Which buffer or tensor, in which operation.
+        what: String,
+        /// The length or shape expected.
+        expected: String,
+        /// The length or shape found.
+        found: String,
+    },
+
+    /// A position the KV cache cannot hold.
+    #[error("KV cache: position {pos} of sequence {seq} is outside the cache of {capacity} positions")]
+    PositionOutOfRange {
+        /// The sequence.
+        seq: usize,
+        /// The position asked for.
+        pos: usize,
+        /// Positions the cache holds per sequence.
+        capacity: usize,
+    },
+
+    /// A sequence id the KV cache does not have.
+    #[error("KV cache: sequence {seq} does not exist (the cache holds {n_seq} sequences)")]
+    SequenceOutOfRange {
+        /// The sequence asked for.
+        seq: usize,
+        /// Sequences the cache holds.
+        n_seq: usize,
+    },
+
+    /// A matrix product the tensor layer refused.
+    #[error("{what}: {source}")]
+    Tensor {
+        /// Which product.
+        what: String,
+        /// What the tensor layer said.
+        #[source]
+        source: TensorError,
+    },
+}
+
+/// The result type of the neural-network layer.
+pub type Result<T, E = NnError> = std::result::Result<T, E>;
+
+/// An [`NnError::Shape`] for a length.
+pub(crate) fn len_error(what: impl Into<String>, expected: usize, found: usize) -> NnError {
+    NnError::Shape {
+        what: what.into(),
+        expected: expected.to_string(),
+        found: found.to_string(),
+    }
+}
