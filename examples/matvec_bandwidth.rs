@@ -325,7 +325,18 @@ fn activation_quantize_us(ty: GgmlType, x: &[f32]) -> f64 {
     best
 }
 
+/// The 1-minute load average, from /proc/loadavg (how busy the machine was).
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn run(args: &Args) -> Result<(), String> {
+    let load_before = load_average();
     let (l3, l3_source) = l3_bytes();
     let isa = Isa::active();
     let pools: Vec<ThreadPool> = args.threads.iter().map(|&t| ThreadPool::new(t)).collect();
@@ -428,6 +439,8 @@ fn run(args: &Args) -> Result<(), String> {
         "l3_source": l3_source,
         "isa": isa.to_string(),
         "repeats": args.repeats,
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
         "read_bandwidth_by_probe": bw_streams,
         "read_bandwidth": bw.iter().map(|&(t, b, m)| json!({
             "threads": t, "best_gbs": b, "median_gbs": m,
@@ -450,6 +463,9 @@ fn run(args: &Args) -> Result<(), String> {
         "L3: {} MiB ({l3_source}); kernels: {isa} (ZIGLAMA_KERNELS caps it)",
         l3 >> 20
     );
+    if let (Some(a), Some(b)) = (load_before, load_average()) {
+        println!("load average: {a:.2} before, {b:.2} after (other work makes figures noisy)");
+    }
     println!(
         "read bandwidth ({} MiB buffer, best probe: F32 dot kernel with 1/2/4 streams \
          per thread or a plain u32 sum with 1/2; best/median of {}):",
