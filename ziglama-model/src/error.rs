@@ -237,6 +237,58 @@ pub enum ModelError {
     #[error(transparent)]
     Tokenizer(#[from] crate::tokenizer::TokenizerError),
 
+    /// An architecture (`general.architecture`) this crate cannot run.
+    #[error("architecture `{architecture}` is not supported (supported: {supported})")]
+    UnknownArchitecture {
+        /// The architecture named by the file.
+        architecture: String,
+        /// The architectures this crate runs.
+        supported: &'static str,
+    },
+
+    /// A hyperparameter whose value the architecture cannot run with.
+    #[error("metadata key `{key}`: {reason}")]
+    InvalidHyperparameter {
+        /// The key.
+        key: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
+
+    /// A model tensor whose shape is not what the hyperparameters say.
+    #[error("tensor `{tensor}`: expected shape {expected}, found {found}")]
+    TensorShape {
+        /// The tensor name.
+        tensor: String,
+        /// The shape expected.
+        expected: String,
+        /// The shape found.
+        found: String,
+    },
+
+    /// A batch entry the model cannot run (a token outside the vocabulary, a position past
+    /// the context, a sequence the state does not have).
+    #[error("batch entry {index}: {reason}")]
+    InvalidBatch {
+        /// The entry's index in the batch.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A prompt (or generation) that does not fit in the context.
+    #[error("{n_tokens} tokens do not fit in the context of {n_ctx} positions")]
+    ContextOverflow {
+        /// Tokens asked for.
+        n_tokens: usize,
+        /// Positions the context holds.
+        n_ctx: usize,
+    },
+
+    /// An error of the neural-network layer (a shape, the KV cache, a product).
+    #[error(transparent)]
+    Nn(#[from] ziglama_nn::NnError),
+
     /// Something a GGUF writer was asked to write that the format (or llama.cpp) rejects.
     #[error("cannot write {field}: expected {expected}, found {found}")]
     InvalidWrite {

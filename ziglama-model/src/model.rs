@@ -1,1 +1,336 @@
 //! A loaded model: weights and hyperparameters, and the forward pass over a batch.
+//!
+//! [`Model`] is immutable once loaded and `Send + Sync`; everything that changes while a
+//! sequence runs (the KV cache, work buffers) lives in a [`State`] the caller owns and passes
+//! in. A forward pass takes a [`Batch`] of (token, position, sequence, wants-logits) entries,
+//! as llama.cpp's `llama_batch`: a whole prompt in one pass, or one token per step.
+//!
+//! ```no_run
+//! use ziglama_model::catalog::KnownModel;
+//! use ziglama_model::model::{Batch, Model};
+//! use ziglama_tensor::ThreadPool;
+//!
+//! let model = Model::load(KnownModel::SmolLM2.ensure()?)?;
+//! let mut state = model.new_state(512, 1);
+//! let pool = ThreadPool::new(2);
+//! let prompt = [1u32, 9906, 28];
+//! let logits = model.forward(&Batch::prompt(&prompt, 0, 0), &mut state, &pool)?;
+//! let next = ziglama_model::model::argmax(&logits);
+//! let logits = model.forward(&Batch::one(next as u32, prompt.len(), 0), &mut state, &pool)?;
+//! assert_eq!(logits.len(), model.n_vocab());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod kv_cache;
+
+use std::path::Path;
+
+use ziglama_nn::block::BlockScratch;
+use ziglama_nn::norm::rms_norm_rows;
+use ziglama_nn::KvCache;
+use ziglama_tensor::{matmul, ThreadPool};
+
+use crate::arch::llama::{LlamaHparams, LlamaWeights, ARCHITECTURE as LLAMA};
+use crate::gguf::GgufFile;
+use crate::{ModelError, Result};
+
+pub use kv_cache::ContiguousKvCache;
+
+/// One entry of a [`Batch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchEntry {
+    /// The token id.
+    pub token: u32,
+    /// Its position in its sequence (0 for the first token).
+    pub pos: usize,
+    /// The sequence it belongs to.
+    pub seq: usize,
+    /// Whether the forward pass returns logits for it.
+    pub logits: bool,
+}
+
+/// Tokens to run in one forward pass, possibly of several sequences.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// The entries, in order.
+    pub entries: Vec<BatchEntry>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// `tokens` of sequence `seq` at positions `start..`, logits for the last one only.
+    pub fn prompt(tokens: &[u32], start: usize, seq: usize) -> Batch {
+        let n = tokens.len();
+        Batch {
+            entries: tokens
+                .iter()
+                .enumerate()
+                .map(|(i, &token)| BatchEntry {
+                    token,
+                    pos: start + i,
+                    seq,
+                    logits: i + 1 == n,
+                })
+                .collect(),
+        }
+    }
+
+    /// One token of sequence `seq` at `pos`, with logits (a decoding step).
+    pub fn one(token: u32, pos: usize, seq: usize) -> Batch {
+        Batch {
+            entries: vec![BatchEntry {
+                token,
+                pos,
+                seq,
+                logits: true,
+            }],
+        }
+    }
+
+    /// Appends an entry.
+    pub fn push(&mut self, entry: BatchEntry) {
+        self.entries.push(entry);
+    }
+
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Per-sequence state of a model: the KV cache and work buffers. Owned by the caller.
+#[derive(Clone, Debug)]
+pub struct State {
+    /// The KV cache.
+    pub cache: ContiguousKvCache,
+    scratch: BlockScratch,
+    x: Vec<f32>,
+}
+
+impl State {
+    /// Positions each sequence can hold.
+    pub fn n_ctx(&self) -> usize {
+        self.cache.n_ctx()
+    }
+}
+
+/// A model ready to run: hyperparameters and weights. Immutable and `Send + Sync`.
+#[derive(Debug)]
+pub struct Model {
+    hparams: LlamaHparams,
+    weights: LlamaWeights,
+    file: GgufFile,
+}
+
+/// The index of the largest value (the first one on ties), 0 for an empty slice.
+///
+/// ```
+/// assert_eq!(ziglama_model::model::argmax(&[0.5, 2.0, 2.0, -1.0]), 1);
+/// ```
+pub fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl Model {
+    /// Opens a GGUF file and builds the model its metadata describes.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, its architecture is not supported, or a hyperparameter or
+    /// tensor is missing or wrong (see [`Model::from_gguf`]).
+    pub fn load(path: impl AsRef<Path>) -> Result<Model> {
+        Model::from_gguf(GgufFile::open(path)?)
+    }
+
+    /// Builds the model `file`'s metadata describes, checking every tensor's shape.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::UnknownArchitecture`] for an architecture other than `llama`; a missing
+    /// or mistyped hyperparameter; [`ModelError::TensorNotFound`] or
+    /// [`ModelError::TensorShape`] for a missing or misshapen tensor.
+    pub fn from_gguf(file: GgufFile) -> Result<Model> {
+        let architecture = file.architecture()?;
+        if architecture != LLAMA {
+            return Err(ModelError::UnknownArchitecture {
+                architecture: architecture.to_owned(),
+                supported: crate::arch::SUPPORTED,
+            });
+        }
+        let hparams = LlamaHparams::from_gguf(&file)?;
+        let weights = LlamaWeights::from_gguf(&file, &hparams)?;
+        Ok(Model {
+            hparams,
+            weights,
+            file,
+        })
+    }
+
+    /// The GGUF file the model was loaded from (metadata, tokenizer data).
+    pub fn gguf(&self) -> &GgufFile {
+        &self.file
+    }
+
+    /// The hyperparameters.
+    pub fn hparams(&self) -> &LlamaHparams {
+        &self.hparams
+    }
+
+    /// The weights.
+    pub fn weights(&self) -> &LlamaWeights {
+        &self.weights
+    }
+
+    /// Vocabulary size: the length of each logits row.
+    pub fn n_vocab(&self) -> usize {
+        self.hparams.n_vocab
+    }
+
+    /// Context length the model was trained with.
+    pub fn n_ctx_train(&self) -> usize {
+        self.hparams.n_ctx_train
+    }
+
+    /// A fresh state for `n_seq` sequences of up to `n_ctx` positions each.
+    pub fn new_state(&self, n_ctx: usize, n_seq: usize) -> State {
+        let a = &self.hparams.block.attention;
+        State {
+            cache: ContiguousKvCache::new(
+                self.hparams.n_layer,
+                n_seq,
+                n_ctx,
+                a.n_head_kv * a.head_dim,
+            ),
+            scratch: BlockScratch::default(),
+            x: Vec::new(),
+        }
+    }
+
+    /// Runs `batch` through the model, storing its keys and values in `state`, and returns
+    /// the logits of the entries that want them, one row of [`Model::n_vocab`] values each,
+    /// in batch order.
+    ///
+    /// Every entry at position `p` of sequence `s` attends to positions `0..=p` of `s`; those
+    /// before this batch must have been run already.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidBatch`] for a token outside the vocabulary, a position past the
+    /// state's context or a sequence it does not have (checked before anything runs), or an
+    /// error of the layers below.
+    pub fn forward(&self, batch: &Batch, state: &mut State, pool: &ThreadPool) -> Result<Vec<f32>> {
+        for (index, e) in batch.entries.iter().enumerate() {
+            let reason = if e.token as usize >= self.n_vocab() {
+                format!(
+                    "token {} is outside the vocabulary of {}",
+                    e.token,
+                    self.n_vocab()
+                )
+            } else if e.pos >= state.n_ctx() {
+                format!(
+                    "position {} is past the context of {} positions",
+                    e.pos,
+                    state.n_ctx()
+                )
+            } else if e.seq >= state.cache.n_seq() {
+                format!(
+                    "sequence {} does not exist (the state has {})",
+                    e.seq,
+                    state.cache.n_seq()
+                )
+            } else {
+                continue;
+            };
+            return Err(ModelError::InvalidBatch { index, reason });
+        }
+        let n = batch.len();
+        let e = self.hparams.block.n_embd;
+        let State { cache, scratch, x } = state;
+        x.resize(n * e, 0.0);
+        for (i, entry) in batch.entries.iter().enumerate() {
+            self.weights
+                .token_embd
+                .dequantize_row_into(entry.token as usize, &mut x[i * e..][..e])
+                .map_err(|source| ModelError::Tensor {
+                    tensor: "token_embd.weight".into(),
+                    source,
+                })?;
+        }
+        let positions: Vec<usize> = batch.entries.iter().map(|e| e.pos).collect();
+        let seqs: Vec<usize> = batch.entries.iter().map(|e| e.seq).collect();
+        let cache: &mut (dyn KvCache + Sync) = cache;
+        for (il, block) in self.weights.blocks.iter().enumerate() {
+            block.forward(
+                &self.hparams.block,
+                il,
+                x,
+                &positions,
+                &seqs,
+                cache,
+                scratch,
+                pool,
+            )?;
+        }
+        let mut out_rows = Vec::new();
+        for (i, entry) in batch.entries.iter().enumerate() {
+            if entry.logits {
+                out_rows.extend_from_slice(&x[i * e..][..e]);
+            }
+        }
+        rms_norm_rows(
+            &mut out_rows,
+            &self.weights.output_norm,
+            self.hparams.block.rms_eps,
+        );
+        let n_out = out_rows.len() / e.max(1);
+        let mut logits = vec![0f32; n_out * self.n_vocab()];
+        if n_out > 0 {
+            matmul(&self.weights.output, &out_rows, &mut logits, pool).map_err(|source| {
+                ModelError::Tensor {
+                    tensor: "output.weight".into(),
+                    source,
+                }
+            })?;
+        }
+        Ok(logits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn model_is_send_and_sync() {
+        assert_send_sync::<Model>();
+    }
+
+    #[test]
+    fn prompt_batch_wants_last_logits_only() {
+        let b = Batch::prompt(&[5, 6, 7], 10, 2);
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.entries[0].pos, 10);
+        assert_eq!(b.entries[2].seq, 2);
+        assert_eq!(
+            b.entries.iter().map(|e| e.logits).collect::<Vec<_>>(),
+            [false, false, true]
+        );
+    }
+}

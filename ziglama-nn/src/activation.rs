@@ -11,9 +11,22 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
-/// SwiGLU in place: `gate[i] = silu(gate[i]) * up[i]`.
+/// SiLU as ggml's AVX-512 `ggml_v_silu`: `x / (1 + exp(-x))` with ggml's `exp`
+/// approximation ([`crate::ggml_order::exp_ggml`]).
+#[inline]
+pub fn silu_ggml(x: f32) -> f32 {
+    x / (1.0 + crate::ggml_order::exp_ggml(0.0 - x))
+}
+
+/// SwiGLU in place, `gate[i] = silu(gate[i]) * up[i]`, as ggml's `ggml_vec_swiglu_f32`
+/// (AVX-512 build): [`silu_ggml`] over chunks of 16, [`silu`] for a tail.
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
-    for (g, u) in gate.iter_mut().zip(up) {
+    let n = gate.len().min(up.len());
+    let full = n / 16 * 16;
+    for (g, u) in gate[..full].iter_mut().zip(&up[..full]) {
+        *g = silu_ggml(*g) * u;
+    }
+    for (g, u) in gate[full..n].iter_mut().zip(&up[full..n]) {
         *g = silu(*g) * u;
     }
 }

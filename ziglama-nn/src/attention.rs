@@ -2,7 +2,9 @@
 //!
 //! Numerics as llama.cpp's CPU path without flash attention: scores are products of the
 //! `f16`-rounded query with the `f16` keys, scaled and soft-maxed in `f32`, and the
-//! probabilities are rounded to `f16` before their product with the `f16` values.
+//! probabilities are rounded to `f16` before their product with the `f16` values; the
+//! additions follow ggml's order ([`crate::ggml_order`]), which depends on whether the batch
+//! has one token or more, as llama.cpp's kernel choice does.
 
 use std::sync::Mutex;
 
@@ -10,8 +12,11 @@ use half::f16;
 use ziglama_tensor::ThreadPool;
 
 use crate::error::len_error;
-use crate::softmax::softmax;
+use crate::ggml_order::{dot_gemm, dot_gemv, softmax_ggml};
 use crate::{KvCache, NnError, Result};
+
+/// A dot product of two rows in one of ggml's summation orders.
+type Dot = fn(&[f32], &[f32]) -> f32;
 
 /// The shape of an attention layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -87,6 +92,16 @@ pub fn causal_attention(
         ));
     }
     let group = n_head / n_head_kv;
+    // llama.cpp multiplies with tinyBLAS when the batch has two or more tokens, else with
+    // ggml_vec_dot_f16; their summation orders differ (see `ggml_order`).
+    let gemm = n >= 2;
+    let kq_dot = if gemm && head_dim % 16 == 0 {
+        dot_gemm
+    } else {
+        dot_gemv
+    };
+    let kqv_dot: Dot = if gemm { dot_gemm } else { dot_gemv };
+    let kqv_pad = if gemm { 16 } else { 64 };
     let outs: Vec<Mutex<&mut [f32]>> = out.chunks_mut(head_dim).map(Mutex::new).collect();
     let error: Mutex<Option<NnError>> = Mutex::new(None);
     pool.run(n * n_head, |task| {
@@ -98,26 +113,34 @@ pub fn causal_attention(
             .collect();
         let (pos, seq) = (positions[i], seqs[i]);
         let result = (|| -> Result<()> {
-            let mut scores = Vec::with_capacity(pos + 1);
-            for t in 0..=pos {
-                let k = &cache.key(layer, seq, t)?[kvh * head_dim..][..head_dim];
-                let dot: f32 = qh.iter().zip(k).map(|(a, b)| a * b.to_f32()).sum();
-                scores.push(dot * kq_scale);
-            }
-            softmax(&mut scores);
-            let mut acc = vec![0f32; head_dim];
-            for (t, &p) in scores.iter().enumerate() {
-                let p = round_f16(p);
-                if p == 0.0 {
-                    continue;
+            let n_kv = pos + 1;
+            let mut scores = vec![f32::NEG_INFINITY; n_kv.next_multiple_of(16)];
+            let mut k = vec![0f32; head_dim];
+            for (t, score) in scores[..n_kv].iter_mut().enumerate() {
+                let row = &cache.key(layer, seq, t)?[kvh * head_dim..][..head_dim];
+                for (a, b) in k.iter_mut().zip(row) {
+                    *a = b.to_f32();
                 }
-                let v = &cache.value(layer, seq, t)?[kvh * head_dim..][..head_dim];
-                for (a, b) in acc.iter_mut().zip(v) {
-                    *a += p * b.to_f32();
+                *score = kq_dot(&k, &qh) * kq_scale;
+            }
+            softmax_ggml(&mut scores);
+            let len = n_kv.next_multiple_of(kqv_pad);
+            let mut probs = vec![0f32; len];
+            for (p, s) in probs.iter_mut().zip(&scores[..n_kv]) {
+                *p = round_f16(*s);
+            }
+            // Values transposed: one row of `len` positions per dimension.
+            let mut vt = vec![0f32; head_dim * len];
+            for t in 0..n_kv {
+                let row = &cache.value(layer, seq, t)?[kvh * head_dim..][..head_dim];
+                for (d, v) in row.iter().enumerate() {
+                    vt[d * len + t] = v.to_f32();
                 }
             }
             let mut o = outs[task].lock().unwrap_or_else(|e| e.into_inner());
-            o.copy_from_slice(&acc);
+            for (d, out) in o.iter_mut().enumerate() {
+                *out = kqv_dot(&vt[d * len..][..len], &probs);
+            }
             Ok(())
         })();
         if let Err(e) = result {

@@ -108,10 +108,18 @@ impl LlamaBlockWeights {
         check("ffn_up", &self.ffn_up, e, f)?;
         check("ffn_down", &self.ffn_down, f, e)?;
         if self.attn_norm.len() != e {
-            return Err(len_error(format!("{name}.attn_norm.weight"), e, self.attn_norm.len()));
+            return Err(len_error(
+                format!("{name}.attn_norm.weight"),
+                e,
+                self.attn_norm.len(),
+            ));
         }
         if self.ffn_norm.len() != e {
-            return Err(len_error(format!("{name}.ffn_norm.weight"), e, self.ffn_norm.len()));
+            return Err(len_error(
+                format!("{name}.ffn_norm.weight"),
+                e,
+                self.ffn_norm.len(),
+            ));
         }
         Ok(())
     }

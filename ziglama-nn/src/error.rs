@@ -18,7 +18,9 @@ pub enum NnError {
     },
 
     /// A position the KV cache cannot hold.
-    #[error("KV cache: position {pos} of sequence {seq} is outside the cache of {capacity} positions")]
+    #[error(
+        "KV cache: position {pos} of sequence {seq} is outside the cache of {capacity} positions"
+    )]
     PositionOutOfRange {
         /// The sequence.
         seq: usize,

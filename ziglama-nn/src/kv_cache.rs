@@ -22,8 +22,14 @@ pub trait KvCache {
     /// # Errors
     ///
     /// A layer, sequence or position the cache cannot hold, or rows of the wrong length.
-    fn store(&mut self, layer: usize, seq: usize, pos: usize, key: &[f32], value: &[f32])
-        -> Result<()>;
+    fn store(
+        &mut self,
+        layer: usize,
+        seq: usize,
+        pos: usize,
+        key: &[f32],
+        value: &[f32],
+    ) -> Result<()>;
 
     /// The key row of `pos` in `seq` for `layer`.
     ///

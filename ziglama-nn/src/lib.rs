@@ -24,12 +24,13 @@ pub mod activation;
 pub mod attention;
 pub mod block;
 pub mod error;
+pub mod ggml_order;
 pub mod kv_cache;
 pub mod norm;
 pub mod rope;
 pub mod softmax;
 
 pub use error::{NnError, Result};
-pub use kv_cache::KvCache;
 pub use half;
+pub use kv_cache::KvCache;
 pub use ziglama_tensor as tensor;

@@ -3,8 +3,8 @@
 /// Normalizes `x` in place to unit root mean square and multiplies it by `weight`:
 /// `x[i] * weight[i] / sqrt(mean(x^2) + eps)`.
 ///
-/// As in ggml, the sum of squares is accumulated in `f64`, the scale `1/sqrt(mean + eps)` is
-/// computed in `f32`, and `x` is scaled before the weight multiplies it.
+/// As in ggml, each square is computed in `f32` and accumulated in `f64`, the scale
+/// `1/sqrt(mean + eps)` is computed in `f32`, and `x` is scaled before the weight multiplies it.
 ///
 /// `weight` must have `x.len()` elements (only the common prefix is used otherwise).
 ///
@@ -14,7 +14,7 @@
 /// assert!(x.iter().all(|v| (v - 2.0).abs() < 1e-5));
 /// ```
 pub fn rms_norm(x: &mut [f32], weight: &[f32], eps: f32) {
-    let sum: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    let sum: f64 = x.iter().map(|&v| f64::from(v * v)).sum();
     let mean = (sum / x.len().max(1) as f64) as f32;
     let scale = 1.0 / (mean + eps).sqrt();
     for (v, w) in x.iter_mut().zip(weight) {

@@ -194,8 +194,7 @@ impl Rope {
                     for (i, pair) in head[..n].chunks_exact_mut(2).enumerate() {
                         let (c, s) = (cache[2 * i], cache[2 * i + 1]);
                         let (x0, x1) = (pair[0], pair[1]);
-                        pair[0] = x0 * c - x1 * s;
-                        pair[1] = x0 * s + x1 * c;
+                        (pair[0], pair[1]) = rotate(x0, x1, c, s);
                     }
                 }
                 RopeMode::Neox => {
@@ -203,13 +202,20 @@ impl Rope {
                     for i in 0..half {
                         let (c, s) = (cache[2 * i], cache[2 * i + 1]);
                         let (x0, x1) = (head[i], head[i + half]);
-                        head[i] = x0 * c - x1 * s;
-                        head[i + half] = x0 * s + x1 * c;
+                        (head[i], head[i + half]) = rotate(x0, x1, c, s);
                     }
                 }
             }
         }
     }
+}
+
+/// `(x0 cos - x1 sin, x0 sin + x1 cos)` with the fused multiply-adds GCC contracts ggml's
+/// `x0*cos_theta - x1*sin_theta` and `x0*sin_theta + x1*cos_theta` into (the first product
+/// fused, the second rounded).
+#[inline]
+fn rotate(x0: f32, x1: f32, c: f32, s: f32) -> (f32, f32) {
+    (x0.mul_add(c, -(x1 * s)), x0.mul_add(s, x1 * c))
 }
 
 #[cfg(test)]
@@ -274,7 +280,10 @@ mod tests {
         // first pair (highest frequency): theta = pos, unscaled; magnitude 1 + 0.1 ln 4 (YaRN's
         // mscale, applied once)
         let mag = (c[0] * c[0] + c[1] * c[1]).sqrt();
-        assert!((mag - (1.0 + 0.1 * 4f32.ln())).abs() < 1e-5, "magnitude {mag}");
+        assert!(
+            (mag - (1.0 + 0.1 * 4f32.ln())).abs() < 1e-5,
+            "magnitude {mag}"
+        );
         assert!((c[1] / c[0] - 100f32.tan()).abs() < 1e-3);
         // last pair (lowest frequency): interpolated, theta = pos * base^(-62/64) / 4
         let theta = 100.0 * 10000f32.powf(-62.0 / 64.0) / 4.0;
