@@ -244,7 +244,7 @@ fn shrunk_file_truncated_at_every_offset_is_an_error() {
 /// chosen to trouble counts and lengths) at a position that is, half the time, in the first
 /// `hot` bytes (where the header, counts and first keys are).
 fn corrupt(buf: &mut [u8], rng: &mut Rng, hot: usize) -> String {
-    let pos = if rng.next() % 2 == 0 {
+    let pos = if rng.next().is_multiple_of(2) {
         rng.below(hot.min(buf.len()))
     } else {
         rng.below(buf.len())
@@ -271,7 +271,7 @@ fn corrupt(buf: &mut [u8], rng: &mut Rng, hot: usize) -> String {
                 buf.len() as u64,
                 rng.next() % 64,
             ];
-            let v = if rng.next() % 2 == 0 {
+            let v = if rng.next().is_multiple_of(2) {
                 rng.next()
             } else {
                 specials[rng.below(specials.len())]
