@@ -11,6 +11,13 @@
 //! let q = file.tensor("blk.0.attn_q.weight")?; // borrowed from the memory map
 //! # Ok::<(), ziglama_model::ModelError>(())
 //! ```
+//!
+//! ## Dependencies
+//!
+//! - `regex`: the regular-expression steps of the BPE pre-tokenizers (DeepSeek, Falcon,
+//!   StarCoder, ...), which llama.cpp runs through `std::regex`.
+//! - `unicode-general-category`: the Unicode general category of every code point, which the
+//!   pre-tokenizers split by (`\p{L}`, `\p{N}`, ...).
 
 #![forbid(unsafe_code)]
 
