@@ -434,7 +434,9 @@ impl Tokenizer {
         // converters that do not mark them).
         let mut mark_control =
             |id: u32| attrs[id as usize] = attrs[id as usize] | TokenAttr::CONTROL;
-        let first_of = |list: &[&str]| list.iter().find_map(|t| find(t));
+        // llama.cpp takes the first candidate in its hash map's order; the lowest id is what it
+        // picks for SmolLM2 and is at least deterministic.
+        let first_of = |list: &[&str]| list.iter().filter_map(|t| find(t)).min();
         if eot.is_none() {
             eot = first_of(EOT_TEXTS);
         }
@@ -766,8 +768,9 @@ impl Tokenizer {
     }
 
     /// The end-of-turn token (`tokenizer.ggml.eot_token_id`, else found by its text such as
-    /// `<|im_end|>`; where several candidates exist llama.cpp's pick depends on hash order,
-    /// ziglama takes the first in its list).
+    /// `<|im_end|>` or `<|endoftext|>`; where several candidates exist llama.cpp's pick
+    /// depends on its hash map's order, ziglama takes the lowest id, which agrees with
+    /// llama.cpp on SmolLM2).
     pub fn eot(&self) -> Option<u32> {
         self.eot
     }
