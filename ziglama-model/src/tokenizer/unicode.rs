@@ -4,7 +4,8 @@
 //! into letter, number, mark, punctuation, symbol, separator, control and undefined) plus the
 //! Unicode `White_Space` property. The categories here come from the
 //! `unicode-general-category` crate (Unicode 15.0) with the 627 code points Unicode 15.1
-//! added, so that every code point falls in the same class as in llama.cpp.
+//! added, so that every code point falls in the same class as in llama.cpp (checked against
+//! llama.cpp's table for all 1,112,064 scalar values).
 
 use unicode_general_category::{get_general_category, GeneralCategory as G};
 
