@@ -24,6 +24,7 @@ const VOCABS: &[(&str, &str)] = &[
     ("refact", "refact"),
     ("mpt", "mpt"),
     ("command-r", "command-r"),
+    ("qwen35", "qwen35"),
 ];
 
 fn vocab_dir() -> PathBuf {

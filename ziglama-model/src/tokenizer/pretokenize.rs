@@ -51,6 +51,8 @@ pub enum PreTokenizer {
     Qwen2,
     /// `stablelm2`: Qwen 2's expression.
     Stablelm2,
+    /// `qwen35` (Qwen 3.5): Qwen 2's expression with combining marks joining letter runs.
+    Qwen35,
     /// `starcoder`: single digits, then GPT-2's expression.
     Starcoder,
     /// `refact`: as StarCoder.
@@ -109,6 +111,7 @@ const NAMES: &[(&str, PreTokenizer)] = &[
     ("kormo", PreTokenizer::Qwen2),
     ("f2llmv2", PreTokenizer::Qwen2),
     ("stablelm2", PreTokenizer::Stablelm2),
+    ("qwen35", PreTokenizer::Qwen35),
     ("smollm", PreTokenizer::Smollm),
     ("codeshell", PreTokenizer::Codeshell),
 ];
@@ -150,6 +153,7 @@ impl PreTokenizer {
                 | PreTokenizer::DeepseekCoder
                 | PreTokenizer::CommandR
                 | PreTokenizer::Qwen2
+                | PreTokenizer::Qwen35
                 | PreTokenizer::Smollm
         )
     }
@@ -172,8 +176,10 @@ enum Scanner {
     /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
     Gpt2,
     /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,D}|
-    /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+` with `D` digits at most.
-    Llama3 { max_digits: usize },
+    /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+` with `D` digits at most;
+    /// with `marks`, `[\p{L}\p{M}]` wherever `\p{L}` stands (and `\p{M}` excluded from the
+    /// punctuation run).
+    Llama3 { max_digits: usize, marks: bool },
 }
 
 /// How a regular-expression step sees the text.
@@ -221,8 +227,18 @@ impl Splitter {
         let gpt2 = Step::Scan(Scanner::Gpt2);
         let steps = match pre {
             P::Gpt2 | P::Mpt | P::Olmo => vec![gpt2],
-            P::Llama3 | P::Dbrx | P::Smaug => vec![Step::Scan(Scanner::Llama3 { max_digits: 3 })],
-            P::Qwen2 | P::Stablelm2 => vec![Step::Scan(Scanner::Llama3 { max_digits: 1 })],
+            P::Llama3 | P::Dbrx | P::Smaug => vec![Step::Scan(Scanner::Llama3 {
+                max_digits: 3,
+                marks: false,
+            })],
+            P::Qwen2 | P::Stablelm2 => vec![Step::Scan(Scanner::Llama3 {
+                max_digits: 1,
+                marks: false,
+            })],
+            P::Qwen35 => vec![Step::Scan(Scanner::Llama3 {
+                max_digits: 1,
+                marks: true,
+            })],
             P::Starcoder | P::Refact | P::CommandR | P::Smollm | P::Codeshell => {
                 vec![re(&format!("[{CN}]"), C)?, gpt2]
             }
@@ -286,7 +302,9 @@ impl Splitter {
                         };
                         match *scanner {
                             Scanner::Gpt2 => s.gpt2(&mut out),
-                            Scanner::Llama3 { max_digits } => s.llama3(max_digits, &mut out),
+                            Scanner::Llama3 { max_digits, marks } => {
+                                s.llama3(max_digits, marks, &mut out)
+                            }
                         }
                     }
                 }
@@ -469,8 +487,9 @@ impl Scan<'_> {
         }
     }
 
-    fn llama3(&self, max_digits: usize, out: &mut Vec<Range<usize>>) {
-        let other = |f: Flags| !(f.whitespace || f.is_letter() || f.is_number());
+    fn llama3(&self, max_digits: usize, marks: bool, out: &mut Vec<Range<usize>>) {
+        let wordy = |f: Flags| f.is_letter() || (marks && f.class == Class::Mark);
+        let other = |f: Flags| !(f.whitespace || wordy(f) || f.is_number());
         let mut pos = self.start;
         while pos < self.end {
             let c = self.chars[pos];
@@ -481,11 +500,9 @@ impl Scan<'_> {
                 pos += k;
                 continue;
             }
-            // [^\r\n\p{L}\p{N}]?\p{L}+
-            if !(c == '\r' || c == '\n' || f.is_number())
-                && (f.is_letter() || self.is(pos + 1, Flags::is_letter))
-            {
-                let end = self.run_end(pos + 1, Flags::is_letter);
+            // [^\r\n\p{L}\p{N}]?\p{L}+ (with marks: [\p{L}\p{M}]+)
+            if !(c == '\r' || c == '\n' || f.is_number()) && (wordy(f) || self.is(pos + 1, wordy)) {
+                let end = self.run_end(pos + 1, wordy);
                 out.push(pos..end);
                 pos = end;
                 continue;
