@@ -9,10 +9,11 @@
 use std::sync::Mutex;
 
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 use ziglama_tensor::ThreadPool;
 
 use crate::error::len_error;
-use crate::ggml_order::{dot_gemm, dot_gemv, softmax_ggml};
+use crate::ggml_order::{dot_gemm, dot_gemv, reduce16, softmax_ggml};
 use crate::{KvCache, NnError, Result};
 
 /// A dot product of two rows in one of ggml's summation orders.
@@ -95,51 +96,67 @@ pub fn causal_attention(
     // llama.cpp multiplies with tinyBLAS when the batch has two or more tokens, else with
     // ggml_vec_dot_f16; their summation orders differ (see `ggml_order`).
     let gemm = n >= 2;
-    let kq_dot = if gemm && head_dim % 16 == 0 {
+    let kq_dot: Dot = if gemm && head_dim % 16 == 0 {
         dot_gemm
     } else {
         dot_gemv
     };
-    let kqv_dot: Dot = if gemm { dot_gemm } else { dot_gemv };
-    let kqv_pad = if gemm { 16 } else { 64 };
-    let outs: Vec<Mutex<&mut [f32]>> = out.chunks_mut(head_dim).map(Mutex::new).collect();
+    // Lanes of the probability-value product: position t adds into lane t % lanes.
+    let lanes = if gemm { 16 } else { 64 };
+    // One task per (token, KV head): the query heads of a group share the converted rows.
+    let outs: Vec<Mutex<&mut [f32]>> = out.chunks_mut(group * head_dim).map(Mutex::new).collect();
     let error: Mutex<Option<NnError>> = Mutex::new(None);
-    pool.run(n * n_head, |task| {
-        let (i, h) = (task / n_head, task % n_head);
-        let kvh = h / group;
-        let qh: Vec<f32> = q[i * q_len + h * head_dim..][..head_dim]
-            .iter()
-            .map(|&x| round_f16(x))
-            .collect();
+    pool.run(n * n_head_kv, |task| {
+        let (i, kvh) = (task / n_head_kv, task % n_head_kv);
         let (pos, seq) = (positions[i], seqs[i]);
         let result = (|| -> Result<()> {
             let n_kv = pos + 1;
-            let mut scores = vec![f32::NEG_INFINITY; n_kv.next_multiple_of(16)];
-            let mut k = vec![0f32; head_dim];
-            for (t, score) in scores[..n_kv].iter_mut().enumerate() {
-                let row = &cache.key(layer, seq, t)?[kvh * head_dim..][..head_dim];
-                for (a, b) in k.iter_mut().zip(row) {
-                    *a = b.to_f32();
-                }
-                *score = kq_dot(&k, &qh) * kq_scale;
-            }
-            softmax_ggml(&mut scores);
-            let len = n_kv.next_multiple_of(kqv_pad);
-            let mut probs = vec![0f32; len];
-            for (p, s) in probs.iter_mut().zip(&scores[..n_kv]) {
-                *p = round_f16(*s);
-            }
-            // Values transposed: one row of `len` positions per dimension.
-            let mut vt = vec![0f32; head_dim * len];
+            let mut keys = vec![0f32; n_kv * head_dim];
+            let mut values = vec![0f32; n_kv * head_dim];
             for t in 0..n_kv {
-                let row = &cache.value(layer, seq, t)?[kvh * head_dim..][..head_dim];
-                for (d, v) in row.iter().enumerate() {
-                    vt[d * len + t] = v.to_f32();
-                }
+                let at = kvh * head_dim..(kvh + 1) * head_dim;
+                cache.key(layer, seq, t)?[at.clone()]
+                    .convert_to_f32_slice(&mut keys[t * head_dim..][..head_dim]);
+                cache.value(layer, seq, t)?[at]
+                    .convert_to_f32_slice(&mut values[t * head_dim..][..head_dim]);
             }
             let mut o = outs[task].lock().unwrap_or_else(|e| e.into_inner());
-            for (d, out) in o.iter_mut().enumerate() {
-                *out = kqv_dot(&vt[d * len..][..len], &probs);
+            let mut scores = vec![f32::NEG_INFINITY; n_kv.next_multiple_of(16)];
+            let mut acc = vec![0f32; lanes * head_dim];
+            for (g, out) in o.chunks_exact_mut(head_dim).enumerate() {
+                let h = kvh * group + g;
+                let qh: Vec<f32> = q[i * q_len + h * head_dim..][..head_dim]
+                    .iter()
+                    .map(|&x| round_f16(x))
+                    .collect();
+                for (score, k) in scores.iter_mut().zip(keys.chunks_exact(head_dim)) {
+                    *score = kq_dot(k, &qh) * kq_scale;
+                }
+                scores[n_kv..].fill(f32::NEG_INFINITY);
+                softmax_ggml(&mut scores);
+                acc.fill(0.0);
+                for (t, (p, v)) in scores.iter().zip(values.chunks_exact(head_dim)).enumerate() {
+                    let p = round_f16(*p);
+                    if p == 0.0 {
+                        continue;
+                    }
+                    let a = &mut acc[(t % lanes) * head_dim..][..head_dim];
+                    for (a, v) in a.iter_mut().zip(v) {
+                        *a += p * v;
+                    }
+                }
+                for (d, out) in out.iter_mut().enumerate() {
+                    let lane = |l: usize| acc[l * head_dim + d];
+                    let mut x = [0f32; 16];
+                    for (l, x) in x.iter_mut().enumerate() {
+                        *x = if gemm {
+                            lane(l)
+                        } else {
+                            (lane(l) + lane(32 + l)) + (lane(16 + l) + lane(48 + l))
+                        };
+                    }
+                    *out = reduce16(&x);
+                }
             }
             Ok(())
         })();

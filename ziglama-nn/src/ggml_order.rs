@@ -75,26 +75,32 @@ pub fn dot_gemv(x: &[f32], y: &[f32]) -> f32 {
 /// 0 below about -87 (and for `-inf`), infinity above about 88.
 #[inline]
 pub fn exp_ggml(x: f32) -> f32 {
-    let r = f32::from_bits(0x4b40_0000); // 0x1.8p23
-    let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r); // 0x1.715476p+0
+    // The constants, as ggml writes them in hexadecimal.
+    const SHIFT: u32 = 0x4b40_0000; // 0x1.8p23
+    const LOG2E: u32 = 0x3fb8_aa3b; // 0x1.715476p+0
+    const LN2_HI: u32 = 0x3f31_7200; // 0x1.62e4p-1
+    const LN2_LO: u32 = 0x35bf_be8e; // 0x1.7f7d1cp-20
+    const C5: u32 = 0x3c07_2010; // 0x1.0e4020p-7
+    const C4: u32 = 0x3d2b_9f17; // 0x1.573e2ep-5
+    const C3: u32 = 0x3e2a_af33; // 0x1.555e66p-3
+    const C2: u32 = 0x3eff_fedb; // 0x1.fffdb6p-2
+    const C1: u32 = 0x3f7f_fff6; // 0x1.ffffecp-1
+    let c = f32::from_bits;
+    let r = c(SHIFT);
+    let z = x.mul_add(c(LOG2E), r);
     let n = z - r;
-    let b = (-n).mul_add(
-        f32::from_bits(0x35bf_be8e),                  // 0x1.7f7d1cp-20
-        (-n).mul_add(f32::from_bits(0x3f31_7200), x), // 0x1.62e4p-1
-    );
+    let b = (-n).mul_add(c(LN2_LO), (-n).mul_add(c(LN2_HI), x));
     if n.abs() > 192.0 || n.is_nan() {
         return if n <= 0.0 { 0.0 } else { f32::INFINITY };
     }
     let u = b * b;
-    let j = f32::from_bits(0x3c07_2010) // 0x1.0e4020p-7
-        .mul_add(b, f32::from_bits(0x3d2b_9f17)) // 0x1.573e2ep-5
-        .mul_add(
-            u,
-            f32::from_bits(0x3e2a_af33).mul_add(b, f32::from_bits(0x3eff_fedb)), // 0x1.555e66p-3, 0x1.fffdb6p-2
-        )
-        .mul_add(u, f32::from_bits(0x3f7f_fff6).mul_add(b, 1.0)); // 0x1.ffffecp-1
-                                                                  // _mm512_scalef_ps(j, n) = j * 2^n, rounded once.
-    (f64::from(j) * (n as f64).exp2()) as f32
+    let hi = c(C5).mul_add(b, c(C4));
+    let lo = c(C3).mul_add(b, c(C2));
+    let j = hi.mul_add(u, lo).mul_add(u, c(C1).mul_add(b, 1.0));
+    // _mm512_scalef_ps(j, n) = j * 2^n, rounded once: exact in f64, then one rounding
+    // (to a subnormal where it underflows). |n| <= 192, so 2^n is a normal f64.
+    let pow2 = f64::from_bits(((n as i64 + 1023) as u64) << 52);
+    (f64::from(j) * pow2) as f32
 }
 
 /// ggml's `soft_max` of one row (AVX-512 build): `exp_ggml(x - max)` in chunks of 16, each
@@ -133,7 +139,7 @@ mod tests {
 
     #[test]
     fn hex_constants() {
-        assert_eq!(f32::from_bits(0x3fb8_aa3b), 1.442_695_f32);
+        assert_eq!(f32::from_bits(0x3fb8_aa3b), std::f32::consts::LOG2_E);
         assert_eq!(f32::from_bits(0x3f31_7200), 0.693_145_75_f32);
         assert_eq!(f32::from_bits(0x3f7f_fff6), 0.999_999_4_f32);
     }
@@ -148,6 +154,10 @@ mod tests {
         assert_eq!(exp_ggml(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp_ggml(-200.0), 0.0);
         assert_eq!(exp_ggml(0.0), 1.0);
+        // underflow to subnormals, and 2^n for negative n
+        let tiny = exp_ggml(-100.0);
+        assert!(tiny > 0.0 && tiny < f32::MIN_POSITIVE, "{tiny}");
+        assert!(((exp_ggml(-20.0) - (-20f32).exp()) / (-20f32).exp()).abs() < 4e-7);
     }
 
     #[test]
