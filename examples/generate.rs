@@ -159,8 +159,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut stop_reason = "max_tokens";
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let mut pos = prompt.len();
-    for step in 0..args.max_tokens {
+    for (step, pos) in (0..args.max_tokens).zip(prompt.len()..) {
         let token = sample(&logits, args.temperature, &mut rng);
         if tokenizer.is_eog(token) {
             stop_reason = "eog";
@@ -179,7 +178,6 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             break;
         }
         logits = model.forward(&Batch::one(token, pos, 0), &mut state, &pool)?;
-        pos += 1;
     }
     let decode_ms = t_decode.elapsed().as_secs_f64() * 1e3;
     // Decode steps run: one per generated token after the first.
