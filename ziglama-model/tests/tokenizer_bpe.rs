@@ -161,3 +161,9 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn tokenizer_is_send_and_sync() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Tokenizer>();
+}

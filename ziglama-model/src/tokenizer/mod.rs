@@ -15,6 +15,24 @@
 //! 3. With `add_special`, BOS and EOS are added as the metadata's `add_bos_token` and
 //!    `add_eos_token` say (with llama.cpp's defaults when absent).
 //!
+//! ## Agreement with llama.cpp, and speed
+//!
+//! - llama.cpp's conformance files (`models/ggml-vocab-*.gguf` with `.inp`/`.out`) pass
+//!   100% for gpt-2, llama-bpe, qwen2, qwen35, starcoder, deepseek-llm, deepseek-coder,
+//!   falcon, refact, mpt and command-r (`tests/tokenizer_llama_vocab.rs`).
+//! - SmolLM2: 348 committed strings give llama.cpp's tokens with and without
+//!   `parse_special` (`tests/tokenizer_smollm2.rs`).
+//! - On 400 KB of source code and markdown, and on an 87 KB multilingual mix, all eleven
+//!   vocabularies give llama.cpp's tokens (`scripts/golden/tokenizer_vocab_crosscheck.py`).
+//! - Where llama.cpp's result depends on its hash map's iteration order (which of several
+//!   end-of-turn candidates becomes EOT when the file names none), ziglama takes the lowest
+//!   id; the end-of-generation set does not depend on it.
+//! - Speed: SmolLM2 encodes those 400 KB (132,601 tokens) in about 21 ms, some 6 million
+//!   tokens/s, against 0.6 million for llama.cpp through llama-cpp-python on the same
+//!   machine (2026-11-27): words are merged with a priority queue over interned pieces, and
+//!   repeated words within one call come from a cache. Building SmolLM2's tokenizer
+//!   (49,152 tokens, 48,900 merges) takes about 35 ms.
+//!
 //! ```no_run
 //! use ziglama_model::catalog::KnownModel;
 //! use ziglama_model::gguf::GgufFile;
