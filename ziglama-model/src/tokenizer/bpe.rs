@@ -134,6 +134,9 @@ impl BpeModel {
                 return;
             }
         }
+        if word.is_empty() {
+            return;
+        }
         let bytes = word.as_bytes();
         let mut symbols: Vec<Symbol> = Vec::with_capacity(word.len());
         for (i, (start, c)) in word.char_indices().enumerate() {

@@ -114,10 +114,28 @@ const NAMES: &[(&str, PreTokenizer)] = &[
     ("qwen35", PreTokenizer::Qwen35),
     ("smollm", PreTokenizer::Smollm),
     ("codeshell", PreTokenizer::Codeshell),
+    // Names llama.cpp treats exactly as one of the above (same splits and flags).
+    ("exaone", PreTokenizer::Starcoder),
+    ("minerva-7b", PreTokenizer::Starcoder),
+    ("mellum2", PreTokenizer::Starcoder),
+    ("exaone4", PreTokenizer::Gpt2),
+    ("jais", PreTokenizer::Gpt2),
+    ("megrez", PreTokenizer::Stablelm2),
+    ("hunyuan", PreTokenizer::Qwen2),
+    ("solar-open", PreTokenizer::Qwen2),
+    ("grok-2", PreTokenizer::Qwen2),
 ];
 
 impl PreTokenizer {
-    /// The pre-tokenizer `tokenizer.ggml.pre` names, if ziglama implements it.
+    /// The pre-tokenizer `tokenizer.ggml.pre` names, if ziglama implements it. Names that
+    /// llama.cpp handles exactly like another one map to that one (`exaone` to
+    /// [`Starcoder`](Self::Starcoder), `grok-2` to [`Qwen2`](Self::Qwen2), ...).
+    ///
+    /// ```
+    /// # use ziglama_model::tokenizer::PreTokenizer;
+    /// assert_eq!(PreTokenizer::from_name("llama-bpe"), Some(PreTokenizer::Llama3));
+    /// assert_eq!(PreTokenizer::from_name("grok-2"), Some(PreTokenizer::Qwen2));
+    /// ```
     pub fn from_name(name: &str) -> Option<PreTokenizer> {
         NAMES.iter().find(|(n, _)| *n == name).map(|&(_, p)| p)
     }
