@@ -169,3 +169,209 @@ pub fn causal_attention(
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A test cache: one layer, one sequence, `f16` rows by position.
+    struct Cache {
+        row_len: usize,
+        keys: Vec<Vec<f16>>,
+        values: Vec<Vec<f16>>,
+    }
+
+    impl KvCache for Cache {
+        fn row_len(&self) -> usize {
+            self.row_len
+        }
+        fn store(&mut self, _: usize, _: usize, pos: usize, k: &[f32], v: &[f32]) -> Result<()> {
+            if self.keys.len() <= pos {
+                self.keys.resize(pos + 1, Vec::new());
+                self.values.resize(pos + 1, Vec::new());
+            }
+            self.keys[pos] = k.iter().map(|&x| f16::from_f32(x)).collect();
+            self.values[pos] = v.iter().map(|&x| f16::from_f32(x)).collect();
+            Ok(())
+        }
+        fn key(&self, _: usize, seq: usize, pos: usize) -> Result<&[f16]> {
+            self.keys
+                .get(pos)
+                .map(|r| r.as_slice())
+                .ok_or(NnError::PositionOutOfRange {
+                    seq,
+                    pos,
+                    capacity: self.keys.len(),
+                })
+        }
+        fn value(&self, _: usize, seq: usize, pos: usize) -> Result<&[f16]> {
+            self.values
+                .get(pos)
+                .map(|r| r.as_slice())
+                .ok_or(NnError::PositionOutOfRange {
+                    seq,
+                    pos,
+                    capacity: self.values.len(),
+                })
+        }
+    }
+
+    const SHAPE: AttentionShape = AttentionShape {
+        n_head: 4,
+        n_head_kv: 2,
+        head_dim: 16,
+        kq_scale: 0.25,
+    };
+
+    fn row(seed: usize, len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((seed * 31 + i * 7) % 17) as f32 - 8.0) / 8.0)
+            .collect()
+    }
+
+    fn filled(n_pos: usize) -> Cache {
+        let mut c = Cache {
+            row_len: 32,
+            keys: Vec::new(),
+            values: Vec::new(),
+        };
+        for p in 0..n_pos {
+            c.store(0, 0, p, &row(p, 32), &row(p + 100, 32)).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn one_position_returns_its_value_for_every_head_of_the_group() {
+        let cache = filled(1);
+        let q = row(7, 64);
+        let mut out = vec![0f32; 64];
+        causal_attention(
+            &SHAPE,
+            0,
+            &q,
+            &[0],
+            &[0],
+            &cache,
+            &mut out,
+            &ThreadPool::new(1),
+        )
+        .unwrap();
+        let v = row(100, 32);
+        for h in 0..4 {
+            let kvh = h / 2; // heads 0, 1 read KV head 0; heads 2, 3 read KV head 1
+            for d in 0..16 {
+                assert_eq!(
+                    out[h * 16 + d],
+                    round_f16(v[kvh * 16 + d]),
+                    "head {h} dim {d}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn later_positions_do_not_change_earlier_outputs() {
+        let pool = ThreadPool::new(2);
+        let q: Vec<f32> = (0..3).flat_map(|p| row(p + 50, 64)).collect();
+        let mut short = vec![0f32; 3 * 64];
+        causal_attention(
+            &SHAPE,
+            0,
+            &q,
+            &[0, 1, 2],
+            &[0; 3],
+            &filled(3),
+            &mut short,
+            &pool,
+        )
+        .unwrap();
+        let mut long = vec![0f32; 3 * 64];
+        causal_attention(
+            &SHAPE,
+            0,
+            &q,
+            &[0, 1, 2],
+            &[0; 3],
+            &filled(9),
+            &mut long,
+            &pool,
+        )
+        .unwrap();
+        assert_eq!(short, long);
+    }
+
+    #[test]
+    fn matches_a_plain_softmax_attention() {
+        let cache = filled(5);
+        let q = row(3, 64);
+        let mut out = vec![0f32; 64];
+        causal_attention(
+            &SHAPE,
+            0,
+            &q,
+            &[4],
+            &[0],
+            &cache,
+            &mut out,
+            &ThreadPool::new(1),
+        )
+        .unwrap();
+        for h in 0..4 {
+            let kvh = h / 2;
+            let qh = &q[h * 16..][..16];
+            let mut s: Vec<f32> = (0..5)
+                .map(|t| {
+                    let k = &cache.keys[t][kvh * 16..][..16];
+                    qh.iter().zip(k).map(|(a, b)| a * b.to_f32()).sum::<f32>() * 0.25
+                })
+                .collect();
+            crate::softmax::softmax(&mut s);
+            for d in 0..16 {
+                let want: f32 = (0..5)
+                    .map(|t| s[t] * cache.values[t][kvh * 16 + d].to_f32())
+                    .sum();
+                assert!((out[h * 16 + d] - want).abs() < 2e-3, "head {h} dim {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_position_is_an_error() {
+        let cache = filled(2);
+        let mut out = vec![0f32; 64];
+        let err = causal_attention(
+            &SHAPE,
+            0,
+            &row(1, 64),
+            &[5],
+            &[0],
+            &cache,
+            &mut out,
+            &ThreadPool::new(1),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, NnError::PositionOutOfRange { pos: 2, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_lengths_are_errors() {
+        let cache = filled(1);
+        let mut out = vec![0f32; 63];
+        let err = causal_attention(
+            &SHAPE,
+            0,
+            &row(1, 64),
+            &[0],
+            &[0],
+            &cache,
+            &mut out,
+            &ThreadPool::new(1),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("output rows"), "{err}");
+    }
+}
