@@ -6,6 +6,8 @@
 //! y = h + Wdown · (silu(Wgate · norm(h)) * Wup · norm(h))
 //! ```
 
+use std::sync::Mutex;
+
 use ziglama_tensor::{matmul, Tensor, ThreadPool};
 
 use crate::activation::swiglu;
@@ -78,6 +80,28 @@ fn product(what: &str, w: &Tensor, x: &[f32], y: &mut [f32], pool: &ThreadPool) 
         what: what.to_owned(),
         source,
     })
+}
+
+/// Values of a row per SwiGLU task: a multiple of 16, so that the tasks' pieces keep ggml's
+/// 16-element chunks, which start at each row's start.
+const SWIGLU_PIECE: usize = 512;
+
+/// [`swiglu`] on each row of `n_ff` values, split across the pool.
+fn swiglu_rows(gate: &mut [f32], up: &[f32], n_ff: usize, pool: &ThreadPool) {
+    if n_ff == 0 {
+        return;
+    }
+    let pieces: Vec<Mutex<(&mut [f32], &[f32])>> = gate
+        .chunks_mut(n_ff)
+        .zip(up.chunks(n_ff))
+        .flat_map(|(g, u)| g.chunks_mut(SWIGLU_PIECE).zip(u.chunks(SWIGLU_PIECE)))
+        .map(Mutex::new)
+        .collect();
+    pool.run(pieces.len(), |i| {
+        let mut piece = pieces[i].lock().unwrap_or_else(|e| e.into_inner());
+        let (g, u) = &mut *piece;
+        swiglu(g, u);
+    });
 }
 
 impl LlamaBlockWeights {
@@ -199,7 +223,7 @@ impl LlamaBlockWeights {
         product("ffn_gate", &self.ffn_gate, norm, gate, pool)?;
         let up = resize(&mut scratch.up, n * f);
         product("ffn_up", &self.ffn_up, norm, up, pool)?;
-        swiglu(gate, up);
+        swiglu_rows(gate, up, f, pool);
         let proj = resize(&mut scratch.proj, n * e);
         product("ffn_down", &self.ffn_down, gate, proj, pool)?;
         for (r, p) in x.iter_mut().zip(proj.iter()) {
