@@ -121,6 +121,11 @@ impl State {
     pub fn n_ctx(&self) -> usize {
         self.cache.n_ctx()
     }
+
+    /// Forgets every position of `seq`, to run a new sequence in its place.
+    pub fn clear(&mut self, seq: usize) {
+        self.cache.clear(seq);
+    }
 }
 
 /// A model ready to run: hyperparameters and weights. Immutable and `Send + Sync`.

@@ -172,3 +172,38 @@ fn linear_scaling_is_read_from_metadata() {
     assert_eq!(model.hparams().block.rope.freq_scale, 0.5);
     assert_eq!(model.hparams().block.rope.ext_factor, 0.0);
 }
+
+#[test]
+fn a_position_gap_is_an_error_and_clear_starts_over() {
+    let model = variant(|_| {}, keep).expect("the copy loads");
+    let pool = ThreadPool::new(2);
+    let mut state = model.new_state(8, 1);
+    model
+        .forward(&Batch::prompt(&[19556, 28], 0, 0), &mut state, &pool)
+        .expect("positions 0, 1");
+    // Position 3 would attend to position 2, which was never run.
+    let err = model
+        .forward(&Batch::one(957, 3, 0), &mut state, &pool)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("position 2 of sequence 0"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("never stored"), "{err}");
+    state.clear(0);
+    let err = model
+        .forward(&Batch::one(957, 1, 0), &mut state, &pool)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("position 0 of sequence 0"),
+        "{err}"
+    );
+    let again = model
+        .forward(&Batch::prompt(&[19556, 28], 0, 0), &mut state, &pool)
+        .expect("a new sequence in its place");
+    let mut fresh = model.new_state(8, 1);
+    let want = model
+        .forward(&Batch::prompt(&[19556, 28], 0, 0), &mut fresh, &pool)
+        .expect("fresh");
+    assert_eq!(again, want);
+}

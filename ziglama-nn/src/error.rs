@@ -30,6 +30,18 @@ pub enum NnError {
         capacity: usize,
     },
 
+    /// A position attention reads that was never stored (positions must be run in order:
+    /// a batch at position `p` needs `0..p` run before or in the same batch).
+    #[error("KV cache: position {pos} of sequence {seq} in layer {layer} was never stored")]
+    PositionNotStored {
+        /// The layer.
+        layer: usize,
+        /// The sequence.
+        seq: usize,
+        /// The position.
+        pos: usize,
+    },
+
     /// A sequence id the KV cache does not have.
     #[error("KV cache: sequence {seq} does not exist (the cache holds {n_seq} sequences)")]
     SequenceOutOfRange {

@@ -16,6 +16,9 @@ use ziglama_nn::{KvCache, NnError};
 /// cache.store(1, 0, 2, &[1.0, 2.0, 3.0], &[0.5; 3]).unwrap();
 /// assert_eq!(cache.key(1, 0, 2).unwrap()[2].to_f32(), 3.0);
 /// assert!(cache.key(1, 0, 4).is_err()); // past n_ctx
+/// assert!(cache.key(1, 0, 1).is_err()); // never stored
+/// cache.clear(0);
+/// assert!(cache.key(1, 0, 2).is_err()); // cleared
 /// ```
 #[derive(Clone, Debug)]
 pub struct ContiguousKvCache {
@@ -25,6 +28,8 @@ pub struct ContiguousKvCache {
     row_len: usize,
     keys: Vec<u16>,
     values: Vec<u16>,
+    /// Whether each (layer, sequence, position) row has been stored.
+    stored: Vec<bool>,
 }
 
 impl ContiguousKvCache {
@@ -39,6 +44,17 @@ impl ContiguousKvCache {
             row_len,
             keys: vec![0u16; len],
             values: vec![0u16; len],
+            stored: vec![false; n_layer * n_seq * n_ctx],
+        }
+    }
+
+    /// Forgets every position of `seq` (to run a new sequence in its place).
+    pub fn clear(&mut self, seq: usize) {
+        for layer in 0..self.n_layer {
+            if seq < self.n_seq {
+                let at = (layer * self.n_seq + seq) * self.n_ctx;
+                self.stored[at..at + self.n_ctx].fill(false);
+            }
         }
     }
 
@@ -75,6 +91,15 @@ impl ContiguousKvCache {
         }
         Ok(((layer * self.n_seq + seq) * self.n_ctx + pos) * self.row_len)
     }
+
+    /// [`Self::offset`] of a row that has been stored.
+    fn stored_offset(&self, layer: usize, seq: usize, pos: usize) -> Result<usize, NnError> {
+        let at = self.offset(layer, seq, pos)?;
+        if !self.stored[(layer * self.n_seq + seq) * self.n_ctx + pos] {
+            return Err(NnError::PositionNotStored { layer, seq, pos });
+        }
+        Ok(at)
+    }
 }
 
 impl KvCache for ContiguousKvCache {
@@ -107,16 +132,17 @@ impl KvCache for ContiguousKvCache {
         for (d, s) in self.values[at..at + n].iter_mut().zip(value) {
             *d = f16::from_f32(*s).to_bits();
         }
+        self.stored[((layer * self.n_seq + seq) * self.n_ctx) + pos] = true;
         Ok(())
     }
 
     fn key(&self, layer: usize, seq: usize, pos: usize) -> Result<&[f16], NnError> {
-        let at = self.offset(layer, seq, pos)?;
+        let at = self.stored_offset(layer, seq, pos)?;
         Ok(self.keys[at..at + self.row_len].reinterpret_cast())
     }
 
     fn value(&self, layer: usize, seq: usize, pos: usize) -> Result<&[f16], NnError> {
-        let at = self.offset(layer, seq, pos)?;
+        let at = self.stored_offset(layer, seq, pos)?;
         Ok(self.values[at..at + self.row_len].reinterpret_cast())
     }
 }
