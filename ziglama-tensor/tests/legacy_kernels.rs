@@ -26,7 +26,24 @@
 //! The activation quants span `-128..=127` except for the formats with signed weights (Q8_0,
 //! IQ4_NL), where they span `-127..=127`: their AVX2 and AVX-512 BW kernels move the weight's
 //! sign onto the activation, which cannot negate -128, and no Q8 quantizer (ggml's or ours)
-//! ever produces -128. The VNNI variants are exact for -128 as well, which is tested.
+//! produces -128 from finite values with a representable inverse scale (ggml-cpu's x86
+//! activation quantizer writes -128 for NaN, infinities and blocks below ~2^-120, where ggml's
+//! kernels compute the same wrong product by the same sign trick). The VNNI variants are exact
+//! for -128 as well, which is tested.
+//!
+//! # ggml's order, bit for bit
+//!
+//! Beyond the bound, every x86 kernel (AVX2, AVX-512 BW, AVX-512 VNNI) must return exactly what
+//! ggml's AVX2 `ggml_vec_dot_*` returns, which is what llama.cpp computes on x86 (see the
+//! module documentation of `simd::x86_64::avx2::legacy`): [`Legacy::ggml`] is a scalar model
+//! of that order (per block `d = f32(d_w) * f32(d_a)`; eight lanes, lane `l` the exact sum of
+//! the products of elements `4l..4l + 4`; one accumulator updated by `fma` in block order;
+//! `hsum_float_8`'s reduction; `fma`-accumulated `m_w s_a` added last; IQ4_NL's two
+//! accumulators and scalar last block), and the kernels are compared with it bit for bit.
+//!
+//! The activation quantizers ggml-cpu runs on x86 (`quantize_row_q8_0`, `quantize_row_q8_1`:
+//! `127 / amax`, round half to even) are checked against hashes of libggml-cpu's own output
+//! on inputs built to land near rounding ties.
 
 use half::f16;
 use proptest::prelude::*;
@@ -44,6 +61,55 @@ const U: f64 = 1.0 / (1u64 << 24) as f64;
 trait Legacy: VecDot + std::fmt::Debug {
     /// `|d_w d_a| sum_j |q_j a_j| + |m_w s_a|` of one block pair.
     fn magnitude(w: &Self, a: &Self::Activation) -> f64;
+    /// The dot product in the order of ggml's AVX2 kernel for this format, computed in scalar
+    /// code (see the module documentation).
+    fn ggml(w: &[Self], a: &[Self::Activation]) -> f32;
+}
+
+/// The eight lanes of ggml's per-block partial sums: lane `l` is the exact integer sum of
+/// `q(j) * a_j` over `j` in `4l..4l + 4`, as f32.
+fn lanes(q: impl Fn(usize) -> i32, a: &[i8; 32]) -> [f32; 8] {
+    std::array::from_fn(|l| (4 * l..4 * l + 4).map(|j| q(j) * a[j] as i32).sum::<i32>() as f32)
+}
+
+/// ggml's `hsum_float_8`: high four lanes plus low four, lanes `0, 1` plus `2, 3`, then lane 0
+/// plus lane 1.
+fn hsum_float_8(v: [f32; 8]) -> f32 {
+    let r: [f32; 4] = std::array::from_fn(|i| v[i + 4] + v[i]);
+    (r[0] + r[2]) + (r[1] + r[3])
+}
+
+/// The `(m_w, s_a)` of a block pair, for the formats with a minimum.
+type MinTerm<'a, W, A> = &'a dyn Fn(&W, &A) -> (f16, f16);
+
+/// ggml's one-accumulator order: `acc = fma(f32(d_w) * f32(d_a), lanes, acc)` per block in
+/// order, reduced by [`hsum_float_8`]; plus `summs = fma(m_w, s_a, summs)` per block, added
+/// last (for formats without a minimum, `summs` stays 0 and is not added).
+fn ggml_one_accumulator<W, A>(
+    w: &[W],
+    a: &[A],
+    scales: impl Fn(&W, &A) -> (f16, f16),
+    mins: Option<MinTerm<W, A>>,
+    block_lanes: impl Fn(&W, &A) -> [f32; 8],
+) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut summs = 0f32;
+    for (x, y) in w.iter().zip(a) {
+        let (dw, da) = scales(x, y);
+        let d = dw.to_f32() * da.to_f32();
+        if let Some(mins) = mins {
+            let (m, s) = mins(x, y);
+            summs = m.to_f32().mul_add(s.to_f32(), summs);
+        }
+        let l = block_lanes(x, y);
+        for (acc, l) in acc.iter_mut().zip(l) {
+            *acc = d.mul_add(l, *acc);
+        }
+    }
+    match mins {
+        Some(_) => hsum_float_8(acc) + summs,
+        None => hsum_float_8(acc),
+    }
 }
 
 fn nibble(qs: &[u8; 16], j: usize) -> i32 {
@@ -70,11 +136,29 @@ impl Legacy for BlockQ4_0 {
     fn magnitude(w: &Self, a: &BlockQ8_0) -> f64 {
         dd(w.d, a.d) * abs_dot(|j| nibble(&w.qs, j) - 8, &a.qs)
     }
+    fn ggml(w: &[Self], a: &[BlockQ8_0]) -> f32 {
+        ggml_one_accumulator(
+            w,
+            a,
+            |x, y| (x.d, y.d),
+            None,
+            |x, y| lanes(|j| nibble(&x.qs, j) - 8, &y.qs),
+        )
+    }
 }
 
 impl Legacy for BlockQ5_0 {
     fn magnitude(w: &Self, a: &BlockQ8_0) -> f64 {
         dd(w.d, a.d) * abs_dot(|j| nibble(&w.qs, j) + fifth_bit(&w.qh, j) - 16, &a.qs)
+    }
+    fn ggml(w: &[Self], a: &[BlockQ8_0]) -> f32 {
+        ggml_one_accumulator(
+            w,
+            a,
+            |x, y| (x.d, y.d),
+            None,
+            |x, y| lanes(|j| nibble(&x.qs, j) + fifth_bit(&x.qh, j) - 16, &y.qs),
+        )
     }
 }
 
@@ -82,11 +166,29 @@ impl Legacy for BlockQ4_1 {
     fn magnitude(w: &Self, a: &BlockQ8_1) -> f64 {
         dd(w.d, a.d) * abs_dot(|j| nibble(&w.qs, j), &a.qs) + dd(w.m, a.s)
     }
+    fn ggml(w: &[Self], a: &[BlockQ8_1]) -> f32 {
+        ggml_one_accumulator(
+            w,
+            a,
+            |x, y| (x.d, y.d),
+            Some(&|x: &Self, y: &BlockQ8_1| (x.m, y.s)),
+            |x, y| lanes(|j| nibble(&x.qs, j), &y.qs),
+        )
+    }
 }
 
 impl Legacy for BlockQ5_1 {
     fn magnitude(w: &Self, a: &BlockQ8_1) -> f64 {
         dd(w.d, a.d) * abs_dot(|j| nibble(&w.qs, j) + fifth_bit(&w.qh, j), &a.qs) + dd(w.m, a.s)
+    }
+    fn ggml(w: &[Self], a: &[BlockQ8_1]) -> f32 {
+        ggml_one_accumulator(
+            w,
+            a,
+            |x, y| (x.d, y.d),
+            Some(&|x: &Self, y: &BlockQ8_1| (x.m, y.s)),
+            |x, y| lanes(|j| nibble(&x.qs, j) + fifth_bit(&x.qh, j), &y.qs),
+        )
     }
 }
 
@@ -94,19 +196,53 @@ impl Legacy for BlockQ8_0 {
     fn magnitude(w: &Self, a: &BlockQ8_0) -> f64 {
         dd(w.d, a.d) * abs_dot(|j| w.qs[j] as i32, &a.qs)
     }
+    fn ggml(w: &[Self], a: &[BlockQ8_0]) -> f32 {
+        ggml_one_accumulator(
+            w,
+            a,
+            |x, y| (x.d, y.d),
+            None,
+            |x, y| lanes(|j| x.qs[j] as i32, &y.qs),
+        )
+    }
 }
 
 impl Legacy for BlockIQ4_NL {
     fn magnitude(w: &Self, a: &BlockQ8_0) -> f64 {
         dd(w.d, a.d) * abs_dot(|j| KVALUES_IQ4NL[nibble(&w.qs, j) as usize] as i32, &a.qs)
     }
+    /// ggml's IQ4_NL order: blocks `2i` and `2i + 1` into two accumulators, `hsum_float_8` of
+    /// their sum, then a last odd block as `sum + d * sumi` (two roundings).
+    fn ggml(w: &[Self], a: &[BlockQ8_0]) -> f32 {
+        let level = |x: &Self, j: usize| KVALUES_IQ4NL[nibble(&x.qs, j) as usize] as i32;
+        let mut acc = [[0f32; 8]; 2];
+        let pairs = w.len().min(a.len()) / 2;
+        for (i, (x, y)) in w.iter().zip(a).take(2 * pairs).enumerate() {
+            let d = x.d.to_f32() * y.d.to_f32();
+            let l = lanes(|j| level(x, j), &y.qs);
+            for (acc, l) in acc[i % 2].iter_mut().zip(l) {
+                *acc = d.mul_add(l, *acc);
+            }
+        }
+        let sum = hsum_float_8(std::array::from_fn(|l| acc[0][l] + acc[1][l]));
+        match (w.get(2 * pairs), a.get(2 * pairs)) {
+            (Some(x), Some(y)) => {
+                let sumi: i32 = (0..32).map(|j| level(x, j) * y.qs[j] as i32).sum();
+                sum + x.d.to_f32() * y.d.to_f32() * sumi as f32
+            }
+            _ => sum,
+        }
+    }
 }
+
+/// A dot-product kernel under test.
+type Kernel<W> = Box<dyn Fn(&[W], &[<W as VecDot>::Activation]) -> f32>;
 
 /// Every kernel of `W` this CPU can run, by name: the ones [`DotKernel::select`] picks for
 /// each supported instruction set, and every variant (so the AVX-512 BW kernel is tested on a
 /// VNNI machine too, where `select` prefers VNNI).
-fn kernels<W: VecDot>() -> Vec<(String, Box<dyn Fn(&[W], &[W::Activation]) -> f32>)> {
-    let mut out: Vec<(String, Box<dyn Fn(&[W], &[W::Activation]) -> f32>)> = Vec::new();
+fn kernels<W: VecDot>() -> Vec<(String, Kernel<W>)> {
+    let mut out: Vec<(String, Kernel<W>)> = Vec::new();
     for isa in Isa::all_supported() {
         let k = DotKernel::<W>::select(isa);
         out.push((
@@ -129,6 +265,7 @@ fn check<W: Legacy>(w: &[W], a: &[W::Activation], off: usize) -> Result<(), Test
     let reference = W::vec_dot(w, a);
     let m: f64 = w.iter().zip(a).map(|(w, a)| W::magnitude(w, a)).sum();
     let bound = (2.0 * w.len() as f64 + 16.0) * U * m + f32::MIN_POSITIVE as f64;
+    let ggml = W::ggml(w, a);
     for (name, k) in kernels::<W>() {
         let got = k(w, a);
         let err = (got as f64 - reference as f64).abs();
@@ -137,6 +274,18 @@ fn check<W: Legacy>(w: &[W], a: &[W::Activation], off: usize) -> Result<(), Test
             "{name}: {got} vs reference {reference} (|diff| {err:e} > bound {bound:e}), {} blocks at offset {off}",
             w.len()
         );
+        if name.ends_with("-> avx2") || name.contains("avx512") || name == "variant avx2" {
+            prop_assert_eq!(
+                got.to_bits(),
+                ggml.to_bits(),
+                "{}: {} vs ggml's order {}, {} blocks at offset {}",
+                name,
+                got,
+                ggml,
+                w.len(),
+                off
+            );
+        }
     }
     Ok(())
 }
@@ -567,4 +716,185 @@ fn quantizers_write_zero_quants_when_the_inverse_scale_overflows() {
     let mut q81 = [bytemuck::Zeroable::zeroed()];
     BlockQ8_1::quantize(&x, &mut q81);
     assert_eq!((q81[0].qs, q81[0].s), ([0; 32], f16::ZERO));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The activation quantizers llama.cpp's CPU backend runs.
+
+/// FNV-1a, 64-bit.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// 2048 blocks built to land near the rounding ties of a Q8 quantizer: one element of each
+/// block is `±amax` (a random normal f32 between 2^-10 and 2^11), the others are
+/// `(k + 0.5) * amax / 127` for random `k` in `-127..=126`, computed in f32, then left alone or
+/// moved one ulp up or down. So `x * id` is within a few ulps of a half-integer, where the
+/// choice of `id` (`127 / amax` or `1 / (amax / 127)`) and of the tie rule decide the quant.
+/// Only exact f32 operations on integers and one multiplication and one division per value:
+/// the same bits in any IEEE-754 language (the golden hashes were made from a Python copy).
+fn near_ties() -> Vec<f32> {
+    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let mut x = Vec::with_capacity(2048 * 32);
+    for _ in 0..2048 {
+        let e = (next() % 21) as u32; // exponent -10 ..= 10
+        let amax = f32::from_bits(((e + 117) << 23) | (next() & 0x7F_FFFF) as u32);
+        let first = next() % 32;
+        for j in 0..32 {
+            let r = next();
+            x.push(if j == first {
+                if r & 1 == 1 {
+                    amax
+                } else {
+                    -amax
+                }
+            } else {
+                let k = (r % 254) as f32 - 127.0;
+                let v = (k + 0.5) * amax / 127.0;
+                match (r >> 32) % 3 {
+                    1 => f32::from_bits(v.to_bits() + 1),
+                    2 => f32::from_bits(v.to_bits() - 1),
+                    _ => v,
+                }
+            });
+        }
+    }
+    x
+}
+
+fn quantize_both<B: Quantize>(x: &[f32]) -> (Vec<B>, Vec<B>) {
+    let mut r = vec![bytemuck::Zeroable::zeroed(); x.len() / B::BLOCK_SIZE];
+    let mut c = r.clone();
+    B::quantize(x, &mut r);
+    B::quantize_activation(x, &mut c);
+    (r, c)
+}
+
+/// The hashes are of libggml-cpu's `quantize_row_q8_0` / `quantize_row_q8_1` (llama.cpp as
+/// built by llama-cpp-python 0.3.36 on an x86-64 AVX-512 machine; these functions run their
+/// AVX2 code there) and of libggml-base's `quantize_row_q8_0_ref` / `quantize_row_q8_1_ref`,
+/// called through ctypes on [`near_ties`] (as `scripts/golden/ggml_ref.py`'s `cpu_from_float`
+/// and `from_float_ref` do). 2040 of the 2048 blocks differ between the two quantizers.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn activation_quantizers_match_ggml_cpu_on_x86_bit_for_bit() {
+    let x = near_ties();
+    assert_eq!(
+        fnv1a(bytemuck::cast_slice(&x)),
+        0xd074_01c9_bd7a_5ad9,
+        "input"
+    );
+    let (r, c) = quantize_both::<BlockQ8_0>(&x);
+    assert_eq!(
+        fnv1a(bytemuck::cast_slice(&r)),
+        0xb05c_c532_1690_ba73,
+        "Q8_0 reference"
+    );
+    assert_eq!(
+        fnv1a(bytemuck::cast_slice(&c)),
+        0x8bf3_34e9_3b6f_a188,
+        "Q8_0 ggml-cpu"
+    );
+    let (r, c) = quantize_both::<BlockQ8_1>(&x);
+    assert_eq!(
+        fnv1a(bytemuck::cast_slice(&r)),
+        0x79d5_5949_dd8e_d921,
+        "Q8_1 reference"
+    );
+    assert_eq!(
+        fnv1a(bytemuck::cast_slice(&c)),
+        0x8a98_232c_c45f_3440,
+        "Q8_1 ggml-cpu"
+    );
+}
+
+/// Blocks where ggml-cpu's x86 quantizer does something unusual, and the bytes it writes
+/// (libggml-cpu's own output, as for the hashes above): exact ties (to even), a tiny block
+/// whose `127 / amax` overflows (every quant -128, `s` 0), NaN (quant -128; a NaN in the first
+/// lane is dropped by `maxps`), and infinities (`d` infinite, `id = 0`, `inf * 0` is NaN).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn activation_quantizers_handle_ties_and_non_finite_values_as_ggml_cpu() {
+    let mut x = Vec::new();
+    x.extend([1e-38f32; 32]);
+    let mut b = [0f32; 32];
+    b[3] = 1e-39;
+    x.extend(b);
+    x.extend((0..32).map(|j| j as f32 - 15.5));
+    let mut b = [0f32; 32];
+    b[..6].copy_from_slice(&[127.0, 2.5, -2.5, 0.5, -0.5, 1.5]);
+    x.extend(b);
+    for (at, v) in [(5, f32::NAN), (0, f32::NAN), (9, f32::INFINITY)] {
+        let mut b = [1f32; 32];
+        b[at] = v;
+        x.extend(b);
+    }
+    let mut b = [1f32; 32];
+    b[9] = f32::NEG_INFINITY;
+    b[17] = 3.0;
+    x.extend(b);
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let (_, c0) = quantize_both::<BlockQ8_0>(&x);
+    let (_, c1) = quantize_both::<BlockQ8_1>(&x);
+    let ones = "7f".repeat(31);
+    let m128 = "80".repeat(32);
+    let want0 = [
+        format!("0000{m128}"),
+        format!("0000{m128}"),
+        "d02f8189919aa2aab2bac3cbd3dbe3ecf4fc040c141d252d353d464e565e666f777f".to_owned(),
+        format!("003c7f02fe0000020000{}", "00".repeat(24)),
+        format!("0820{}80{}", "7f".repeat(5), "7f".repeat(26)),
+        format!("082080{ones}"),
+        format!("007c{}80{}", "00".repeat(9), "00".repeat(22)),
+        format!("007c{}80{}", "00".repeat(9), "00".repeat(22)),
+    ];
+    let want1 = [
+        format!("00000000{m128}"),
+        format!("00000000{m128}"),
+        "d02f00008189919aa2aab2bac3cbd3dbe3ecf4fc040c141d252d353d464e565e666f777f".to_owned(),
+        format!("003c08587f02fe0000020000{}", "00".repeat(24)),
+        format!("082000fc{}80{}", "7f".repeat(5), "7f".repeat(26)),
+        format!("082000fc80{ones}"),
+        format!("007c00fc{}80{}", "00".repeat(9), "00".repeat(22)),
+        format!("007c00fc{}80{}", "00".repeat(9), "00".repeat(22)),
+    ];
+    for (i, (b0, b1)) in c0.iter().zip(&c1).enumerate() {
+        assert_eq!(hex(bytemuck::bytes_of(b0)), want0[i], "Q8_0 block {i}");
+        assert_eq!(hex(bytemuck::bytes_of(b1)), want1[i], "Q8_1 block {i}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Whatever the target, the activation quantizer has the reference's scale and differs
+    /// from its quants by at most one step (the tie rule, and on x86-64 `127 / amax` against
+    /// `1 / d`), and Q8_1's `s` is `d` times the sum of its own quants.
+    #[test]
+    fn activation_quantizers_are_within_one_step_of_the_reference(x in rows()) {
+        let (r, c) = quantize_both::<BlockQ8_0>(&x);
+        for (r, c) in r.iter().zip(&c) {
+            prop_assert_eq!(r.d, c.d);
+            for (a, b) in r.qs.iter().zip(&c.qs) {
+                prop_assert!((*a as i32 - *b as i32).abs() <= 1, "{:?} vs {:?}", r, c);
+            }
+        }
+        let (r, c) = quantize_both::<BlockQ8_1>(&x);
+        for ((r, c), xb) in r.iter().zip(&c).zip(x.chunks(32)) {
+            prop_assert_eq!(r.d, c.d);
+            for (a, b) in r.qs.iter().zip(&c.qs) {
+                prop_assert!((*a as i32 - *b as i32).abs() <= 1, "{:?} vs {:?}", r, c);
+            }
+            let sum: i32 = c.qs.iter().map(|&q| q as i32).sum();
+            prop_assert_eq!(c.s, f16::from_f32(amax(xb) / 127.0 * sum as f32));
+        }
+    }
 }

@@ -74,6 +74,16 @@ pub trait Block: bytemuck::Pod + Send + Sync + 'static {
 pub trait Quantize: Block {
     /// Quantizes `x` (exactly `out.len() * BLOCK_SIZE` values) into `out`.
     fn quantize(x: &[f32], out: &mut [Self]);
+
+    /// The quantizer llama.cpp's CPU backend applies to activations before a dot product;
+    /// defaults to the reference ([`Quantize::quantize`]). Same contract as `quantize`.
+    ///
+    /// Q8_0 and Q8_1 override it: ggml-cpu's `quantize_row_q8_0` / `quantize_row_q8_1` are
+    /// not its reference quantizers (on x86 they multiply by `127 / amax` and round half to
+    /// even), and matching llama.cpp's logits to the last bit needs the same quants.
+    fn quantize_activation(x: &[f32], out: &mut [Self]) {
+        Self::quantize(x, out)
+    }
 }
 
 /// A weight format's dot product with the activation format ggml pairs it with.

@@ -3,6 +3,8 @@
 
 use half::f16;
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use super::q8_1::quantize_activation_block;
 use super::q8_1::{abs_max, round_to_i8};
 use super::{Block, Kernels, Quantize, VecDot};
 use crate::GgmlType;
@@ -54,6 +56,20 @@ impl Quantize for BlockQ8_0 {
                 *q = round_to_i8(v * id);
             }
         }
+    }
+
+    /// ggml-cpu's `quantize_row_q8_0` (see [`quantize_activation_block`]): on x86-64
+    /// `id = 127 / amax` and rounding half to even, on aarch64 `id = 1 / d` and rounding half
+    /// to even. Other targets: the reference.
+    fn quantize_activation(x: &[f32], out: &mut [Self]) {
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        for (b, x) in out.iter_mut().zip(x.chunks_exact(QK8_0)) {
+            let (d, qs, _) = quantize_activation_block(x);
+            b.d = f16::from_f32(d);
+            b.qs = qs;
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        Self::quantize(x, out)
     }
 }
 

@@ -62,6 +62,116 @@ impl Quantize for BlockQ8_1 {
             b.s = f16::from_f32(sum as f32 * d);
         }
     }
+
+    /// ggml-cpu's `quantize_row_q8_1` (see [`quantize_activation_block`]): on x86-64
+    /// `id = 127 / amax` and rounding half to even, on aarch64 `id = 1 / d` and rounding half
+    /// to even; `s = f16(d * sum(q))` in both. Other targets: the reference.
+    fn quantize_activation(x: &[f32], out: &mut [Self]) {
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        for (b, x) in out.iter_mut().zip(x.chunks_exact(QK8_1)) {
+            let (d, qs, sum) = quantize_activation_block(x);
+            b.d = f16::from_f32(d);
+            b.s = f16::from_f32(d * sum as f32);
+            b.qs = qs;
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        Self::quantize(x, out)
+    }
+}
+
+/// ggml-cpu's activation quantizer of one 32-element block (`quantize_row_q8_0` and
+/// `quantize_row_q8_1` of llama.cpp's CPU backend, which share everything but `s`): returns
+/// the scale `d` (in f32, before its conversion to f16), the quants, and the sum of the
+/// quants as ggml forms it for Q8_1's `s` (wrapping i32 arithmetic on the values before they
+/// are narrowed to bytes).
+///
+/// On x86-64 this is ggml's AVX/AVX2 code (what every x86 build of llama.cpp with AVX runs,
+/// AVX-512 builds included): `amax` by `maxps` in eight lanes then a 4-2-1 tree (including
+/// `maxps`'s NaN behaviour: the second operand wins), `d = amax / 127`,
+/// `id = 127 / amax` (not `1 / d`), quants `x * id` rounded half to EVEN (`roundps`), converted
+/// by `cvtps2dq` (NaN and infinities become `i32::MIN`) and narrowed with signed saturation.
+///
+/// On aarch64 it is ggml's NEON code: `id = 1 / d` as in the reference, but rounded half to
+/// even (`vcvtnq_s32_f32`: saturating, NaN becomes 0) and narrowed by truncation to the low
+/// byte (the C conversion of the stored `int32` lanes).
+///
+/// Elsewhere ggml-cpu uses the reference quantizers, and so does this (through
+/// [`Quantize::quantize`]; this function is not called there).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline]
+pub(crate) fn quantize_activation_block(x: &[f32]) -> (f32, [i8; QK8_1], i32) {
+    debug_assert_eq!(x.len(), QK8_1);
+    let mut q = [0i8; QK8_1];
+    #[cfg(target_arch = "x86_64")]
+    {
+        let amax = abs_max_maxps(x);
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        // 1.5 * 2^23: adding it rounds |v| < 2^22 to an integer, ties to even, and leaves that
+        // integer in the low mantissa bits.
+        const MAGIC: f32 = 12_582_912.0;
+        let mut lanes = [0i32; QK8_1];
+        let mut small = true;
+        for (l, &v) in lanes.iter_mut().zip(x) {
+            let v = v * id;
+            small &= v.abs() < 4_194_304.0;
+            *l = ((v + MAGIC).to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+        }
+        if !small {
+            // Only when `id` overflowed (amax below ~2^-120) or `x` holds NaN or infinities:
+            // then `v` is NaN or infinite, which `cvtps2dq` turns into `i32::MIN`.
+            for (l, &v) in lanes.iter_mut().zip(x) {
+                let r = (v * id).round_ties_even();
+                *l = if (-2_147_483_648.0..2_147_483_648.0).contains(&r) {
+                    r as i32
+                } else {
+                    i32::MIN
+                };
+            }
+        }
+        let mut sum = 0i32;
+        for (q, &l) in q.iter_mut().zip(&lanes) {
+            *q = l.clamp(-128, 127) as i8;
+            sum = sum.wrapping_add(l);
+        }
+        (d, q, sum)
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let amax = abs_max(x);
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, &v) in q.iter_mut().zip(x) {
+            // `as i32` saturates and maps NaN to 0, as `vcvtnq_s32_f32` does.
+            let l = (v * id).round_ties_even() as i32;
+            *q = l as i8;
+            sum = sum.wrapping_add(l);
+        }
+        (d, q, sum)
+    }
+}
+
+/// `max |x_j|` exactly as ggml's AVX code forms it from 32 values: `a = maxps(a, b)`
+/// (`if a > b { a } else { b }`, so a NaN in either operand yields `b`) over the four groups of
+/// eight lanes, then the high four lanes against the low four, then lanes `0, 1` against
+/// `2, 3`, then lane 0 against lane 1.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn abs_max_maxps(x: &[f32]) -> f32 {
+    let maxps = |a: f32, b: f32| if a > b { a } else { b };
+    let mut m = [0f32; 8];
+    for (m, &v) in m.iter_mut().zip(x) {
+        *m = v.abs();
+    }
+    for c in x[8..].chunks_exact(8) {
+        for (m, &v) in m.iter_mut().zip(c) {
+            *m = maxps(*m, v.abs());
+        }
+    }
+    let m4: [f32; 4] = std::array::from_fn(|i| maxps(m[i + 4], m[i]));
+    let m2 = [maxps(m4[0], m4[2]), maxps(m4[1], m4[3])];
+    maxps(m2[0], m2[1])
 }
 
 /// The largest `|v|` of `x` (0 for an empty slice; NaNs ignored, as `f32::max` does), in

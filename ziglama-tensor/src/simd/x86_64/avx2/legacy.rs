@@ -5,19 +5,40 @@
 //! each (low nibbles in the low 128 bits, high nibbles in the high 128 bits, which is exactly
 //! the order of the activation block's 32 bytes), multiplied with the activation bytes by
 //! `vpmaddubsw` and summed in pairs by `vpmaddwd`, giving eight exact i32 partial sums of the
-//! block. Those are converted to f32 (exact: each is below 2^24 in magnitude) and accumulated
-//! with one FMA by the block's combined scale `d_w * d_a`. Two blocks per iteration go to two
-//! independent accumulators, so the FMA latency does not serialise the loop.
+//! block, lane `l` holding the products of elements `4l..4l + 4`. Those are converted to f32
+//! (exact: each is below 2^24 in magnitude).
+//!
+//! # ggml's order of the f32 operations
+//!
+//! The float arithmetic on top is, operation for operation, that of ggml's AVX2
+//! `ggml_vec_dot_*` (what llama.cpp's CPU backend runs on x86 with AVX2, and on AVX-512
+//! machines too: these functions have no AVX-512 path), so that matrix products, and with them
+//! a model's logits, equal llama.cpp's bit for bit:
+//!
+//! - per block, the scale `d = f32(d_w) * f32(d_a)`, rounded to f32;
+//! - ONE 8-lane accumulator, updated in block order: `acc = fma(d, partial sums, acc)`;
+//! - the lanes reduced as ggml's `hsum_float_8`: high four plus low four, then lanes `0, 1`
+//!   plus `2, 3`, then lane 0 plus lane 1;
+//! - for Q4_1 and Q5_1, the scalar `summs = fma(f32(m_w), f32(s_a), summs)` in block order (the
+//!   compiler fuses ggml's `summs += m * s`), added last: `hsum(acc) + summs`;
+//! - IQ4_NL is the exception, as in ggml: blocks `2i` and `2i + 1` go to two accumulators,
+//!   reduced as `hsum(acc_even + acc_odd)`, and a last odd block is added as a scalar,
+//!   `sum + d * sumi` (two roundings, not fused).
+//!
+//! One accumulator makes the FMA latency a dependency chain of one FMA per block; ggml has the
+//! same chain, and out-of-order execution overlaps the chains of consecutive rows.
 //!
 //! The integer part is exact for every input, with one precondition where the weights are
 //! signed (Q8_0 and IQ4_NL): `vpmaddubsw` multiplies unsigned by signed bytes, so those
 //! kernels move the weight's sign onto the activation (`vpsignb`), which cannot negate -128.
 //! They are therefore exact when the activation quants lie in `-127..=127`, which is what every
-//! Q8 quantizer (ggml's and ours: `round(x / (amax / 127))`) produces. The unsigned-weight
-//! formats (Q4_0, Q5_0 with their offset subtracted separately, Q4_1, Q5_1) have no such
-//! precondition. The only difference from the scalar reference is the order of the f32
-//! additions (and the rounding of `d_w * d_a` before, not after, the multiplication by the
-//! integer sum); `tests/legacy_kernels.rs` bounds it.
+//! Q8 quantizer (ggml's and ours: `round(x / (amax / 127))`) produces (ggml's kernels compute
+//! the same wrong product for -128, by the same trick). The unsigned-weight formats (Q4_0,
+//! Q5_0 with their offset subtracted separately, Q4_1, Q5_1) have no such precondition. The
+//! only difference from the scalar reference is the order of the f32 additions (and the
+//! rounding of `d_w * d_a` before, not after, the multiplication by the integer sum);
+//! `tests/legacy_kernels.rs` bounds it, and checks the kernels against a scalar model of ggml's
+//! order bit for bit.
 //!
 //! Each kernel reads `min(w.len(), a.len())` blocks.
 
@@ -132,18 +153,22 @@ pub(crate) fn scale(dw: f16, da: f16) -> __m256 {
     _mm256_broadcastss_ps(_mm_mul_ss(f, _mm_movehdup_ps(f)))
 }
 
-/// For the formats with a minimum: lane 0 is `d_w * d_a`, lane 1 is `m_w * s_a`. The two
-/// f16 pairs sit next to each other in both block layouts.
+/// For the formats with a minimum: `d_w * d_a` in lane 0 of the first result, and
+/// `fma(m_w, s_a, summs)` in lane 0 of the second (ggml's `summs += m * s`, which the compiler
+/// fuses). The two f16 pairs sit next to each other in both block layouts.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn scale_and_min(dw: f16, mw: f16, da: f16, sa: f16) -> __m128 {
+pub(crate) fn scale_and_min(dw: f16, mw: f16, da: f16, sa: f16, summs: __m128) -> (__m128, __m128) {
     let w = i32::from(dw.to_bits()) | (i32::from(mw.to_bits()) << 16);
     let a = i32::from(da.to_bits()) | (i32::from(sa.to_bits()) << 16);
     let f = _mm_cvtph_ps(_mm_set_epi32(0, 0, a, w)); // [dw, mw, da, sa]
-    _mm_mul_ps(f, _mm_movehl_ps(f, f)) // [dw * da, mw * sa, ..]
+    let fa = _mm_movehl_ps(f, f); // [da, sa, ..]
+    let d = _mm_mul_ss(f, fa);
+    let summs = _mm_fmadd_ss(_mm_movehdup_ps(f), _mm_movehdup_ps(fa), summs);
+    (d, summs)
 }
 
-/// The sum of the eight lanes.
+/// The sum of the eight lanes, in the order of ggml's `hsum_float_8`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn hsum(v: __m256) -> f32 {
@@ -153,25 +178,14 @@ pub(crate) fn hsum(v: __m256) -> f32 {
 }
 
 /// Runs `$step` (which maps a weight block, an activation block and an accumulator to the
-/// new accumulator) over the blocks, alternating between two accumulators; evaluates to the
-/// sum of both accumulators' lanes.
-macro_rules! two_accumulators {
+/// new accumulator) over the blocks in order, into one accumulator, which it evaluates to.
+macro_rules! one_accumulator {
     ($w:expr, $a:expr, $step:ident) => {{
-        let (w, a) = ($w, $a);
-        let n = w.len().min(a.len());
-        let (w, a) = (&w[..n], &a[..n]);
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let (wp, ap) = (w.chunks_exact(2), a.chunks_exact(2));
-        let (wr, ar) = (wp.remainder(), ap.remainder());
-        for (x, y) in wp.zip(ap) {
-            acc0 = $step(&x[0], &y[0], acc0);
-            acc1 = $step(&x[1], &y[1], acc1);
+        let mut acc = _mm256_setzero_ps();
+        for (x, y) in $w.iter().zip($a) {
+            acc = $step(x, y, acc);
         }
-        if let (Some(x), Some(y)) = (wr.first(), ar.first()) {
-            acc0 = $step(x, y, acc0);
-        }
-        _mm256_add_ps(acc0, acc1)
+        acc
     }};
 }
 
@@ -189,7 +203,7 @@ pub(crate) fn step_q4_0(x: &BlockQ4_0, y: &BlockQ8_0, acc: __m256) -> __m256 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_q4_0_q8_0(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
-    hsum(two_accumulators!(w, a, step_q4_0))
+    hsum(one_accumulator!(w, a, step_q4_0))
 }
 
 /// One Q5_0·Q8_0 block, accumulated into `acc`.
@@ -209,7 +223,7 @@ pub(crate) fn step_q5_0(x: &BlockQ5_0, y: &BlockQ8_0, acc: __m256) -> __m256 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_q5_0_q8_0(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
-    hsum(two_accumulators!(w, a, step_q5_0))
+    hsum(one_accumulator!(w, a, step_q5_0))
 }
 
 /// Q8_0·Q8_0. Exact integer sums when the activation quants lie in `-127..=127`.
@@ -218,7 +232,7 @@ pub(crate) unsafe fn vec_dot_q5_0_q8_0(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_q8_0_q8_0(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
-    hsum(two_accumulators!(w, a, step_q8_0))
+    hsum(one_accumulator!(w, a, step_q8_0))
 }
 
 /// One Q8_0·Q8_0 block, accumulated into `acc`.
@@ -248,26 +262,46 @@ pub(crate) fn step_iq4_nl(x: &BlockIQ4_NL, y: &BlockQ8_0, table: __m256i, acc: _
     _mm256_fmadd_ps(scale(x.d, y.d), q, acc)
 }
 
-/// IQ4_NL·Q8_0. Exact integer sums when the activation quants lie in `-127..=127`.
+/// IQ4_NL·Q8_0. Exact integer sums when the activation quants lie in `-127..=127`. In ggml's
+/// order for this format: pairs of blocks into two accumulators, then a last odd block as a
+/// scalar.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_iq4_nl_q8_0(w: &[BlockIQ4_NL], a: &[BlockQ8_0]) -> f32 {
     let table = iq4nl_table();
-    let step = |x: &BlockIQ4_NL, y: &BlockQ8_0, acc: __m256| step_iq4_nl(x, y, table, acc);
-    hsum(two_accumulators!(w, a, step))
+    let n = w.len().min(a.len());
+    let (w, a) = (&w[..n], &a[..n]);
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let (wp, ap) = (w.chunks_exact(2), a.chunks_exact(2));
+    let (wr, ar) = (wp.remainder(), ap.remainder());
+    for (x, y) in wp.zip(ap) {
+        acc0 = step_iq4_nl(&x[0], &y[0], table, acc0);
+        acc1 = step_iq4_nl(&x[1], &y[1], table, acc1);
+    }
+    let sum = hsum(_mm256_add_ps(acc0, acc1));
+    match (wr.first(), ar.first()) {
+        (Some(x), Some(y)) => {
+            let v = _mm256_shuffle_epi8(table, unpack_nibbles(&x.qs));
+            // The block's integer sum: exact in f32 whatever the order (below 2^24).
+            let sumi = hsum(dot_signed(v, load_qs32(&y.qs)));
+            sum + x.d.to_f32() * y.d.to_f32() * sumi
+        }
+        _ => sum,
+    }
 }
 
-/// One Q4_1·Q8_1 block: the product accumulated into `acc`, `m_w * s_a` into lane 1 of
-/// `mins`.
+/// One Q4_1·Q8_1 block: the product accumulated into `acc`, `m_w * s_a` fused into lane 0 of
+/// `summs`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn step_q4_1(x: &BlockQ4_1, y: &BlockQ8_1, acc: __m256, mins: &mut __m128) -> __m256 {
+pub(crate) fn step_q4_1(x: &BlockQ4_1, y: &BlockQ8_1, acc: __m256, summs: &mut __m128) -> __m256 {
     let q = dot_unsigned(unpack_nibbles(&x.qs), load_qs32(&y.qs));
-    let s = scale_and_min(x.d, x.m, y.d, y.s);
-    *mins = _mm_add_ps(*mins, s);
-    _mm256_fmadd_ps(_mm256_broadcastss_ps(s), q, acc)
+    let (d, s) = scale_and_min(x.d, x.m, y.d, y.s, *summs);
+    *summs = s;
+    _mm256_fmadd_ps(_mm256_broadcastss_ps(d), q, acc)
 }
 
 /// Q4_1·Q8_1: `sum_b d_w d_a sum_j q_j a_j + m_w s_a`.
@@ -276,21 +310,21 @@ pub(crate) fn step_q4_1(x: &BlockQ4_1, y: &BlockQ8_1, acc: __m256, mins: &mut __
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_q4_1_q8_1(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
-    let mut mins = _mm_setzero_ps();
-    let mut step = |x: &BlockQ4_1, y: &BlockQ8_1, acc: __m256| step_q4_1(x, y, acc, &mut mins);
-    let acc = two_accumulators!(w, a, step);
-    hsum(acc) + _mm_cvtss_f32(_mm_movehdup_ps(mins))
+    let mut summs = _mm_setzero_ps();
+    let mut step = |x: &BlockQ4_1, y: &BlockQ8_1, acc: __m256| step_q4_1(x, y, acc, &mut summs);
+    let acc = one_accumulator!(w, a, step);
+    hsum(acc) + _mm_cvtss_f32(summs)
 }
 
 /// One Q5_1·Q8_1 block, as [`step_q4_1`].
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn step_q5_1(x: &BlockQ5_1, y: &BlockQ8_1, acc: __m256, mins: &mut __m128) -> __m256 {
+pub(crate) fn step_q5_1(x: &BlockQ5_1, y: &BlockQ8_1, acc: __m256, summs: &mut __m128) -> __m256 {
     let qx = _mm256_or_si256(unpack_nibbles(&x.qs), fifth_bits(&x.qh));
     let q = dot_unsigned(qx, load_qs32(&y.qs));
-    let s = scale_and_min(x.d, x.m, y.d, y.s);
-    *mins = _mm_add_ps(*mins, s);
-    _mm256_fmadd_ps(_mm256_broadcastss_ps(s), q, acc)
+    let (d, s) = scale_and_min(x.d, x.m, y.d, y.s, *summs);
+    *summs = s;
+    _mm256_fmadd_ps(_mm256_broadcastss_ps(d), q, acc)
 }
 
 /// Q5_1·Q8_1.
@@ -299,8 +333,8 @@ pub(crate) fn step_q5_1(x: &BlockQ5_1, y: &BlockQ8_1, acc: __m256, mins: &mut __
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_q5_1_q8_1(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 {
-    let mut mins = _mm_setzero_ps();
-    let mut step = |x: &BlockQ5_1, y: &BlockQ8_1, acc: __m256| step_q5_1(x, y, acc, &mut mins);
-    let acc = two_accumulators!(w, a, step);
-    hsum(acc) + _mm_cvtss_f32(_mm_movehdup_ps(mins))
+    let mut summs = _mm_setzero_ps();
+    let mut step = |x: &BlockQ5_1, y: &BlockQ8_1, acc: __m256| step_q5_1(x, y, acc, &mut summs);
+    let acc = one_accumulator!(w, a, step);
+    hsum(acc) + _mm_cvtss_f32(summs)
 }

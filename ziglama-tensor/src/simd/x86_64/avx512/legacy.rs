@@ -3,12 +3,18 @@
 //! and `vpmaddwd`) and AVX-512 VNNI (`vpdpbusd`, which multiplies unsigned by signed bytes
 //! and sums each group of four straight into i32).
 //!
-//! Two 32-element blocks fill one 512-bit register (block 0 in the low 256 bits; inside each
-//! half the layout of the AVX2 kernels: byte `j` is element `j`). Each block pair gives
-//! sixteen exact i32 partial sums, converted to f32 (exact: below 2^24) and accumulated with
-//! one FMA by a vector holding block 0's scale `d_w * d_a` in the low eight lanes and block
-//! 1's in the high eight. The main loop takes four blocks into two independent accumulators;
-//! a last odd block is paired with a zero block (scale 0), so it takes the same exact path.
+//! The integer work takes two 32-element blocks per 512-bit register (block 0 in the low 256
+//! bits; inside each half the layout of the AVX2 kernels: byte `j` is element `j`), giving
+//! sixteen exact i32 partial sums, lane `l` of each half holding the products of elements
+//! `4l..4l + 4` of its block, converted to f32 (exact: below 2^24). These are exactly the
+//! partial sums of the AVX2 kernels, and the float arithmetic on them is that of the AVX2
+//! kernels, which is ggml's (see `avx2::legacy`): each half is applied with its block's scale
+//! to ONE 8-lane accumulator, in block order (`acc = fma(d_0, low half, acc)`, then
+//! `acc = fma(d_1, high half, acc)`), reduced in `hsum_float_8`'s order; the Q4_1 and Q5_1
+//! terms `m_w * s_a` are fused into a scalar sum in block order and added last; IQ4_NL keeps
+//! ggml's two accumulators for even and odd blocks (the two halves of one 512-bit
+//! accumulator) and its scalar last odd block. So every kernel here returns, bit for bit, what
+//! the AVX2 kernel (and llama.cpp) returns.
 //!
 //! Exactness of the integer part: as in the AVX2 kernels, the BW variants of Q8_0 and IQ4_NL
 //! move the weight's sign onto the activation and need activation quants in `-127..=127` (what
@@ -75,24 +81,20 @@ fn fifth_bits2(qh0: &[u8; 4], qh1: &[u8; 4]) -> __mmask64 {
     u64::from(u32::from_le_bytes(*qh0)) | (u64::from(u32::from_le_bytes(*qh1)) << 32)
 }
 
-/// Block 0's `d_w * d_a` in lanes 0..8, block 1's in lanes 8..16.
+/// `d_w * d_a` of two blocks, in lanes 0 and 1 (each an f32 product of the f16 scales).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
-fn scales2(dw0: f16, dw1: f16, da0: f16, da1: f16) -> __m512 {
+fn scales2(dw0: f16, dw1: f16, da0: f16, da1: f16) -> __m128 {
     let w = i32::from(dw0.to_bits()) | (i32::from(dw1.to_bits()) << 16);
     let a = i32::from(da0.to_bits()) | (i32::from(da1.to_bits()) << 16);
     let f = _mm_cvtph_ps(_mm_set_epi32(0, 0, a, w)); // [dw0, dw1, da0, da1]
-    let p = _mm_mul_ps(f, _mm_movehl_ps(f, f)); // [dw0 da0, dw1 da1, ..]
-    _mm512_permutexvar_ps(
-        _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-        _mm512_castps128_ps512(p),
-    )
+    _mm_mul_ps(f, _mm_movehl_ps(f, f)) // [dw0 da0, dw1 da1, ..]
 }
 
-/// The scales of four blocks: blocks 0 and 1 as [`scales2`], then blocks 2 and 3.
+/// `d_w * d_a` of four blocks, in lanes 0..4.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
-fn scales4(dw: [f16; 4], da: [f16; 4]) -> (__m512, __m512) {
+fn scales4(dw: [f16; 4], da: [f16; 4]) -> __m128 {
     let pk = |a: f16, b: f16| i32::from(a.to_bits()) | (i32::from(b.to_bits()) << 16);
     let h = _mm_set_epi32(
         pk(da[2], da[3]),
@@ -101,46 +103,39 @@ fn scales4(dw: [f16; 4], da: [f16; 4]) -> (__m512, __m512) {
         pk(dw[0], dw[1]),
     );
     let f = _mm256_cvtph_ps(h); // [dw0, dw1, dw2, dw3 | da0, da1, da2, da3]
-    let p = _mm512_castps128_ps512(_mm_mul_ps(
-        _mm256_castps256_ps128(f),
-        _mm256_extractf128_ps::<1>(f),
-    ));
-    (
-        _mm512_permutexvar_ps(
-            _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-            p,
-        ),
-        _mm512_permutexvar_ps(
-            _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2),
-            p,
-        ),
-    )
+    _mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps::<1>(f))
 }
 
-/// For the formats with a minimum: the scales as [`scales2`], and `m_w0 s_a0 + m_w1 s_a1`
-/// in lane 1 of the returned `__m128` (other lanes: don't care).
+/// Lane `I` of `p` in all eight lanes.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
-fn scales_and_mins2(w: [(f16, f16); 2], a: [(f16, f16); 2]) -> (__m512, __m128) {
+fn lane<const I: i32>(p: __m128) -> __m256 {
+    _mm256_permutevar8x32_ps(_mm256_castps128_ps256(p), _mm256_set1_epi32(I))
+}
+
+/// `acc = fma(d_0, low half of q, acc)`, then `acc = fma(d_1, high half of q, acc)`, where
+/// `d_0, d_1` are lanes `I, I + 1` of `p`: a block pair applied in block order.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn apply_pair<const I: i32, const J: i32>(p: __m128, q: __m512, acc: __m256) -> __m256 {
+    let acc = _mm256_fmadd_ps(lane::<I>(p), _mm512_castps512_ps256(q), acc);
+    _mm256_fmadd_ps(lane::<J>(p), _mm512_extractf32x8_ps::<1>(q), acc)
+}
+
+/// For the formats with a minimum: `d_w * d_a` of two blocks in lanes 0 and 2, and `summs`
+/// with `fma(m_w, s_a, summs)` applied for block 0, then block 1 (lane 0).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn scales_and_mins2(w: [(f16, f16); 2], a: [(f16, f16); 2], summs: __m128) -> (__m128, __m128) {
     let pack = |(d, m): (f16, f16)| i32::from(d.to_bits()) | (i32::from(m.to_bits()) << 16);
     let h = _mm_set_epi32(pack(a[1]), pack(a[0]), pack(w[1]), pack(w[0]));
     let f = _mm256_cvtph_ps(h); // [dw0, mw0, dw1, mw1 | da0, sa0, da1, sa1]
-    let p = _mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps::<1>(f));
-    // p = [dw0 da0, mw0 sa0, dw1 da1, mw1 sa1]
-    let scales = _mm512_permutexvar_ps(
-        _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0),
-        _mm512_castps128_ps512(p),
-    );
-    (scales, _mm_add_ps(p, _mm_movehl_ps(p, p)))
-}
-
-/// The sum of the sixteen lanes.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
-fn hsum(acc: __m512) -> f32 {
-    let lo = _mm512_castps512_ps256(acc);
-    let hi = _mm512_extractf32x8_ps::<1>(acc);
-    avx2::hsum(_mm256_add_ps(lo, hi))
+    let (fw, fa) = (_mm256_castps256_ps128(f), _mm256_extractf128_ps::<1>(f));
+    let p = _mm_mul_ps(fw, fa); // [dw0 da0, .., dw1 da1, ..]
+    let (mw, sa) = (_mm_movehdup_ps(fw), _mm_movehdup_ps(fa)); // [mw0, mw0, mw1, mw1], ..
+    let summs = _mm_fmadd_ss(mw, sa, summs);
+    let summs = _mm_fmadd_ss(_mm_movehl_ps(mw, mw), _mm_movehl_ps(sa, sa), summs);
+    (p, summs)
 }
 
 /// Sixteen exact partial sums of `sum_j (qx_j - off) * y_j` (unsigned `qx_j <= 31`), BW.
@@ -192,81 +187,122 @@ fn dot_unsigned_vnni(qx: __m512i, y: __m512i) -> __m512 {
     _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qx, y))
 }
 
-/// Generates the two-blocks-per-register driver of weight format `$W` paired with Q8_0:
-/// `$pair` maps two weight blocks and the pair of activation quants to sixteen partial sums.
-/// Four blocks per iteration go to two accumulators; an odd last block is paired with a zero
-/// block (scale 0, quants 0), so it takes the same exact integer path.
+/// Generates the driver of weight format `$W` paired with Q8_0: `$pair` maps two weight blocks
+/// and the pair of activation quants to sixteen partial sums, which are applied to one 8-lane
+/// accumulator in block order. An odd last block is paired with a zero block whose half is
+/// not applied.
 macro_rules! pairs_q8_0 {
     ($W:ty, $w:expr, $a:expr, $pair:expr) => {{
         let (w, a) = ($w, $a);
         let n = w.len().min(a.len());
         let (w, a) = (&w[..n], &a[..n]);
-        let step = |x: &[$W], y: &[BlockQ8_0], acc: __m512| {
-            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
-            _mm512_fmadd_ps(scales2(x[0].d, x[1].d, y[0].d, y[1].d), q, acc)
-        };
-        let mut acc0 = _mm512_setzero_ps();
-        let mut acc1 = _mm512_setzero_ps();
+        let mut acc = _mm256_setzero_ps();
         let (w4, a4) = (w.chunks_exact(4), a.chunks_exact(4));
         let (wr, ar) = (w4.remainder(), a4.remainder());
         for (x, y) in w4.zip(a4) {
-            let (s01, s23) = scales4(
+            let p = scales4(
                 [x[0].d, x[1].d, x[2].d, x[3].d],
                 [y[0].d, y[1].d, y[2].d, y[3].d],
             );
             let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
-            acc0 = _mm512_fmadd_ps(s01, q, acc0);
+            acc = apply_pair::<0, 1>(p, q, acc);
             let q = $pair(&x[2], &x[3], load_qs2(&y[2].qs, &y[3].qs));
-            acc1 = _mm512_fmadd_ps(s23, q, acc1);
+            acc = apply_pair::<2, 3>(p, q, acc);
         }
         if wr.len() >= 2 {
-            acc0 = step(&wr[..2], &ar[..2], acc0);
+            let p = scales2(wr[0].d, wr[1].d, ar[0].d, ar[1].d);
+            let q = $pair(&wr[0], &wr[1], load_qs2(&ar[0].qs, &ar[1].qs));
+            acc = apply_pair::<0, 1>(p, q, acc);
         }
         if wr.len() % 2 == 1 {
             let i = wr.len() - 1;
-            let x: [$W; 2] = [wr[i], bytemuck::Zeroable::zeroed()];
-            let y: [BlockQ8_0; 2] = [ar[i], bytemuck::Zeroable::zeroed()];
-            acc1 = step(&x, &y, acc1);
+            let z: $W = bytemuck::Zeroable::zeroed();
+            let zq = [0i8; 32];
+            let p = scales2(wr[i].d, z.d, ar[i].d, z.d);
+            let q = $pair(&wr[i], &z, load_qs2(&ar[i].qs, &zq));
+            acc = _mm256_fmadd_ps(lane::<0>(p), _mm512_castps512_ps256(q), acc);
         }
-        hsum(_mm512_add_ps(acc0, acc1))
+        avx2::hsum(acc)
     }};
 }
 
 /// Generates the driver of weight format `$W` with a minimum, paired with Q8_1, as
-/// [`pairs_q8_0`]; the `m_w * s_a` terms are summed in a separate `__m128`.
+/// [`pairs_q8_0`]; the `m_w * s_a` terms are fused into a scalar sum in block order, added
+/// last.
 macro_rules! pairs_q8_1 {
     ($W:ty, $w:expr, $a:expr, $pair:expr) => {{
         let (w, a) = ($w, $a);
         let n = w.len().min(a.len());
         let (w, a) = (&w[..n], &a[..n]);
-        let mut mins = _mm_setzero_ps();
-        let mut step = |x: &[$W], y: &[BlockQ8_1], acc: __m512| {
-            let (s, m) = scales_and_mins2(
+        let mut summs = _mm_setzero_ps();
+        let mut acc = _mm256_setzero_ps();
+        let (w2, a2) = (w.chunks_exact(2), a.chunks_exact(2));
+        let (wr, ar) = (w2.remainder(), a2.remainder());
+        for (x, y) in w2.zip(a2) {
+            let (p, s) = scales_and_mins2(
                 [(x[0].d, x[0].m), (x[1].d, x[1].m)],
                 [(y[0].d, y[0].s), (y[1].d, y[1].s)],
+                summs,
             );
-            mins = _mm_add_ps(mins, m);
+            summs = s;
             let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
-            _mm512_fmadd_ps(s, q, acc)
-        };
-        let mut acc0 = _mm512_setzero_ps();
-        let mut acc1 = _mm512_setzero_ps();
-        let (w4, a4) = (w.chunks_exact(4), a.chunks_exact(4));
-        let (wr, ar) = (w4.remainder(), a4.remainder());
-        for (x, y) in w4.zip(a4) {
-            acc0 = step(&x[..2], &y[..2], acc0);
-            acc1 = step(&x[2..], &y[2..], acc1);
+            acc = apply_pair::<0, 2>(p, q, acc);
         }
-        if wr.len() >= 2 {
-            acc0 = step(&wr[..2], &ar[..2], acc0);
+        if let (Some(x), Some(y)) = (wr.first(), ar.first()) {
+            let z: $W = bytemuck::Zeroable::zeroed();
+            let zq = [0i8; 32];
+            let (dw, mw) = f16_pair(x.d, x.m);
+            let (da, sa) = f16_pair(y.d, y.s);
+            summs = _mm_fmadd_ss(mw, sa, summs);
+            let q = $pair(x, &z, load_qs2(&y.qs, &zq));
+            let d = _mm256_broadcastss_ps(_mm_mul_ss(dw, da));
+            acc = _mm256_fmadd_ps(d, _mm512_castps512_ps256(q), acc);
         }
-        if wr.len() % 2 == 1 {
-            let i = wr.len() - 1;
-            let x: [$W; 2] = [wr[i], bytemuck::Zeroable::zeroed()];
-            let y: [BlockQ8_1; 2] = [ar[i], bytemuck::Zeroable::zeroed()];
-            acc1 = step(&x, &y, acc1);
+        avx2::hsum(acc) + _mm_cvtss_f32(summs)
+    }};
+}
+
+/// Two f16 values as f32, each in lane 0 of its own `__m128`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn f16_pair(a: f16, b: f16) -> (__m128, __m128) {
+    let f = _mm_cvtph_ps(_mm_cvtsi32_si128(
+        i32::from(a.to_bits()) | (i32::from(b.to_bits()) << 16),
+    ));
+    (f, _mm_movehdup_ps(f))
+}
+
+/// Generates the IQ4_NL driver in ggml's order for this format: blocks `2i` and `2i + 1` into
+/// the low and high halves of one 512-bit accumulator (ggml's two 8-lane accumulators), their
+/// sum reduced as `hsum_float_8`, then a last odd block added as the scalar `d * sumi`.
+macro_rules! pairs_iq4_nl {
+    ($w:expr, $a:expr, $pair:expr) => {{
+        let (w, a) = ($w, $a);
+        let n = w.len().min(a.len());
+        let (w, a) = (&w[..n], &a[..n]);
+        let mut acc = _mm512_setzero_ps();
+        let (w2, a2) = (w.chunks_exact(2), a.chunks_exact(2));
+        let (wr, ar) = (w2.remainder(), a2.remainder());
+        for (x, y) in w2.zip(a2) {
+            let p = scales2(x[0].d, x[1].d, y[0].d, y[1].d);
+            let s = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lane::<0>(p)), lane::<1>(p));
+            let q = $pair(&x[0], &x[1], load_qs2(&y[0].qs, &y[1].qs));
+            acc = _mm512_fmadd_ps(s, q, acc);
         }
-        hsum(_mm512_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(mins))
+        let sum = avx2::hsum(_mm256_add_ps(
+            _mm512_castps512_ps256(acc),
+            _mm512_extractf32x8_ps::<1>(acc),
+        ));
+        match (wr.first(), ar.first()) {
+            (Some(x), Some(y)) => {
+                let z: BlockIQ4_NL = bytemuck::Zeroable::zeroed();
+                let q = $pair(x, &z, load_qs2(&y.qs, &[0i8; 32]));
+                // The block's integer sum: exact in f32 whatever the order (below 2^24).
+                let sumi = avx2::hsum(_mm512_castps512_ps256(q));
+                sum + x.d.to_f32() * y.d.to_f32() * sumi
+            }
+            _ => sum,
+        }
     }};
 }
 
@@ -379,7 +415,7 @@ pub(crate) unsafe fn vec_dot_iq4_nl_q8_0(w: &[BlockIQ4_NL], a: &[BlockQ8_0]) -> 
     let table = iq4nl_table(0);
     let pair =
         |x0: &BlockIQ4_NL, x1: &BlockIQ4_NL, y: __m512i| dot_signed(iq4_nl_pair(x0, x1, table), y);
-    pairs_q8_0!(BlockIQ4_NL, w, a, pair)
+    pairs_iq4_nl!(w, a, pair)
 }
 
 /// IQ4_NL·Q8_0, AVX-512 VNNI: the levels biased by +128 (`1..=241`, unsigned), then
@@ -393,7 +429,7 @@ pub(crate) unsafe fn vec_dot_iq4_nl_q8_0_vnni(w: &[BlockIQ4_NL], a: &[BlockQ8_0]
     let pair = |x0: &BlockIQ4_NL, x1: &BlockIQ4_NL, y: __m512i| {
         dot_offset_vnni(iq4_nl_pair(x0, x1, table), y, 128)
     };
-    pairs_q8_0!(BlockIQ4_NL, w, a, pair)
+    pairs_iq4_nl!(w, a, pair)
 }
 
 /// Q4_1·Q8_1, AVX-512 BW.
