@@ -178,14 +178,14 @@ fn quantize_rows<A: Quantize>(x: &[f32], xq: &mut [A], k: usize, pool: &ThreadPo
     let n = x.len() / k;
     if n < 4 || pool.n_threads() == 1 {
         for (src, dst) in x.chunks_exact(k).zip(xq.chunks_exact_mut(a_row)) {
-            A::quantize(src, dst);
+            A::quantize_activation(src, dst);
         }
         return;
     }
     let chunks: Vec<Mutex<&mut [A]>> = xq.chunks_mut(a_row).map(Mutex::new).collect();
     pool.run(n, |j| {
         let mut dst = chunks[j].lock().unwrap_or_else(|e| e.into_inner());
-        A::quantize(&x[j * k..(j + 1) * k], &mut dst);
+        A::quantize_activation(&x[j * k..(j + 1) * k], &mut dst);
     });
 }
 
