@@ -31,9 +31,9 @@ use clap::Parser;
 use serde_json::json;
 use ziglama::tensor::formats::{
     Block, BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ6_K, BlockQ8_0, DotKernel,
-    VecDot,
+    Quantize, VecDot,
 };
-use ziglama::tensor::{formats, matmul, GgmlType, Isa, Tensor, ThreadPool};
+use ziglama::tensor::{matmul, GgmlType, Isa, Tensor, ThreadPool};
 
 /// Measure memory read bandwidth and matrix-vector throughput per weight format.
 #[derive(Parser)]
@@ -270,13 +270,23 @@ fn in_cache_gbs<W: VecDot>(cols: usize, kib: usize) -> f64 {
     best
 }
 
-/// A format to measure: its type, its kernel's name and whether it is SIMD, and its
-/// in-cache kernel speed function.
-type FormatCase = (GgmlType, (String, bool), fn(usize, usize) -> f64);
+/// A format to measure: its type, its kernel's name and whether it is SIMD, its in-cache
+/// kernel speed function and its activation quantization time function.
+type FormatCase = (
+    GgmlType,
+    (String, bool),
+    fn(usize, usize) -> f64,
+    fn(&[f32]) -> f64,
+);
 
 fn parse_format(s: &str) -> Option<FormatCase> {
     fn case<W: VecDot>() -> FormatCase {
-        (W::TYPE, kernel_name::<W>(), in_cache_gbs::<W>)
+        (
+            W::TYPE,
+            kernel_name::<W>(),
+            in_cache_gbs::<W>,
+            activation_quantize_us::<W>,
+        )
     }
     // f16 and bf16 are named through functions returning them (this package does not depend
     // on the `half` crate that defines them).
@@ -312,16 +322,19 @@ fn build_matrix(ty: GgmlType, rows: usize, cols: usize, unique: usize) -> Tensor
     w
 }
 
-/// Time of quantizing one activation row to `ty`'s activation format, in microseconds.
-fn activation_quantize_us(ty: GgmlType, x: &[f32]) -> f64 {
-    let at = ty.vec_dot_type();
-    let mut out = vec![0u8; at.row_size(x.len()).expect("row size")];
+/// Time of quantizing one activation row to `W`'s activation format with the quantizer
+/// `matmul` uses (`Quantize::quantize_activation`), in microseconds (best of 50).
+fn activation_quantize_us<W: VecDot>(x: &[f32]) -> f64 {
+    let at = <W::Activation as Block>::TYPE;
+    let t = Tensor::zeros(at, &[x.len(), 1]).expect("activation row");
+    let mut out: Vec<W::Activation> = t.blocks().expect("aligned blocks").to_vec();
     let mut best = f64::MAX;
     for _ in 0..50 {
         let t = Instant::now();
-        formats::quantize_row(at, x, &mut out).expect("quantizing activations");
+        <W::Activation as Quantize>::quantize_activation(x, &mut out);
         best = best.min(t.elapsed().as_secs_f64() * 1e6);
     }
+    std::hint::black_box(&out);
     best
 }
 
@@ -396,13 +409,13 @@ fn run(args: &Args) -> Result<(), String> {
     let mut rng = Rng(42);
     let x: Vec<f32> = (0..args.cols).map(|_| rng.next_f32()).collect();
     let mut results = Vec::new();
-    for &(ty, (ref kernel, simd), in_cache_gbs) in &formats {
+    for &(ty, (ref kernel, simd), in_cache_gbs, activation_quantize_us) in &formats {
         let row_bytes = ty.row_size(args.cols).map_err(|e| e.to_string())?;
         let rows = args
             .rows
             .unwrap_or_else(|| (8 * l3).div_ceil(row_bytes).next_multiple_of(64));
         let w = build_matrix(ty, rows, args.cols, args.unique_rows);
-        let quant_us = activation_quantize_us(ty, &x);
+        let quant_us = activation_quantize_us(&x);
         let in_cache = in_cache_gbs(args.cols, args.cache_kib);
         let mut y = vec![0f32; rows];
         for (pool, &(threads, bw_best, _)) in pools.iter().zip(&bw) {
