@@ -722,6 +722,7 @@ fn quantizers_write_zero_quants_when_the_inverse_scale_overflows() {
 // The activation quantizers llama.cpp's CPU backend runs.
 
 /// FNV-1a, 64-bit.
+#[cfg(target_arch = "x86_64")]
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
@@ -735,6 +736,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// choice of `id` (`127 / amax` or `1 / (amax / 127)`) and of the tie rule decide the quant.
 /// Only exact f32 operations on integers and one multiplication and one division per value:
 /// the same bits in any IEEE-754 language (the golden hashes were made from a Python copy).
+#[cfg(target_arch = "x86_64")]
 fn near_ties() -> Vec<f32> {
     let mut s = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move || {
