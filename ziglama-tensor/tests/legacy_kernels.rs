@@ -497,6 +497,122 @@ proptest! {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Four-row kernels.
+
+/// Four weight rows and one activation row: allocations of `n + 3` blocks, row `r` starting at
+/// block `(off + r) % 4` (so the rows sit at different offsets), the activation at `off`.
+type Rows4<W, A> = ([Vec<W>; 4], Vec<A>, usize, usize);
+
+fn rows4<W: std::fmt::Debug, A: std::fmt::Debug>(
+    w: impl Strategy<Value = W> + Clone,
+    a: impl Strategy<Value = A> + Clone,
+) -> impl Strategy<Value = Rows4<W, A>> {
+    lengths().prop_flat_map(move |(n, off)| {
+        let row = prop::collection::vec(w.clone(), n + 3);
+        (
+            [row.clone(), row.clone(), row.clone(), row],
+            prop::collection::vec(a.clone(), n + 3),
+            Just(n),
+            Just(off),
+        )
+    })
+}
+
+/// `DotKernel::call4` equals four `DotKernel::call`s bit for bit on every kernel this CPU
+/// runs, and on the x86 SIMD kernels also ggml's order ([`Legacy::ggml`]); with one row a block
+/// shorter, `call4` falls back to (and so still equals) four calls.
+fn check4<W: Legacy>((w, a, n, off): &Rows4<W, W::Activation>) -> Result<(), TestCaseError> {
+    let (n, off) = (*n, *off);
+    let a = &a[off.min(3)..][..n];
+    let rows: [&[W]; 4] = std::array::from_fn(|r| &w[r][(off + r) % 4..][..n]);
+    let short: [&[W]; 4] = std::array::from_fn(|r| {
+        if r == 3 {
+            &rows[r][..n.saturating_sub(1)]
+        } else {
+            rows[r]
+        }
+    });
+    let mut ks: Vec<_> = Isa::all_supported()
+        .into_iter()
+        .map(DotKernel::<W>::select)
+        .collect();
+    ks.extend(DotKernel::<W>::variants());
+    for k in ks {
+        let got = k.call4(rows, a);
+        for r in 0..4 {
+            let one = k.call(rows[r], a);
+            prop_assert_eq!(
+                got[r].to_bits(),
+                one.to_bits(),
+                "{} row {}: call4 {} vs call {}, {} blocks at offset {}",
+                k.name(),
+                r,
+                got[r],
+                one,
+                n,
+                off
+            );
+            if k.isa() == Isa::Avx2 || k.isa() == Isa::Avx512 {
+                let ggml = W::ggml(rows[r], a);
+                prop_assert_eq!(got[r].to_bits(), ggml.to_bits(), "{} row {}", k.name(), r);
+            }
+        }
+        if n > 0 {
+            let got = k.call4(short, &a[..n - 1]);
+            for r in 0..4 {
+                let one = k.call(&short[r][..n - 1], &a[..n - 1]);
+                prop_assert_eq!(
+                    got[r].to_bits(),
+                    one.to_bits(),
+                    "{} short row {}",
+                    k.name(),
+                    r
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn q4_0_call4_is_four_calls(x in rows4(q4_0(finite_f16()), q8_0(finite_f16(), true))) {
+        check4(&x)?;
+    }
+
+    #[test]
+    fn q5_0_call4_is_four_calls(x in rows4(q5_0(finite_f16()), q8_0(finite_f16(), true))) {
+        check4(&x)?;
+    }
+
+    #[test]
+    fn q4_1_call4_is_four_calls(
+        x in rows4(q4_1(finite_f16(), finite_f16()), q8_1(finite_f16(), finite_f16()))
+    ) {
+        check4(&x)?;
+    }
+
+    #[test]
+    fn q5_1_call4_is_four_calls(
+        x in rows4(q5_1(finite_f16(), finite_f16()), q8_1(finite_f16(), finite_f16()))
+    ) {
+        check4(&x)?;
+    }
+
+    #[test]
+    fn q8_0_call4_is_four_calls(x in rows4(q8_0(finite_f16(), true), q8_0(finite_f16(), false))) {
+        check4(&x)?;
+    }
+
+    #[test]
+    fn iq4_nl_call4_is_four_calls(x in rows4(iq4_nl(finite_f16()), q8_0(finite_f16(), false))) {
+        check4(&x)?;
+    }
+}
+
 /// The VNNI variants of the signed-weight formats are exact even for -128 activations (the BW
 /// and AVX2 ones document that they are not).
 #[test]
@@ -547,6 +663,21 @@ fn legacy_formats_have_x86_kernels() {
         assert!(k.avx2.is_some(), "{name}: no AVX2 kernel");
         assert!(k.avx512.is_some(), "{name}: no AVX-512 kernel");
         assert!(k.avx512_vnni.is_some(), "{name}: no AVX-512 VNNI kernel");
+        let k4 = &W::KERNELS4;
+        assert!(k4.avx2.is_some(), "{name}: no AVX2 four-row kernel");
+        assert!(k4.avx512.is_some(), "{name}: no AVX-512 four-row kernel");
+        assert!(
+            k4.avx512_vnni.is_some(),
+            "{name}: no AVX-512 VNNI four-row kernel"
+        );
+        for k in DotKernel::<W>::variants() {
+            assert_eq!(
+                k.has_rows4(),
+                k.isa() != Isa::Scalar,
+                "{name}: {}",
+                k.name()
+            );
+        }
     }
     has::<BlockQ4_0>("Q4_0");
     has::<BlockQ4_1>("Q4_1");

@@ -96,6 +96,11 @@ pub trait VecDot: Block {
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32;
     /// SIMD versions of [`VecDot::vec_dot`], per instruction set.
     const KERNELS: Kernels<Self> = Kernels::NONE;
+    /// Four-row versions of [`VecDot::KERNELS`]: each slot computes four weight rows against
+    /// one activation row, every result bit-identical to the single-row kernel in the same
+    /// slot (so the four independent accumulator chains overlap without changing the order
+    /// of any row's operations). An empty slot falls back to four single-row calls.
+    const KERNELS4: Kernels4<Self> = Kernels4::NONE;
 }
 
 /// An instruction-set-specific dot-product kernel. Calling it is sound only on a CPU that has
@@ -125,6 +130,36 @@ impl<W: VecDot> Kernels<W> {
     };
 }
 
+/// An instruction-set-specific kernel computing the dot products of four weight rows with one
+/// activation row. Each row must be bit-identical to the single-row [`RawDot`] kernel of the
+/// same slot on that row. Calling it is sound only on a CPU that has the features it was
+/// compiled for; [`DotKernel`] guarantees that. It reads `min` over the four rows and the
+/// activation of their lengths in blocks.
+pub type RawDot4<W> = unsafe fn([&[W]; 4], &[<W as VecDot>::Activation]) -> [f32; 4];
+
+/// The four-row kernels a format has, by instruction set, with the slots of [`Kernels`] (`None`:
+/// four calls of the single-row kernel of that slot).
+pub struct Kernels4<W: VecDot> {
+    /// AVX2 + FMA + F16C; pairs with [`Kernels::avx2`].
+    pub avx2: Option<RawDot4<W>>,
+    /// AVX-512 F/BW/DQ/VL; pairs with [`Kernels::avx512`].
+    pub avx512: Option<RawDot4<W>>,
+    /// AVX-512 with VNNI; pairs with [`Kernels::avx512_vnni`].
+    pub avx512_vnni: Option<RawDot4<W>>,
+    /// NEON; pairs with [`Kernels::neon`].
+    pub neon: Option<RawDot4<W>>,
+}
+
+impl<W: VecDot> Kernels4<W> {
+    /// No four-row kernels: every slot falls back to four single-row calls.
+    pub const NONE: Kernels4<W> = Kernels4 {
+        avx2: None,
+        avx512: None,
+        avx512_vnni: None,
+        neon: None,
+    };
+}
+
 /// A dot-product kernel of weight format `W` that is safe to call on this CPU.
 ///
 /// ```
@@ -140,6 +175,8 @@ impl<W: VecDot> Kernels<W> {
 /// ```
 pub struct DotKernel<W: VecDot> {
     f: RawDot<W>,
+    /// The four-row kernel of the same slot as `f`, if the format has one.
+    f4: Option<RawDot4<W>>,
     isa: Isa,
     name: &'static str,
 }
@@ -165,6 +202,7 @@ impl<W: VecDot> DotKernel<W> {
     pub fn scalar() -> Self {
         DotKernel {
             f: W::vec_dot as RawDot<W>,
+            f4: None,
             isa: Isa::Scalar,
             name: "scalar",
         }
@@ -173,22 +211,24 @@ impl<W: VecDot> DotKernel<W> {
     /// Every kernel of `W` this CPU can run, scalar first and the preferred one last: for
     /// testing each against the reference, and for benches.
     pub fn variants() -> Vec<Self> {
-        let k = &W::KERNELS;
+        let (k, k4) = (&W::KERNELS, &W::KERNELS4);
         let candidates = [
-            (k.avx2, Isa::Avx2, "avx2", true),
-            (k.avx512, Isa::Avx512, "avx512", true),
+            (k.avx2, k4.avx2, Isa::Avx2, "avx2", true),
+            (k.avx512, k4.avx512, Isa::Avx512, "avx512", true),
             (
                 k.avx512_vnni,
+                k4.avx512_vnni,
                 Isa::Avx512,
                 "avx512_vnni",
                 Isa::has_avx512_vnni(),
             ),
-            (k.neon, Isa::Neon, "neon", true),
+            (k.neon, k4.neon, Isa::Neon, "neon", true),
         ];
         let mut out = vec![Self::scalar()];
-        for (f, isa, name, extra) in candidates {
+        for (f, f4, isa, name, extra) in candidates {
             if let Some(f) = f.filter(|_| extra && isa.is_supported()) {
-                out.push(DotKernel { f, isa, name });
+                // The four-row kernel of a slot needs the same features as the single-row one.
+                out.push(DotKernel { f, f4, isa, name });
             }
         }
         out
@@ -216,6 +256,34 @@ impl<W: VecDot> DotKernel<W> {
         // instruction set `is_supported()` on this CPU (and VNNI kernels only when VNNI is
         // detected); the scalar kernel is safe code.
         unsafe { (self.f)(w, a) }
+    }
+
+    /// Whether this kernel has a four-row version (else [`DotKernel::call4`] makes four
+    /// [`DotKernel::call`]s).
+    pub fn has_rows4(&self) -> bool {
+        self.f4.is_some()
+    }
+
+    /// The dot products of four weight rows with one activation row: element `r` is
+    /// bit-identical to `self.call(w[r], a)`. Uses the four-row kernel of the same variant
+    /// (instruction set and VNNI choice) when the format has one and the four rows have the
+    /// same length, else four [`DotKernel::call`]s.
+    #[inline]
+    pub fn call4(&self, w: [&[W]; 4], a: &[W::Activation]) -> [f32; 4] {
+        let n = w[0].len();
+        match self.f4 {
+            Some(f4) if w.iter().all(|r| r.len() == n) => {
+                debug_assert_eq!(
+                    n * W::BLOCK_SIZE,
+                    a.len() * <W::Activation as Block>::BLOCK_SIZE
+                );
+                // SAFETY: `f4` is only stored by `variants`, together with the single-row
+                // kernel of the same slot, when that slot's instruction set is supported on
+                // this CPU (VNNI slots only when VNNI is detected).
+                unsafe { f4(w, a) }
+            }
+            _ => w.map(|r| self.call(r, a)),
+        }
     }
 }
 

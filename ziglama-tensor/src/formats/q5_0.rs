@@ -106,6 +106,13 @@ impl VecDot for BlockQ5_0 {
         avx512_vnni: Some(crate::simd::x86_64::avx512::legacy::vec_dot_q5_0_q8_0_vnni),
         neon: None,
     };
+    #[cfg(target_arch = "x86_64")]
+    const KERNELS4: super::Kernels4<Self> = super::Kernels4 {
+        avx2: Some(crate::simd::x86_64::avx2::legacy::vec_dot4_q5_0_q8_0),
+        avx512: Some(crate::simd::x86_64::avx512::legacy::vec_dot4_q5_0_q8_0),
+        avx512_vnni: Some(crate::simd::x86_64::avx512::legacy::vec_dot4_q5_0_q8_0_vnni),
+        neon: None,
+    };
     #[cfg(target_arch = "aarch64")]
     const KERNELS: Kernels<Self> = Kernels {
         neon: Some(crate::simd::aarch64::legacy::vec_dot_q5_0_q8_0),

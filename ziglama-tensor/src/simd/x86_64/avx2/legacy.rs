@@ -338,3 +338,121 @@ pub(crate) unsafe fn vec_dot_q5_1_q8_1(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 
     let acc = one_accumulator!(w, a, step);
     hsum(acc) + _mm_cvtss_f32(summs)
 }
+
+// Four-row kernels: four weight rows against one activation row, each row with its own
+// accumulator updated in exactly the single-row kernel's order, so each result is bit-identical
+// to the single-row kernel's while the four FMA chains overlap. Each reads `min` over the four
+// rows and the activation of their lengths in blocks.
+
+/// The four rows and the activation cut to their common length in blocks.
+#[inline]
+pub(crate) fn common<'a, W, A>(w: [&'a [W]; 4], a: &'a [A]) -> ([&'a [W]; 4], &'a [A]) {
+    let n = w.iter().fold(a.len(), |n, r| n.min(r.len()));
+    (w.map(|r| &r[..n]), &a[..n])
+}
+
+/// Runs `$step` (weight block, activation block, accumulator, row index to the new
+/// accumulator) over the blocks of four rows in order, one accumulator per row, and evaluates
+/// to the four accumulators.
+macro_rules! four_accumulators {
+    ($w:expr, $a:expr, $step:expr) => {{
+        let ([w0, w1, w2, w3], a) = common($w, $a);
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for (i, y) in a.iter().enumerate() {
+            acc[0] = $step(&w0[i], y, acc[0], 0);
+            acc[1] = $step(&w1[i], y, acc[1], 1);
+            acc[2] = $step(&w2[i], y, acc[2], 2);
+            acc[3] = $step(&w3[i], y, acc[3], 3);
+        }
+        acc
+    }};
+}
+
+/// Q4_0·Q8_0, four rows; each as [`vec_dot_q4_0_q8_0`].
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q4_0_q8_0(w: [&[BlockQ4_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let step = |x: &BlockQ4_0, y: &BlockQ8_0, acc: __m256, _r: usize| step_q4_0(x, y, acc);
+    four_accumulators!(w, a, step).map(|acc| hsum(acc))
+}
+
+/// Q5_0·Q8_0, four rows; each as [`vec_dot_q5_0_q8_0`].
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q5_0_q8_0(w: [&[BlockQ5_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let step = |x: &BlockQ5_0, y: &BlockQ8_0, acc: __m256, _r: usize| step_q5_0(x, y, acc);
+    four_accumulators!(w, a, step).map(|acc| hsum(acc))
+}
+
+/// Q8_0·Q8_0, four rows; each as [`vec_dot_q8_0_q8_0`].
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q8_0_q8_0(w: [&[BlockQ8_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let step = |x: &BlockQ8_0, y: &BlockQ8_0, acc: __m256, _r: usize| step_q8_0(x, y, acc);
+    four_accumulators!(w, a, step).map(|acc| hsum(acc))
+}
+
+/// Q4_1·Q8_1, four rows; each as [`vec_dot_q4_1_q8_1`].
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q4_1_q8_1(w: [&[BlockQ4_1]; 4], a: &[BlockQ8_1]) -> [f32; 4] {
+    let mut summs = [_mm_setzero_ps(); 4];
+    let mut step =
+        |x: &BlockQ4_1, y: &BlockQ8_1, acc: __m256, r: usize| step_q4_1(x, y, acc, &mut summs[r]);
+    let acc = four_accumulators!(w, a, step);
+    [0, 1, 2, 3].map(|r| hsum(acc[r]) + _mm_cvtss_f32(summs[r]))
+}
+
+/// Q5_1·Q8_1, four rows; each as [`vec_dot_q5_1_q8_1`].
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q5_1_q8_1(w: [&[BlockQ5_1]; 4], a: &[BlockQ8_1]) -> [f32; 4] {
+    let mut summs = [_mm_setzero_ps(); 4];
+    let mut step =
+        |x: &BlockQ5_1, y: &BlockQ8_1, acc: __m256, r: usize| step_q5_1(x, y, acc, &mut summs[r]);
+    let acc = four_accumulators!(w, a, step);
+    [0, 1, 2, 3].map(|r| hsum(acc[r]) + _mm_cvtss_f32(summs[r]))
+}
+
+/// IQ4_NL·Q8_0, four rows; each as [`vec_dot_iq4_nl_q8_0`] (pairs of blocks into two
+/// accumulators per row, then a last odd block as a scalar).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_iq4_nl_q8_0(w: [&[BlockIQ4_NL]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let table = iq4nl_table();
+    let (w, a) = common(w, a);
+    let pairs = a.len() / 2;
+    let mut even = [_mm256_setzero_ps(); 4];
+    let mut odd = [_mm256_setzero_ps(); 4];
+    for i in 0..pairs {
+        let (y0, y1) = (&a[2 * i], &a[2 * i + 1]);
+        for r in 0..4 {
+            even[r] = step_iq4_nl(&w[r][2 * i], y0, table, even[r]);
+            odd[r] = step_iq4_nl(&w[r][2 * i + 1], y1, table, odd[r]);
+        }
+    }
+    [0, 1, 2, 3].map(|r| {
+        let sum = hsum(_mm256_add_ps(even[r], odd[r]));
+        if a.len() % 2 == 1 {
+            let (x, y) = (&w[r][a.len() - 1], &a[a.len() - 1]);
+            let v = _mm256_shuffle_epi8(table, unpack_nibbles(&x.qs));
+            // The block's integer sum: exact in f32 whatever the order (below 2^24).
+            let sumi = hsum(dot_signed(v, load_qs32(&y.qs)));
+            sum + x.d.to_f32() * y.d.to_f32() * sumi
+        } else {
+            sum
+        }
+    })
+}

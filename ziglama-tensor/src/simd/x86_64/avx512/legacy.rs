@@ -306,6 +306,117 @@ macro_rules! pairs_iq4_nl {
     }};
 }
 
+// Four-row kernels: four weight rows against one activation row (whose block pairs are loaded
+// once), each row with its own accumulator updated in exactly the single-row kernel's order, so
+// each result is bit-identical to the single-row kernel's while the four FMA chains overlap.
+// Each reads `min` over the four rows and the activation of their lengths in blocks.
+
+/// Four rows of [`pairs_q8_0`]: the same operations per row, one accumulator per row.
+macro_rules! pairs4_q8_0 {
+    ($W:ty, $w:expr, $a:expr, $pair:expr) => {{
+        let (w, a) = avx2::common($w, $a);
+        let n = a.len();
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for i in 0..n / 2 {
+            let (y0, y1) = (&a[2 * i], &a[2 * i + 1]);
+            let y = load_qs2(&y0.qs, &y1.qs);
+            for r in 0..4 {
+                let (x0, x1) = (&w[r][2 * i], &w[r][2 * i + 1]);
+                let p = scales2(x0.d, x1.d, y0.d, y1.d);
+                acc[r] = apply_pair::<0, 1>(p, $pair(x0, x1, y), acc[r]);
+            }
+        }
+        if n % 2 == 1 {
+            let y = &a[n - 1];
+            let z: $W = bytemuck::Zeroable::zeroed();
+            let yq = load_qs2(&y.qs, &[0i8; 32]);
+            for r in 0..4 {
+                let x = &w[r][n - 1];
+                let p = scales2(x.d, z.d, y.d, z.d);
+                let q = $pair(x, &z, yq);
+                acc[r] = _mm256_fmadd_ps(lane::<0>(p), _mm512_castps512_ps256(q), acc[r]);
+            }
+        }
+        acc.map(|acc| avx2::hsum(acc))
+    }};
+}
+
+/// Four rows of [`pairs_q8_1`]: the same operations per row, one accumulator and one `summs`
+/// per row.
+macro_rules! pairs4_q8_1 {
+    ($W:ty, $w:expr, $a:expr, $pair:expr) => {{
+        let (w, a) = avx2::common($w, $a);
+        let n = a.len();
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut summs = [_mm_setzero_ps(); 4];
+        for i in 0..n / 2 {
+            let (y0, y1) = (&a[2 * i], &a[2 * i + 1]);
+            let y = load_qs2(&y0.qs, &y1.qs);
+            for r in 0..4 {
+                let (x0, x1) = (&w[r][2 * i], &w[r][2 * i + 1]);
+                let (p, s) = scales_and_mins2(
+                    [(x0.d, x0.m), (x1.d, x1.m)],
+                    [(y0.d, y0.s), (y1.d, y1.s)],
+                    summs[r],
+                );
+                summs[r] = s;
+                acc[r] = apply_pair::<0, 2>(p, $pair(x0, x1, y), acc[r]);
+            }
+        }
+        if n % 2 == 1 {
+            let y = &a[n - 1];
+            let z: $W = bytemuck::Zeroable::zeroed();
+            let yq = load_qs2(&y.qs, &[0i8; 32]);
+            let (da, sa) = f16_pair(y.d, y.s);
+            for r in 0..4 {
+                let x = &w[r][n - 1];
+                let (dw, mw) = f16_pair(x.d, x.m);
+                summs[r] = _mm_fmadd_ss(mw, sa, summs[r]);
+                let q = $pair(x, &z, yq);
+                let d = _mm256_broadcastss_ps(_mm_mul_ss(dw, da));
+                acc[r] = _mm256_fmadd_ps(d, _mm512_castps512_ps256(q), acc[r]);
+            }
+        }
+        [0, 1, 2, 3].map(|r| avx2::hsum(acc[r]) + _mm_cvtss_f32(summs[r]))
+    }};
+}
+
+/// Four rows of [`pairs_iq4_nl`]: the same operations per row, one 512-bit accumulator (ggml's
+/// even and odd accumulators) per row.
+macro_rules! pairs4_iq4_nl {
+    ($w:expr, $a:expr, $pair:expr) => {{
+        let (w, a) = avx2::common($w, $a);
+        let n = a.len();
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for i in 0..n / 2 {
+            let (y0, y1) = (&a[2 * i], &a[2 * i + 1]);
+            let y = load_qs2(&y0.qs, &y1.qs);
+            for r in 0..4 {
+                let (x0, x1) = (&w[r][2 * i], &w[r][2 * i + 1]);
+                let p = scales2(x0.d, x1.d, y0.d, y1.d);
+                let s = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lane::<0>(p)), lane::<1>(p));
+                acc[r] = _mm512_fmadd_ps(s, $pair(x0, x1, y), acc[r]);
+            }
+        }
+        [0, 1, 2, 3].map(|r| {
+            let sum = avx2::hsum(_mm256_add_ps(
+                _mm512_castps512_ps256(acc[r]),
+                _mm512_extractf32x8_ps::<1>(acc[r]),
+            ));
+            if n % 2 == 1 {
+                let (x, y) = (&w[r][n - 1], &a[n - 1]);
+                let z: BlockIQ4_NL = bytemuck::Zeroable::zeroed();
+                let q = $pair(x, &z, load_qs2(&y.qs, &[0i8; 32]));
+                // The block's integer sum: exact in f32 whatever the order (below 2^24).
+                let sumi = avx2::hsum(_mm512_castps512_ps256(q));
+                sum + x.d.to_f32() * y.d.to_f32() * sumi
+            } else {
+                sum
+            }
+        })
+    }};
+}
+
 /// The Q4_0 quants of a block pair, in `0..=15` (the offset 8 is subtracted in the product).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
@@ -478,4 +589,148 @@ pub(crate) unsafe fn vec_dot_q5_1_q8_1_vnni(w: &[BlockQ5_1], a: &[BlockQ8_1]) ->
         dot_unsigned_vnni(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y)
     };
     pairs_q8_1!(BlockQ5_1, w, a, pair)
+}
+
+/// Q4_0·Q8_0, AVX-512 BW, four rows; each as [`vec_dot_q4_0_q8_0`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q4_0_q8_0(w: [&[BlockQ4_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let pair = |x0: &BlockQ4_0, x1: &BlockQ4_0, y: __m512i| dot_offset(q4_0_pair(x0, x1), y, 8);
+    pairs4_q8_0!(BlockQ4_0, w, a, pair)
+}
+
+/// Q4_0·Q8_0, AVX-512 VNNI, four rows; each as [`vec_dot_q4_0_q8_0_vnni`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q4_0_q8_0_vnni(w: [&[BlockQ4_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let pair =
+        |x0: &BlockQ4_0, x1: &BlockQ4_0, y: __m512i| dot_offset_vnni(q4_0_pair(x0, x1), y, 8);
+    pairs4_q8_0!(BlockQ4_0, w, a, pair)
+}
+
+/// Q5_0·Q8_0, AVX-512 BW, four rows; each as [`vec_dot_q5_0_q8_0`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q5_0_q8_0(w: [&[BlockQ5_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let pair = |x0: &BlockQ5_0, x1: &BlockQ5_0, y: __m512i| {
+        dot_offset(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y, 16)
+    };
+    pairs4_q8_0!(BlockQ5_0, w, a, pair)
+}
+
+/// Q5_0·Q8_0, AVX-512 VNNI, four rows; each as [`vec_dot_q5_0_q8_0_vnni`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q5_0_q8_0_vnni(w: [&[BlockQ5_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let pair = |x0: &BlockQ5_0, x1: &BlockQ5_0, y: __m512i| {
+        dot_offset_vnni(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y, 16)
+    };
+    pairs4_q8_0!(BlockQ5_0, w, a, pair)
+}
+
+/// Q8_0·Q8_0, AVX-512 BW, four rows; each as [`vec_dot_q8_0_q8_0`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q8_0_q8_0(w: [&[BlockQ8_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let pair = |x0: &BlockQ8_0, x1: &BlockQ8_0, y: __m512i| dot_signed(load_qs2(&x0.qs, &x1.qs), y);
+    pairs4_q8_0!(BlockQ8_0, w, a, pair)
+}
+
+/// Q8_0·Q8_0, AVX-512 VNNI, four rows; each as [`vec_dot_q8_0_q8_0_vnni`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q8_0_q8_0_vnni(w: [&[BlockQ8_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let pair = |x0: &BlockQ8_0, x1: &BlockQ8_0, y: __m512i| {
+        let biased = _mm512_xor_si512(load_qs2(&x0.qs, &x1.qs), _mm512_set1_epi8(i8::MIN));
+        dot_offset_vnni(biased, y, 128)
+    };
+    pairs4_q8_0!(BlockQ8_0, w, a, pair)
+}
+
+/// IQ4_NL·Q8_0, AVX-512 BW, four rows; each as [`vec_dot_iq4_nl_q8_0`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_iq4_nl_q8_0(w: [&[BlockIQ4_NL]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let table = iq4nl_table(0);
+    let pair =
+        |x0: &BlockIQ4_NL, x1: &BlockIQ4_NL, y: __m512i| dot_signed(iq4_nl_pair(x0, x1, table), y);
+    pairs4_iq4_nl!(w, a, pair)
+}
+
+/// IQ4_NL·Q8_0, AVX-512 VNNI, four rows; each as [`vec_dot_iq4_nl_q8_0_vnni`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_iq4_nl_q8_0_vnni(
+    w: [&[BlockIQ4_NL]; 4],
+    a: &[BlockQ8_0],
+) -> [f32; 4] {
+    let table = iq4nl_table(i8::MIN);
+    let pair = |x0: &BlockIQ4_NL, x1: &BlockIQ4_NL, y: __m512i| {
+        dot_offset_vnni(iq4_nl_pair(x0, x1, table), y, 128)
+    };
+    pairs4_iq4_nl!(w, a, pair)
+}
+
+/// Q4_1·Q8_1, AVX-512 BW, four rows; each as [`vec_dot_q4_1_q8_1`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q4_1_q8_1(w: [&[BlockQ4_1]; 4], a: &[BlockQ8_1]) -> [f32; 4] {
+    let pair = |x0: &BlockQ4_1, x1: &BlockQ4_1, y: __m512i| {
+        dot_unsigned(unpack_nibbles2(&x0.qs, &x1.qs), y)
+    };
+    pairs4_q8_1!(BlockQ4_1, w, a, pair)
+}
+
+/// Q4_1·Q8_1, AVX-512 VNNI, four rows; each as [`vec_dot_q4_1_q8_1_vnni`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q4_1_q8_1_vnni(w: [&[BlockQ4_1]; 4], a: &[BlockQ8_1]) -> [f32; 4] {
+    let pair = |x0: &BlockQ4_1, x1: &BlockQ4_1, y: __m512i| {
+        dot_unsigned_vnni(unpack_nibbles2(&x0.qs, &x1.qs), y)
+    };
+    pairs4_q8_1!(BlockQ4_1, w, a, pair)
+}
+
+/// Q5_1·Q8_1, AVX-512 BW, four rows; each as [`vec_dot_q5_1_q8_1`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q5_1_q8_1(w: [&[BlockQ5_1]; 4], a: &[BlockQ8_1]) -> [f32; 4] {
+    let pair = |x0: &BlockQ5_1, x1: &BlockQ5_1, y: __m512i| {
+        dot_unsigned(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y)
+    };
+    pairs4_q8_1!(BlockQ5_1, w, a, pair)
+}
+
+/// Q5_1·Q8_1, AVX-512 VNNI, four rows; each as [`vec_dot_q5_1_q8_1_vnni`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q5_1_q8_1_vnni(w: [&[BlockQ5_1]; 4], a: &[BlockQ8_1]) -> [f32; 4] {
+    let pair = |x0: &BlockQ5_1, x1: &BlockQ5_1, y: __m512i| {
+        dot_unsigned_vnni(q5_pair([&x0.qs, &x1.qs], [&x0.qh, &x1.qh]), y)
+    };
+    pairs4_q8_1!(BlockQ5_1, w, a, pair)
 }
