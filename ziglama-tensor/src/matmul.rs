@@ -134,13 +134,30 @@ pub(crate) fn matmul_typed<W: VecDot>(
             // pages the hardware prefetcher restarts at every page boundary (measurements in
             // docs/kernels.md).
             let r0 = t * rows_per_task;
-            for (i, o) in out.iter_mut().enumerate() {
-                let r = r0 + i;
-                let (start, end) = (r * row_bytes, (r + 1) * row_bytes);
-                let ahead = (start + PREFETCH_AHEAD).min(all_bytes.len())
-                    ..(end + PREFETCH_AHEAD).min(all_bytes.len());
-                prefetch(&all_bytes[ahead]);
-                *o = kernel.call(&weights[r * w_row..(r + 1) * w_row], &xq);
+            let ahead = |r: usize, rows: usize| {
+                let (start, end) = (r * row_bytes, (r + rows) * row_bytes);
+                (start + PREFETCH_AHEAD).min(all_bytes.len())
+                    ..(end + PREFETCH_AHEAD).min(all_bytes.len())
+            };
+            let row = |r: usize| &weights[r * w_row..(r + 1) * w_row];
+            // Four rows per call where the format has a four-row kernel: each row's sum is
+            // bit-identical to a one-row call, and the four independent accumulation chains
+            // overlap (a one-row kernel that sums blocks in ggml's order is bound by its
+            // chain of dependent FMAs).
+            let mut i = 0;
+            if kernel.has_rows4() {
+                while i + 4 <= out.len() {
+                    let r = r0 + i;
+                    prefetch(&all_bytes[ahead(r, 4)]);
+                    let v = kernel.call4([row(r), row(r + 1), row(r + 2), row(r + 3)], &xq);
+                    out[i..i + 4].copy_from_slice(&v);
+                    i += 4;
+                }
+            }
+            for (j, o) in out.iter_mut().enumerate().skip(i) {
+                let r = r0 + j;
+                prefetch(&all_bytes[ahead(r, 1)]);
+                *o = kernel.call(row(r), &xq);
             }
         });
         return Ok(());
