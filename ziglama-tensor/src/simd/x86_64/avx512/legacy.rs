@@ -309,19 +309,23 @@ macro_rules! pairs_iq4_nl {
 // Four-row kernels: four weight rows against one activation row (whose block pairs are loaded
 // once), each row with its own accumulator updated in exactly the single-row kernel's order, so
 // each result is bit-identical to the single-row kernel's while the four FMA chains overlap.
-// Each reads `min` over the four rows and the activation of their lengths in blocks.
+// Each reads `min` over the four rows and the activation of their lengths in blocks, and
+// prefetches each row `avx2::prefetch_distance` ahead (see there why).
 
 /// Four rows of [`pairs_q8_0`]: the same operations per row, one accumulator per row.
 macro_rules! pairs4_q8_0 {
     ($W:ty, $w:expr, $a:expr, $pair:expr) => {{
         let (w, a) = avx2::common($w, $a);
         let n = a.len();
+        let dist = avx2::prefetch_distance(w[0]);
         let mut acc = [_mm256_setzero_ps(); 4];
         for i in 0..n / 2 {
             let (y0, y1) = (&a[2 * i], &a[2 * i + 1]);
             let y = load_qs2(&y0.qs, &y1.qs);
             for r in 0..4 {
                 let (x0, x1) = (&w[r][2 * i], &w[r][2 * i + 1]);
+                avx2::prefetch_ahead(x0, dist);
+                avx2::prefetch_ahead(x1, dist);
                 let p = scales2(x0.d, x1.d, y0.d, y1.d);
                 acc[r] = apply_pair::<0, 1>(p, $pair(x0, x1, y), acc[r]);
             }
@@ -347,6 +351,7 @@ macro_rules! pairs4_q8_1 {
     ($W:ty, $w:expr, $a:expr, $pair:expr) => {{
         let (w, a) = avx2::common($w, $a);
         let n = a.len();
+        let dist = avx2::prefetch_distance(w[0]);
         let mut acc = [_mm256_setzero_ps(); 4];
         let mut summs = [_mm_setzero_ps(); 4];
         for i in 0..n / 2 {
@@ -354,6 +359,8 @@ macro_rules! pairs4_q8_1 {
             let y = load_qs2(&y0.qs, &y1.qs);
             for r in 0..4 {
                 let (x0, x1) = (&w[r][2 * i], &w[r][2 * i + 1]);
+                avx2::prefetch_ahead(x0, dist);
+                avx2::prefetch_ahead(x1, dist);
                 let (p, s) = scales_and_mins2(
                     [(x0.d, x0.m), (x1.d, x1.m)],
                     [(y0.d, y0.s), (y1.d, y1.s)],
@@ -387,12 +394,15 @@ macro_rules! pairs4_iq4_nl {
     ($w:expr, $a:expr, $pair:expr) => {{
         let (w, a) = avx2::common($w, $a);
         let n = a.len();
+        let dist = avx2::prefetch_distance(w[0]);
         let mut acc = [_mm512_setzero_ps(); 4];
         for i in 0..n / 2 {
             let (y0, y1) = (&a[2 * i], &a[2 * i + 1]);
             let y = load_qs2(&y0.qs, &y1.qs);
             for r in 0..4 {
                 let (x0, x1) = (&w[r][2 * i], &w[r][2 * i + 1]);
+                avx2::prefetch_ahead(x0, dist);
+                avx2::prefetch_ahead(x1, dist);
                 let p = scales2(x0.d, x1.d, y0.d, y1.d);
                 let s = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lane::<0>(p)), lane::<1>(p));
                 acc[r] = _mm512_fmadd_ps(s, $pair(x0, x1, y), acc[r]);
