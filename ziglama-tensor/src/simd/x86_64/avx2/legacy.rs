@@ -427,17 +427,62 @@ pub(crate) unsafe fn vec_dot4_q8_0_q8_0(w: [&[BlockQ8_0]; 4], a: &[BlockQ8_0]) -
     four_accumulators!(w, a, step).map(|acc| hsum(acc))
 }
 
+/// The first four bytes of a block as an i32: for Q4_1, Q5_1 and Q8_1 the f16 pair
+/// `(d, m)` / `(d, s)`, `d` in the low half.
+#[inline]
+fn head32<T: bytemuck::Pod>(x: &T) -> i32 {
+    let b = bytemuck::bytes_of(x);
+    i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Four rows of a format with a minimum against Q8_1: `$ints` maps a weight block and the
+/// activation quants to the block's eight partial sums. The per-block float work of the four
+/// rows is done together, with the roundings of [`scale_and_min`]: lanes `2r, 2r + 1` of one
+/// vector hold row `r`'s `(d_w, m_w)`, multiplied by `(d_a, s_a)` for the scales (lane `2r`:
+/// `d_w * d_a`) and fused into one vector of sums (lane `2r + 1`: row `r`'s
+/// `summs = fma(m_w, s_a, summs)`; the even lanes are not used).
+macro_rules! four_rows_with_min {
+    ($w:expr, $a:expr, $ints:expr) => {{
+        let ([w0, w1, w2, w3], a) = common($w, $a);
+        let dist = prefetch_distance(w0);
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut summs = _mm256_setzero_ps();
+        for (i, y) in a.iter().enumerate() {
+            let x = [&w0[i], &w1[i], &w2[i], &w3[i]];
+            for xr in x {
+                prefetch_ahead(xr, dist);
+            }
+            let wdm = _mm256_cvtph_ps(_mm_set_epi32(
+                head32(x[3]),
+                head32(x[2]),
+                head32(x[1]),
+                head32(x[0]),
+            ));
+            let f = _mm_cvtph_ps(_mm_cvtsi32_si128(head32(y))); // [d_a, s_a, 0, 0]
+            let ya = _mm256_castpd_ps(_mm256_broadcastsd_pd(_mm_castps_pd(f)));
+            let p = _mm256_mul_ps(wdm, ya);
+            summs = _mm256_fmadd_ps(wdm, ya, summs);
+            let yq = load_qs32(&y.qs);
+            for r in 0..4 {
+                let d = _mm256_permutevar8x32_ps(p, _mm256_set1_epi32(2 * r as i32));
+                acc[r] = _mm256_fmadd_ps(d, $ints(x[r], yq), acc[r]);
+            }
+        }
+        let mut s = [0f32; 8];
+        // SAFETY: `s` is 8 writable f32; the store is unaligned.
+        unsafe { _mm256_storeu_ps(s.as_mut_ptr(), summs) };
+        [0, 1, 2, 3].map(|r| hsum(acc[r]) + s[2 * r + 1])
+    }};
+}
+
 /// Q4_1·Q8_1, four rows; each as [`vec_dot_q4_1_q8_1`].
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot4_q4_1_q8_1(w: [&[BlockQ4_1]; 4], a: &[BlockQ8_1]) -> [f32; 4] {
-    let mut summs = [_mm_setzero_ps(); 4];
-    let mut step =
-        |x: &BlockQ4_1, y: &BlockQ8_1, acc: __m256, r: usize| step_q4_1(x, y, acc, &mut summs[r]);
-    let acc = four_accumulators!(w, a, step);
-    [0, 1, 2, 3].map(|r| hsum(acc[r]) + _mm_cvtss_f32(summs[r]))
+    let ints = |x: &BlockQ4_1, y: __m256i| dot_unsigned(unpack_nibbles(&x.qs), y);
+    four_rows_with_min!(w, a, ints)
 }
 
 /// Q5_1·Q8_1, four rows; each as [`vec_dot_q5_1_q8_1`].
@@ -446,11 +491,10 @@ pub(crate) unsafe fn vec_dot4_q4_1_q8_1(w: [&[BlockQ4_1]; 4], a: &[BlockQ8_1]) -
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot4_q5_1_q8_1(w: [&[BlockQ5_1]; 4], a: &[BlockQ8_1]) -> [f32; 4] {
-    let mut summs = [_mm_setzero_ps(); 4];
-    let mut step =
-        |x: &BlockQ5_1, y: &BlockQ8_1, acc: __m256, r: usize| step_q5_1(x, y, acc, &mut summs[r]);
-    let acc = four_accumulators!(w, a, step);
-    [0, 1, 2, 3].map(|r| hsum(acc[r]) + _mm_cvtss_f32(summs[r]))
+    let ints = |x: &BlockQ5_1, y: __m256i| {
+        dot_unsigned(_mm256_or_si256(unpack_nibbles(&x.qs), fifth_bits(&x.qh)), y)
+    };
+    four_rows_with_min!(w, a, ints)
 }
 
 /// IQ4_NL·Q8_0, four rows; each as [`vec_dot_iq4_nl_q8_0`] (pairs of blocks into two
