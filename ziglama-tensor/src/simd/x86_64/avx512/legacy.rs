@@ -345,31 +345,71 @@ macro_rules! pairs4_q8_0 {
     }};
 }
 
-/// Four rows of [`pairs_q8_1`]: the same operations per row, one accumulator and one `summs`
-/// per row.
+/// The first four bytes of a block as an i32: for Q4_1, Q5_1 and Q8_1 the f16 pair
+/// `(d, m)` / `(d, s)`, `d` in the low half.
+#[inline]
+fn head32<T: bytemuck::Pod>(x: &T) -> i32 {
+    let b = bytemuck::bytes_of(x);
+    i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Four rows of [`pairs_q8_1`]: the same operations per row, one accumulator per row. The
+/// float work of a block pair is done for the four rows together, with the roundings of
+/// [`scales_and_mins2`]: 128-bit lane `r` of one vector holds row `r`'s `(d_0, m_0, d_1, m_1)`,
+/// multiplied by the activation's `(d_0, s_0, d_1, s_1)` for the scales, and the minimum
+/// terms are fused into row `r`'s sum (kept in element 1 of its lane) block 0 first, then
+/// block 1, by two FMAs with a swap of elements 1 and 3 between them.
 macro_rules! pairs4_q8_1 {
     ($W:ty, $w:expr, $a:expr, $pair:expr) => {{
         let (w, a) = avx2::common($w, $a);
         let n = a.len();
         let dist = avx2::prefetch_distance(w[0]);
         let mut acc = [_mm256_setzero_ps(); 4];
-        let mut summs = [_mm_setzero_ps(); 4];
+        // Element 1 of 128-bit lane r: row r's sum of the minimum terms.
+        let mut summs4 = _mm512_setzero_ps();
         for i in 0..n / 2 {
             let (y0, y1) = (&a[2 * i], &a[2 * i + 1]);
             let y = load_qs2(&y0.qs, &y1.qs);
+            let x: [[&$W; 2]; 4] = std::array::from_fn(|r| [&w[r][2 * i], &w[r][2 * i + 1]]);
+            let h = |r: usize, b: usize| head32(x[r][b]);
+            let wdm = _mm512_cvtph_ps(_mm256_set_epi32(
+                h(3, 1),
+                h(3, 0),
+                h(2, 1),
+                h(2, 0),
+                h(1, 1),
+                h(1, 0),
+                h(0, 1),
+                h(0, 0),
+            ));
+            let ya = _mm_cvtph_ps(_mm_set_epi32(0, 0, head32(y1), head32(y0)));
+            let ya = _mm512_broadcast_f32x4(ya);
+            let p = _mm512_mul_ps(wdm, ya);
+            // Elements 1 and 3 of each lane swapped.
+            const SWAP13: i32 = 0b01_10_11_00;
+            let t = _mm512_fmadd_ps(wdm, ya, summs4);
+            let t = _mm512_fmadd_ps(wdm, ya, _mm512_permute_ps::<SWAP13>(t));
+            summs4 = _mm512_permute_ps::<SWAP13>(t);
             for r in 0..4 {
-                let (x0, x1) = (&w[r][2 * i], &w[r][2 * i + 1]);
-                avx2::prefetch_ahead(x0, dist);
-                avx2::prefetch_ahead(x1, dist);
-                let (p, s) = scales_and_mins2(
-                    [(x0.d, x0.m), (x1.d, x1.m)],
-                    [(y0.d, y0.s), (y1.d, y1.s)],
-                    summs[r],
-                );
-                summs[r] = s;
-                acc[r] = apply_pair::<0, 2>(p, $pair(x0, x1, y), acc[r]);
+                avx2::prefetch_ahead(x[r][0], dist);
+                avx2::prefetch_ahead(x[r][1], dist);
+                let q = $pair(x[r][0], x[r][1], y);
+                let d0 = _mm512_castps512_ps256(_mm512_permutexvar_ps(
+                    _mm512_set1_epi32(4 * r as i32),
+                    p,
+                ));
+                let d1 = _mm512_castps512_ps256(_mm512_permutexvar_ps(
+                    _mm512_set1_epi32(4 * r as i32 + 2),
+                    p,
+                ));
+                let acc_r = _mm256_fmadd_ps(d0, _mm512_castps512_ps256(q), acc[r]);
+                acc[r] = _mm256_fmadd_ps(d1, _mm512_extractf32x8_ps::<1>(q), acc_r);
             }
         }
+        let mut s16 = [0f32; 16];
+        // SAFETY: `s16` is 16 writable f32; the store is unaligned.
+        unsafe { _mm512_storeu_ps(s16.as_mut_ptr(), summs4) };
+        let mut summs: [__m128; 4] = std::array::from_fn(|r| _mm_set_ss(s16[4 * r + 1]));
         if n % 2 == 1 {
             let y = &a[n - 1];
             let z: $W = bytemuck::Zeroable::zeroed();
