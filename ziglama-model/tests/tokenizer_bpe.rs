@@ -100,9 +100,9 @@ fn bad_metadata_is_a_clear_error() {
     );
 
     let mut m = tiny("gpt-2", None);
-    m.set("tokenizer.ggml.model", "llama");
+    m.set("tokenizer.ggml.model", "bert");
     let err = Tokenizer::from_metadata(&m).unwrap_err();
-    assert!(matches!(err, TokenizerError::UnsupportedModel(ref s) if s == "llama"));
+    assert!(matches!(err, TokenizerError::UnsupportedModel(ref s) if s == "bert"));
 
     let mut m = tiny("gpt-2", None);
     m.remove("tokenizer.ggml.merges");

@@ -1,5 +1,5 @@
-//! llama.cpp's tokenizer conformance files: for each BPE vocabulary, every input of
-//! `ggml-vocab-NAME.gguf.inp` must encode (no BOS/EOS, special tokens as text, as
+//! llama.cpp's tokenizer conformance files: for each BPE and SentencePiece vocabulary, every
+//! input of `ggml-vocab-NAME.gguf.inp` must encode (no BOS/EOS, special tokens as text, as
 //! llama.cpp's `test-tokenizer-0` does) to the ids on the same line of `.out`.
 //!
 //! The files come from llama.cpp's source tree; `scripts/fetch_llama_vocab_tests.py`
@@ -12,7 +12,8 @@ use ziglama_model::catalog::models_dir;
 use ziglama_model::gguf::GgufFile;
 use ziglama_model::tokenizer::Tokenizer;
 
-/// The vocabularies that must pass, with the pre-tokenizer each file names.
+/// The vocabularies that must pass, with the pre-tokenizer each file names (`default` for
+/// the SentencePiece ones).
 const VOCABS: &[(&str, &str)] = &[
     ("gpt-2", "gpt-2"),
     ("llama-bpe", "llama-bpe"),
@@ -25,6 +26,8 @@ const VOCABS: &[(&str, &str)] = &[
     ("mpt", "mpt"),
     ("command-r", "command-r"),
     ("qwen35", "qwen35"),
+    ("llama-spm", "default"),
+    ("phi-3", "default"),
 ];
 
 fn vocab_dir() -> PathBuf {
@@ -98,7 +101,12 @@ fn llama_cpp_vocab_conformance() {
     let mut failures = Vec::new();
     for &(name, pre) in VOCABS {
         let file = GgufFile::open(dir.join(format!("ggml-vocab-{name}.gguf"))).expect("open vocab");
-        assert_eq!(file.metadata().get_str("tokenizer.ggml.pre").unwrap(), pre);
+        let file_pre = file
+            .metadata()
+            .get_opt::<&str>("tokenizer.ggml.pre")
+            .unwrap()
+            .unwrap_or("default");
+        assert_eq!(file_pre, pre);
         let tok = Tokenizer::from_gguf(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
         let cases = read_cases(&dir, name);
         let mut passed = 0;

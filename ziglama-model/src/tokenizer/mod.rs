@@ -3,7 +3,8 @@
 //! [`Tokenizer::from_gguf`] reads the vocabulary (`tokenizer.ggml.tokens`, `token_type`,
 //! `merges`, the special token ids, `add_bos_token`, ...) and builds the model the file names
 //! in `tokenizer.ggml.model`. Implemented: `gpt2`, byte-level BPE, with the pre-tokenizers
-//! of [`PreTokenizer`]. SentencePiece (`llama`) is a planned second [`TokenizerKind`].
+//! of [`PreTokenizer`], and `llama`, SentencePiece (score-driven merges, byte fallback to
+//! `<0xNN>` tokens, spaces escaped to U+2581, the space prefix `add_space_prefix` asks for).
 //!
 //! Encoding follows llama.cpp's `llama_tokenize`:
 //!
@@ -19,7 +20,8 @@
 //!
 //! - llama.cpp's conformance files (`models/ggml-vocab-*.gguf` with `.inp`/`.out`) pass
 //!   100% for gpt-2, llama-bpe, qwen2, qwen35, starcoder, deepseek-llm, deepseek-coder,
-//!   falcon, refact, mpt and command-r (`tests/tokenizer_llama_vocab.rs`).
+//!   falcon, refact, mpt and command-r, and for the SentencePiece vocabularies llama-spm and
+//!   phi-3 (`tests/tokenizer_llama_vocab.rs`).
 //! - SmolLM2: 348 committed strings give llama.cpp's tokens with and without
 //!   `parse_special` (`tests/tokenizer_smollm2.rs`).
 //! - On 400 KB of source code and markdown, and on an 87 KB multilingual mix, all eleven
@@ -49,6 +51,7 @@
 
 mod bpe;
 mod pretokenize;
+mod spm;
 mod unicode;
 
 use std::collections::BTreeSet;
@@ -59,13 +62,14 @@ use crate::ModelError;
 pub use pretokenize::PreTokenizer;
 
 use bpe::BpeModel;
+use spm::SpmModel;
 
 /// Why a tokenizer could not be built or could not encode a text.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenizerError {
     /// The file's `tokenizer.ggml.model` names a tokenizer ziglama does not implement.
-    #[error("tokenizer model `{0}` is not supported (supported: gpt2)")]
+    #[error("tokenizer model `{0}` is not supported (supported: gpt2, llama)")]
     UnsupportedModel(String),
 
     /// The file's `tokenizer.ggml.pre` names a pre-tokenizer ziglama does not implement.
@@ -190,11 +194,14 @@ impl std::ops::BitOr for TokenAttr {
 pub enum TokenizerKind {
     /// Byte-level BPE (`tokenizer.ggml.model` = `gpt2`) with its pre-tokenizer.
     Bpe(PreTokenizer),
+    /// SentencePiece (`tokenizer.ggml.model` = `llama`).
+    SentencePiece,
 }
 
 #[derive(Clone, Debug)]
 enum Model {
-    Bpe(BpeModel),
+    Bpe(Box<BpeModel>),
+    Spm(SpmModel),
 }
 
 /// A piece of text during encoding: raw text (a byte range) or an already found token.
@@ -344,18 +351,25 @@ impl Tokenizer {
     /// ```
     pub fn from_metadata(meta: &Metadata) -> Result<Tokenizer, TokenizerError> {
         let model_name = meta.get_str("tokenizer.ggml.model")?;
-        if model_name != "gpt2" {
-            return Err(TokenizerError::UnsupportedModel(model_name.to_string()));
-        }
+        let is_spm = match model_name {
+            "gpt2" => false,
+            "llama" => true,
+            _ => return Err(TokenizerError::UnsupportedModel(model_name.to_string())),
+        };
         let pre_name = meta
             .get_opt::<&str>("tokenizer.ggml.pre")?
             .unwrap_or("default");
-        let pre = PreTokenizer::from_name(pre_name).ok_or_else(|| {
-            TokenizerError::UnknownPreTokenizer {
-                name: pre_name.to_string(),
-                known: PreTokenizer::names().collect::<Vec<_>>().join(", "),
-            }
-        })?;
+        // SentencePiece ignores the pre-tokenizer name, as llama.cpp does.
+        let pre = if is_spm {
+            None
+        } else {
+            Some(PreTokenizer::from_name(pre_name).ok_or_else(|| {
+                TokenizerError::UnknownPreTokenizer {
+                    name: pre_name.to_string(),
+                    known: PreTokenizer::names().collect::<Vec<_>>().join(", "),
+                }
+            })?)
+        };
 
         let list = meta.get_str_array("tokenizer.ggml.tokens")?;
         let n_vocab = list.len();
@@ -389,8 +403,28 @@ impl Tokenizer {
             }
         }
 
-        let merges = meta.get_str_array("tokenizer.ggml.merges")?;
-        let bpe = BpeModel::new(pre, &texts, merges.iter())?;
+        let in_range = |id: u32| (id as usize) < n_vocab;
+        let model = match pre {
+            Some(pre) => {
+                let merges = meta.get_str_array("tokenizer.ggml.merges")?;
+                Model::Bpe(Box::new(BpeModel::new(pre, &texts, merges.iter())?))
+            }
+            None => {
+                let scores = if meta.contains_key("tokenizer.ggml.scores") {
+                    Some(meta.get_f32_array("tokenizer.ggml.scores")?)
+                } else {
+                    None
+                };
+                let unk = match meta.get_opt::<u32>("tokenizer.ggml.unknown_token_id")? {
+                    Some(id) if in_range(id) => Some(id),
+                    _ => in_range(0).then_some(0),
+                };
+                let add_space_prefix = meta
+                    .get_opt::<bool>("tokenizer.ggml.add_space_prefix")?
+                    .unwrap_or(true);
+                Model::Spm(SpmModel::new(&texts, scores, unk, add_space_prefix))
+            }
+        };
 
         // Token ids by text: the last id for a text listed twice, as llama.cpp's map.
         let mut by_text: std::collections::HashMap<&[u8], u32> =
@@ -400,18 +434,23 @@ impl Tokenizer {
         }
         let find = |t: &str| by_text.get(t.as_bytes()).copied();
 
-        // Special ids: llama.cpp's BPE defaults (11, out of range in small vocabularies),
-        // then the metadata.
-        let in_range = |id: u32| (id as usize) < n_vocab;
-        let default_11 = in_range(11).then_some(11);
+        // Special ids: llama.cpp's defaults (BPE 11, SentencePiece 1 and 2; none when out of
+        // range in small vocabularies), then the metadata.
+        let (default_bos, default_eos) = if is_spm { (1, 2) } else { (11, 11) };
         let read_id = |key: &str, default: Option<u32>| -> Result<Option<u32>, TokenizerError> {
             Ok(match meta.get_opt::<u32>(key)? {
                 Some(id) if in_range(id) => Some(id),
                 _ => default,
             })
         };
-        let bos = read_id("tokenizer.ggml.bos_token_id", default_11)?;
-        let eos = read_id("tokenizer.ggml.eos_token_id", default_11)?;
+        let bos = read_id(
+            "tokenizer.ggml.bos_token_id",
+            in_range(default_bos).then_some(default_bos),
+        )?;
+        let eos = read_id(
+            "tokenizer.ggml.eos_token_id",
+            in_range(default_eos).then_some(default_eos),
+        )?;
         let mut eot = read_id("tokenizer.ggml.eot_token_id", None)?;
         let mut eom = read_id("tokenizer.ggml.eom_token_id", None)?;
         let mut fim = [None; 6];
@@ -439,7 +478,7 @@ impl Tokenizer {
             }
         }
 
-        let mut add_bos = pre.adds_bos_by_default();
+        let mut add_bos = pre.is_none_or(|p| p.adds_bos_by_default());
         let mut add_eos = false;
         if let Some(v) = meta.get_opt::<bool>("tokenizer.ggml.add_bos_token")? {
             add_bos = v;
@@ -582,7 +621,10 @@ impl Tokenizer {
                 if a.intersects(special) {
                     t.clone()
                 } else if a.contains(TokenAttr::NORMAL) {
-                    bpe.decode_text(t).into_boxed_slice()
+                    match &model {
+                        Model::Bpe(bpe) => bpe.decode_text(t).into_boxed_slice(),
+                        Model::Spm(_) => SpmModel::decode_text(t).into_boxed_slice(),
+                    }
                 } else if a.contains(TokenAttr::BYTE) {
                     let hex = t.get(3..5).and_then(|h| std::str::from_utf8(h).ok());
                     let b = hex
@@ -596,8 +638,8 @@ impl Tokenizer {
             .collect();
 
         Ok(Tokenizer {
-            clean_spaces: pre.cleans_spaces(),
-            model: Model::Bpe(bpe),
+            clean_spaces: pre.is_some_and(|p| p.cleans_spaces()),
+            model,
             texts,
             attrs,
             pieces,
@@ -616,6 +658,7 @@ impl Tokenizer {
     pub fn kind(&self) -> TokenizerKind {
         match &self.model {
             Model::Bpe(b) => TokenizerKind::Bpe(b.pre_tokenizer()),
+            Model::Spm(_) => TokenizerKind::SentencePiece,
         }
     }
 
@@ -642,11 +685,21 @@ impl Tokenizer {
                     .ok_or(TokenizerError::MissingSpecialToken { which: "BOS" })?,
             );
         }
+        // SentencePiece puts a space before text that starts the input or follows a token.
+        let mut prev_special = true;
         for fragment in self.partition(text, parse_special) {
             match fragment {
-                Fragment::Token(id) => out.push(id),
+                Fragment::Token(id) => {
+                    out.push(id);
+                    prev_special = true;
+                }
                 Fragment::Text(range) => match &self.model {
                     Model::Bpe(bpe) => bpe.encode(&text[range], &mut out),
+                    Model::Spm(spm) => {
+                        let prefix = spm.add_space_prefix() && prev_special;
+                        spm.encode(&text[range], prefix, &mut out);
+                        prev_special = false;
+                    }
                 },
             }
         }
@@ -755,8 +808,11 @@ impl Tokenizer {
     /// before punctuation for vocabularies that ask for it.
     pub fn detokenize(&self, ids: &[u32], remove_special: bool, unparse_special: bool) -> Vec<u8> {
         let mut ids = ids;
+        // SentencePiece removes the space it put before the text.
+        let mut remove_space = matches!(&self.model, Model::Spm(s) if s.add_space_prefix());
         if remove_special && self.add_bos && ids.first().is_some_and(|&t| Some(t) == self.bos) {
             ids = &ids[1..];
+            remove_space = false;
         }
         if remove_special && self.add_eos && ids.last().is_some_and(|&t| Some(t) == self.eos) {
             ids = &ids[..ids.len() - 1];
@@ -764,10 +820,16 @@ impl Tokenizer {
         let hidden = TokenAttr::CONTROL | TokenAttr::UNKNOWN;
         let mut text = Vec::new();
         for &id in ids {
+            let strip = std::mem::take(&mut remove_space);
             if !unparse_special && self.token_attr(id).intersects(hidden) {
                 continue;
             }
-            text.extend_from_slice(self.token_to_piece(id));
+            let piece = self.token_to_piece(id);
+            let piece = match piece.first() {
+                Some(b' ') if strip => &piece[1..],
+                _ => piece,
+            };
+            text.extend_from_slice(piece);
         }
         if self.clean_spaces {
             text = clean_up_spaces(&text);
