@@ -204,3 +204,33 @@ impl SpmModel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(scores: &[f32]) -> SpmModel {
+        let texts: Vec<Box<[u8]>> = ["<unk>", "▁", "a", "b", "▁a", "ab", "▁ab", "<0x21>"]
+            .iter()
+            .map(|t| t.as_bytes().into())
+            .collect();
+        SpmModel::new(&texts, Some(scores), Some(0), true)
+    }
+
+    #[test]
+    fn merges_by_score_and_falls_back_to_bytes() {
+        let mut out = Vec::new();
+        // "▁a" outscores "ab": ▁a, then ▁ab; "!" is no token and becomes <0x21>.
+        model(&[0.0, -1.0, -1.0, -1.0, -2.0, -3.0, -4.0, 0.0]).encode("ab!", true, &mut out);
+        assert_eq!(out, [6, 7]);
+        // No pair of "ba" is a token.
+        out.clear();
+        model(&[0.0, -1.0, -1.0, -1.0, -3.0, -2.0, -4.0, 0.0]).encode("ba", false, &mut out);
+        assert_eq!(out, [3, 2]);
+        // A character with no token and no byte token becomes the unknown token per byte.
+        out.clear();
+        model(&[0.0; 8]).encode("é", false, &mut out);
+        assert_eq!(out, [0, 0]);
+        assert_eq!(SpmModel::decode_text("▁a▁b".as_bytes()), b" a b");
+    }
+}
