@@ -3,8 +3,9 @@
 //! Layer 6 of ziglama: the `TextGenerator` builder, samplers and logit processors, KV cache
 //! implementations, streaming, batching, grammar-constrained output and profiling.
 //!
-//! Not built yet: this crate currently re-exports the model layer it will build on, so that
-//! the dependency order (infer -> model -> nn -> tensor) is fixed from the start.
+//! - [`sampling`]: the `Sampler` and `LogitProcessor` traits and the sampler catalogue.
+//! - [`stream`]: incremental UTF-8-safe detokenization, stop strings and the token buffer
+//!   that carries a generation to its consumer.
 //!
 //! ```
 //! assert_eq!(ziglama_infer::model::tensor::GgmlType::Q8_0.type_size(), 34);
@@ -13,3 +14,6 @@
 #![forbid(unsafe_code)]
 
 pub use ziglama_model as model;
+
+pub mod sampling;
+pub mod stream;

@@ -1,0 +1,1 @@
+//! Turning logits into tokens: the `Sampler` and `LogitProcessor` traits and the catalogue.

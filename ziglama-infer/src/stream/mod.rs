@@ -1,0 +1,1 @@
+//! Delivering generated text: incremental detokenization, stop strings, the token buffer.
