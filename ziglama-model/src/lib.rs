@@ -23,6 +23,7 @@
 
 pub mod arch;
 pub mod catalog;
+pub mod chat;
 pub mod error;
 pub mod gguf;
 pub mod model;

@@ -1,0 +1,1 @@
+//! Chat templates: the GGUF `tokenizer.chat_template` rendered over a conversation.
