@@ -22,6 +22,8 @@
 //! ```
 
 pub mod kv_cache;
+mod layered_cache;
+mod sliding_window;
 
 use std::path::Path;
 
@@ -30,11 +32,13 @@ use ziglama_nn::norm::rms_norm_rows;
 use ziglama_nn::KvCache;
 use ziglama_tensor::{matmul, ThreadPool};
 
-use crate::arch::llama::{LlamaHparams, LlamaWeights, ARCHITECTURE as LLAMA};
+use crate::arch::{self, Hparams, Weights};
 use crate::gguf::GgufFile;
 use crate::{ModelError, Result};
 
 pub use kv_cache::ContiguousKvCache;
+pub use layered_cache::LayeredKvCache;
+pub use sliding_window::SlidingWindowKvCache;
 
 /// One entry of a [`Batch`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,8 +114,8 @@ impl Batch {
 /// Per-sequence state of a model: the KV cache and work buffers. Owned by the caller.
 #[derive(Clone, Debug)]
 pub struct State {
-    /// The KV cache.
-    pub cache: ContiguousKvCache,
+    /// The KV cache: per layer, the full context or the layer's sliding window.
+    pub cache: LayeredKvCache,
     scratch: BlockScratch,
     x: Vec<f32>,
 }
@@ -131,8 +135,8 @@ impl State {
 /// A model ready to run: hyperparameters and weights. Immutable and `Send + Sync`.
 #[derive(Debug)]
 pub struct Model {
-    hparams: LlamaHparams,
-    weights: LlamaWeights,
+    hparams: Hparams,
+    weights: Weights,
     file: GgufFile,
 }
 
@@ -166,19 +170,11 @@ impl Model {
     ///
     /// # Errors
     ///
-    /// [`ModelError::UnknownArchitecture`] for an architecture other than `llama`; a missing
-    /// or mistyped hyperparameter; [`ModelError::TensorNotFound`] or
-    /// [`ModelError::TensorShape`] for a missing or misshapen tensor.
+    /// [`ModelError::UnknownArchitecture`] for an architecture not in
+    /// [`arch::SUPPORTED`]; a missing or mistyped hyperparameter; [`ModelError::TensorNotFound`]
+    /// or [`ModelError::TensorShape`] for a missing or misshapen tensor.
     pub fn from_gguf(file: GgufFile) -> Result<Model> {
-        let architecture = file.architecture()?;
-        if architecture != LLAMA {
-            return Err(ModelError::UnknownArchitecture {
-                architecture: architecture.to_owned(),
-                supported: crate::arch::SUPPORTED,
-            });
-        }
-        let hparams = LlamaHparams::from_gguf(&file)?;
-        let weights = LlamaWeights::from_gguf(&file, &hparams)?;
+        let (hparams, weights) = arch::load(&file)?;
         Ok(Model {
             hparams,
             weights,
@@ -192,12 +188,12 @@ impl Model {
     }
 
     /// The hyperparameters.
-    pub fn hparams(&self) -> &LlamaHparams {
+    pub fn hparams(&self) -> &Hparams {
         &self.hparams
     }
 
     /// The weights.
-    pub fn weights(&self) -> &LlamaWeights {
+    pub fn weights(&self) -> &Weights {
         &self.weights
     }
 
@@ -211,16 +207,16 @@ impl Model {
         self.hparams.n_ctx_train
     }
 
-    /// A fresh state for `n_seq` sequences of up to `n_ctx` positions each.
+    /// A fresh state for `n_seq` sequences of up to `n_ctx` positions each: global layers
+    /// cache `n_ctx` positions, sliding-window layers their window.
     pub fn new_state(&self, n_ctx: usize, n_seq: usize) -> State {
-        let a = &self.hparams.block.attention;
+        let row_len = self
+            .hparams
+            .layers
+            .first()
+            .map_or(0, |c| c.attention.n_head_kv * c.attention.head_dim);
         State {
-            cache: ContiguousKvCache::new(
-                self.hparams.n_layer,
-                n_seq,
-                n_ctx,
-                a.n_head_kv * a.head_dim,
-            ),
+            cache: LayeredKvCache::new(&self.hparams.windows(), n_seq, n_ctx, row_len),
             scratch: BlockScratch::default(),
             x: Vec::new(),
         }
@@ -264,7 +260,7 @@ impl Model {
             return Err(ModelError::InvalidBatch { index, reason });
         }
         let n = batch.len();
-        let e = self.hparams.block.n_embd;
+        let e = self.hparams.n_embd;
         let State { cache, scratch, x } = state;
         x.resize(n * e, 0.0);
         for (i, entry) in batch.entries.iter().enumerate() {
@@ -276,12 +272,22 @@ impl Model {
                     source,
                 })?;
         }
+        let scale = self.hparams.embedding_scale;
+        if scale != 1.0 {
+            x.iter_mut().for_each(|v| *v *= scale);
+        }
         let positions: Vec<usize> = batch.entries.iter().map(|e| e.pos).collect();
         let seqs: Vec<usize> = batch.entries.iter().map(|e| e.seq).collect();
         let cache: &mut (dyn KvCache + Sync) = cache;
-        for (il, block) in self.weights.blocks.iter().enumerate() {
+        for (il, (block, config)) in self
+            .weights
+            .blocks
+            .iter()
+            .zip(&self.hparams.layers)
+            .enumerate()
+        {
             block.forward(
-                &self.hparams.block,
+                config,
                 il,
                 x,
                 &positions,
@@ -300,7 +306,7 @@ impl Model {
         rms_norm_rows(
             &mut out_rows,
             &self.weights.output_norm,
-            self.hparams.block.rms_eps,
+            self.hparams.layers.first().map_or(0.0, |c| c.rms_eps),
         );
         let n_out = out_rows.len() / e.max(1);
         let mut logits = vec![0f32; n_out * self.n_vocab()];
@@ -311,6 +317,10 @@ impl Model {
                     source,
                 }
             })?;
+        }
+        if let Some(c) = self.hparams.final_logit_softcapping {
+            let inv = 1.0 / c;
+            logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * c);
         }
         Ok(logits)
     }

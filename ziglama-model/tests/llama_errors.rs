@@ -138,7 +138,7 @@ fn yarn_scaling_is_read_from_metadata() {
         keep,
     )
     .expect("a YaRN model loads");
-    let rope = &model.hparams().block.rope;
+    let rope = &model.hparams().layers[0].rope;
     assert_eq!(rope.freq_scale, 0.25);
     assert_eq!(rope.ext_factor, 1.0);
     assert_eq!(rope.n_ctx_orig, 2048);
@@ -169,8 +169,8 @@ fn linear_scaling_is_read_from_metadata() {
         keep,
     )
     .expect("a linearly scaled model loads");
-    assert_eq!(model.hparams().block.rope.freq_scale, 0.5);
-    assert_eq!(model.hparams().block.rope.ext_factor, 0.0);
+    assert_eq!(model.hparams().layers[0].rope.freq_scale, 0.5);
+    assert_eq!(model.hparams().layers[0].rope.ext_factor, 0.0);
 }
 
 #[test]

@@ -1,4 +1,9 @@
-//! Activations: SiLU and the SwiGLU gate of LLaMA's feed-forward network.
+//! Activations and the gated feed-forward units built on them: SiLU and SwiGLU (LLaMA),
+//! tanh-approximated GELU and GeGLU (Gemma).
+
+use std::sync::OnceLock;
+
+use half::f16;
 
 /// `x * sigmoid(x)`, computed as ggml does: `x / (1 + exp(-x))`.
 ///
@@ -31,9 +36,119 @@ pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     }
 }
 
+/// `0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2)))`: GELU with the tanh approximation
+/// (Hendrycks and Gimpel 2016), in `f32` as ggml's `ggml_gelu_f32`.
+///
+/// ```
+/// assert_eq!(ziglama_nn::activation::gelu(0.0), 0.0);
+/// assert!((ziglama_nn::activation::gelu(1.0) - 0.841_192).abs() < 1e-5);
+/// ```
+#[inline]
+pub fn gelu(x: f32) -> f32 {
+    const GELU_COEF_A: f32 = 0.044715;
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)).tanh())
+}
+
+/// [`gelu`] of every `f16` value, rounded to `f16`: ggml's lookup table, indexed by the bits
+/// of the input rounded to `f16`.
+fn gelu_table() -> &'static [f16] {
+    static TABLE: OnceLock<Vec<f16>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|bits| f16::from_f32(gelu(f16::from_bits(bits).to_f32())))
+            .collect()
+    })
+}
+
+/// GELU as ggml's CPU backend computes it: 0 at or below -10, the identity at or above 10,
+/// and in between the [`gelu`] of `x` rounded to `f16`, itself rounded to `f16` (a table
+/// lookup).
+///
+/// ```
+/// use ziglama_nn::activation::{gelu, gelu_ggml};
+/// assert_eq!(gelu_ggml(-12.0), 0.0);
+/// assert_eq!(gelu_ggml(12.0), 12.0);
+/// assert!((gelu_ggml(0.5) - gelu(0.5)).abs() < 1e-3);
+/// ```
+#[inline]
+pub fn gelu_ggml(x: f32) -> f32 {
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        gelu_table()[usize::from(f16::from_f32(x).to_bits())].to_f32()
+    }
+}
+
+/// GeGLU in place, `gate[i] = gelu(gate[i]) * up[i]` (Shazeer 2020), as ggml's
+/// `ggml_vec_geglu_f32`: [`gelu_ggml`] of the gate times the up projection.
+///
+/// ```
+/// let mut gate = [1.0f32, -20.0];
+/// ziglama_nn::activation::geglu(&mut gate, &[2.0, 3.0]);
+/// assert!((gate[0] - 2.0 * 0.841_192).abs() < 2e-3);
+/// assert_eq!(gate[1], 0.0);
+/// ```
+pub fn geglu(gate: &mut [f32], up: &[f32]) {
+    let table = gelu_table();
+    for (g, u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = if x <= -10.0 {
+            0.0
+        } else if x >= 10.0 {
+            x * u
+        } else {
+            table[usize::from(f16::from_f32(x).to_bits())].to_f32() * u
+        };
+    }
+}
+
+/// The gated unit of a feed-forward network: `act(gate) * up`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatedUnit {
+    /// SiLU gate ([`swiglu`]): LLaMA and most of its family.
+    SwiGlu,
+    /// GELU gate ([`geglu`]): Gemma.
+    GeGlu,
+}
+
+impl GatedUnit {
+    /// Applies the unit in place: `gate[i] = act(gate[i]) * up[i]`.
+    pub fn apply(self, gate: &mut [f32], up: &[f32]) {
+        match self {
+            GatedUnit::SwiGlu => swiglu(gate, up),
+            GatedUnit::GeGlu => geglu(gate, up),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gelu_table_agrees_with_the_formula_within_f16_rounding() {
+        for i in -2000..2000 {
+            let x = i as f32 * 0.005;
+            let want = gelu(x);
+            let got = gelu_ggml(x);
+            // Input and output each rounded to f16: relative 2^-11 each, plus the slope
+            // (at most ~1.13) times the input rounding.
+            assert!(
+                (got - want).abs() <= 2.0 * 2f32.powi(-11) * (x.abs() + 1e-3) + 1e-4,
+                "x {x}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn geglu_is_gelu_times_up() {
+        let mut g = [0.3f32, 11.0, -10.0, 2.5];
+        geglu(&mut g, &[2.0, 0.5, 7.0, -1.0]);
+        assert_eq!(g, [gelu_ggml(0.3) * 2.0, 5.5, 0.0, -gelu_ggml(2.5)]);
+    }
 
     #[test]
     fn silu_values() {

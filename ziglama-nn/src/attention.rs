@@ -1,11 +1,15 @@
-//! Causal grouped-query attention reading keys and values through a [`KvCache`].
+//! Causal grouped-query attention over the keys and values of a [`KvCache`] and of the batch
+//! being run, with an optional sliding window.
 //!
 //! Numerics as llama.cpp's CPU path without flash attention: scores are products of the
 //! `f16`-rounded query with the `f16` keys, scaled and soft-maxed in `f32`, and the
 //! probabilities are rounded to `f16` before their product with the `f16` values; the
 //! additions follow ggml's order ([`crate::ggml_order`]), which depends on whether the batch
-//! has one token or more, as llama.cpp's kernel choice does.
+//! has one token or more, as llama.cpp's kernel choice does. Position `t` of a sequence takes
+//! the place of cache cell `t`, so lanes and chunks line up with llama.cpp's as long as its
+//! cells are filled in position order.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use half::f16;
@@ -30,6 +34,46 @@ pub struct AttentionShape {
     pub head_dim: usize,
     /// Factor applied to the scores before softmax (`1/sqrt(head_dim)` for LLaMA).
     pub kq_scale: f32,
+    /// Sliding window (`attention.sliding_window`): a query at position `p` sees the keys at
+    /// `p - window + 1 ..= p` only. `None` for global attention over `0..=p`.
+    pub window: Option<usize>,
+}
+
+impl AttentionShape {
+    /// The first position a query at `pos` attends to.
+    ///
+    /// ```
+    /// use ziglama_nn::attention::AttentionShape;
+    /// let mut shape = AttentionShape { n_head: 1, n_head_kv: 1, head_dim: 8, kq_scale: 1.0, window: None };
+    /// assert_eq!(shape.first_visible(700), 0);
+    /// shape.window = Some(512);
+    /// assert_eq!(shape.first_visible(700), 189);
+    /// assert_eq!(shape.first_visible(100), 0);
+    /// ```
+    pub fn first_visible(&self, pos: usize) -> usize {
+        match self.window {
+            Some(w) => (pos + 1).saturating_sub(w.max(1)),
+            None => 0,
+        }
+    }
+}
+
+/// The keys and values of the batch being run, rounded to `f16` and not yet in the cache: one
+/// row of `n_head_kv * head_dim` values per batch entry, in batch order.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchKv<'a> {
+    /// Key rows.
+    pub keys: &'a [f16],
+    /// Value rows.
+    pub values: &'a [f16],
+}
+
+impl BatchKv<'_> {
+    /// No rows: every position attention reads comes from the cache.
+    pub const EMPTY: BatchKv<'static> = BatchKv {
+        keys: &[],
+        values: &[],
+    };
 }
 
 /// Rounds `x` to the nearest `f16` and back, as ggml does converting activations for an F16
@@ -43,18 +87,20 @@ pub fn round_f16(x: f32) -> f32 {
 ///
 /// `q` holds one row of `n_head * head_dim` (RoPE already applied) per batch entry; entry `i`
 /// is at position `positions[i]` of sequence `seqs[i]` and attends to positions
-/// `0..=positions[i]` of that sequence in `cache` (which must hold them all, this batch's keys
-/// and values included). The result, one row of `n_head * head_dim` per entry, goes to `out`.
+/// `shape.first_visible(p)..=p` of that sequence. Each of them is read from `batch` when an
+/// entry of this batch has that sequence and position (`batch` then holds one row per entry),
+/// else from `cache`. The result, one row of `n_head * head_dim` per entry, goes to `out`.
 ///
 /// # Errors
 ///
 /// Buffers of the wrong length, a head count that is not a multiple of the KV head count,
-/// or a position the cache does not hold.
+/// or a position neither the batch nor the cache holds.
 #[allow(clippy::too_many_arguments)]
 pub fn causal_attention(
     shape: &AttentionShape,
     layer: usize,
     q: &[f32],
+    batch: BatchKv<'_>,
     positions: &[usize],
     seqs: &[usize],
     cache: &(dyn KvCache + Sync),
@@ -66,9 +112,11 @@ pub fn causal_attention(
         n_head_kv,
         head_dim,
         kq_scale,
+        ..
     } = *shape;
     let n = positions.len();
     let q_len = n_head * head_dim;
+    let row_len = n_head_kv * head_dim;
     if n_head_kv == 0 || n_head % n_head_kv != 0 || head_dim == 0 {
         return Err(NnError::Shape {
             what: "attention heads".into(),
@@ -85,13 +133,37 @@ pub fn causal_attention(
     if out.len() != n * q_len {
         return Err(len_error("attention: output rows", n * q_len, out.len()));
     }
-    if cache.row_len() != n_head_kv * head_dim {
+    if cache.row_len() != row_len {
         return Err(len_error(
             "attention: KV cache row length",
-            n_head_kv * head_dim,
+            row_len,
             cache.row_len(),
         ));
     }
+    let in_batch: HashMap<(usize, usize), usize> = if batch.keys.is_empty() {
+        HashMap::new()
+    } else {
+        if batch.keys.len() != n * row_len {
+            return Err(len_error("attention: batch key rows", n * row_len, batch.keys.len()));
+        }
+        if batch.values.len() != n * row_len {
+            return Err(len_error(
+                "attention: batch value rows",
+                n * row_len,
+                batch.values.len(),
+            ));
+        }
+        (0..n).map(|i| ((seqs[i], positions[i]), i)).collect()
+    };
+    let row = |seq: usize, t: usize| -> Result<(&[f16], &[f16])> {
+        match in_batch.get(&(seq, t)) {
+            Some(&j) => Ok((
+                &batch.keys[j * row_len..][..row_len],
+                &batch.values[j * row_len..][..row_len],
+            )),
+            None => Ok((cache.key(layer, seq, t)?, cache.value(layer, seq, t)?)),
+        }
+    };
     let group = n_head / n_head_kv;
     // llama.cpp multiplies with tinyBLAS when the batch has two or more tokens, else with
     // ggml_vec_dot_f16; their summation orders differ (see `ggml_order`).
@@ -110,15 +182,19 @@ pub fn causal_attention(
         let (i, kvh) = (task / n_head_kv, task % n_head_kv);
         let (pos, seq) = (positions[i], seqs[i]);
         let result = (|| -> Result<()> {
-            let n_kv = pos + 1;
+            // Scores start at a multiple of 16 so that softmax's chunks are ggml's; positions
+            // before `first` are masked (-inf, probability 0), as llama.cpp masks them.
+            let first = shape.first_visible(pos);
+            let start = first / 16 * 16;
+            let n_kv = pos + 1 - start;
             let mut keys = vec![0f32; n_kv * head_dim];
             let mut values = vec![0f32; n_kv * head_dim];
-            for t in 0..n_kv {
-                let at = kvh * head_dim..(kvh + 1) * head_dim;
-                cache.key(layer, seq, t)?[at.clone()]
-                    .convert_to_f32_slice(&mut keys[t * head_dim..][..head_dim]);
-                cache.value(layer, seq, t)?[at]
-                    .convert_to_f32_slice(&mut values[t * head_dim..][..head_dim]);
+            let at = kvh * head_dim..(kvh + 1) * head_dim;
+            for t in first..=pos {
+                let (k, v) = row(seq, t)?;
+                let r = (t - start) * head_dim;
+                k[at.clone()].convert_to_f32_slice(&mut keys[r..][..head_dim]);
+                v[at.clone()].convert_to_f32_slice(&mut values[r..][..head_dim]);
             }
             let mut o = outs[task].lock().unwrap_or_else(|e| e.into_inner());
             let mut scores = vec![f32::NEG_INFINITY; n_kv.next_multiple_of(16)];
@@ -129,10 +205,13 @@ pub fn causal_attention(
                     .iter()
                     .map(|&x| round_f16(x))
                     .collect();
-                for (score, k) in scores.iter_mut().zip(keys.chunks_exact(head_dim)) {
+                scores.fill(f32::NEG_INFINITY);
+                for (score, k) in scores[first - start..n_kv]
+                    .iter_mut()
+                    .zip(keys[(first - start) * head_dim..].chunks_exact(head_dim))
+                {
                     *score = kq_dot(k, &qh) * kq_scale;
                 }
-                scores[n_kv..].fill(f32::NEG_INFINITY);
                 softmax_ggml(&mut scores);
                 acc.fill(0.0);
                 for (t, (p, v)) in scores.iter().zip(values.chunks_exact(head_dim)).enumerate() {
@@ -140,7 +219,7 @@ pub fn causal_attention(
                     if p == 0.0 {
                         continue;
                     }
-                    let a = &mut acc[(t % lanes) * head_dim..][..head_dim];
+                    let a = &mut acc[((start + t) % lanes) * head_dim..][..head_dim];
                     for (a, v) in a.iter_mut().zip(v) {
                         *a += p * v;
                     }
@@ -221,6 +300,7 @@ mod tests {
         n_head_kv: 2,
         head_dim: 16,
         kq_scale: 0.25,
+        window: None,
     };
 
     fn row(seed: usize, len: usize) -> Vec<f32> {
@@ -250,6 +330,7 @@ mod tests {
             &SHAPE,
             0,
             &q,
+            BatchKv::EMPTY,
             &[0],
             &[0],
             &cache,
@@ -279,6 +360,7 @@ mod tests {
             &SHAPE,
             0,
             &q,
+            BatchKv::EMPTY,
             &[0, 1, 2],
             &[0; 3],
             &filled(3),
@@ -291,6 +373,7 @@ mod tests {
             &SHAPE,
             0,
             &q,
+            BatchKv::EMPTY,
             &[0, 1, 2],
             &[0; 3],
             &filled(9),
@@ -310,6 +393,7 @@ mod tests {
             &SHAPE,
             0,
             &q,
+            BatchKv::EMPTY,
             &[4],
             &[0],
             &cache,
@@ -344,6 +428,7 @@ mod tests {
             &SHAPE,
             0,
             &row(1, 64),
+            BatchKv::EMPTY,
             &[5],
             &[0],
             &cache,
@@ -365,6 +450,7 @@ mod tests {
             &SHAPE,
             0,
             &row(1, 64),
+            BatchKv::EMPTY,
             &[0],
             &[0],
             &cache,

@@ -1,41 +1,53 @@
-//! The LLaMA transformer block: pre-norm attention and a SwiGLU feed-forward network, each
-//! added to the residual stream.
+//! The transformer block every architecture is built from: attention and a gated
+//! feed-forward network, each normalized and added to the residual stream.
 //!
 //! ```text
-//! h = x + Wo · attention(rope(Wq · norm(x)), rope(Wk · norm(x)), Wv · norm(x))
-//! y = h + Wdown · (silu(Wgate · norm(h)) * Wup · norm(h))
+//! h = x + post_attn_norm(Wo · attention(rope(qk_norm(Wq · norm(x))), rope(qk_norm(Wk · norm(x))), Wv · norm(x)))
+//! y = h + post_ffn_norm(Wdown · (act(Wgate · norm(h)) * Wup · norm(h)))
 //! ```
+//!
+//! LLaMA has neither the query/key norms nor the post-norms and gates with SiLU; Gemma 3 has
+//! all four norms, gates with GELU and slides a window over 5 of every 6 layers. An
+//! architecture describes its blocks with a [`BlockConfig`] and [`BlockWeights`] per layer;
+//! the code that runs them is this one.
 
 use std::sync::Mutex;
 
+use half::f16;
 use ziglama_tensor::{matmul, Tensor, ThreadPool};
 
-use crate::activation::swiglu;
-use crate::attention::{causal_attention, AttentionShape};
+use crate::activation::GatedUnit;
+use crate::attention::{causal_attention, AttentionShape, BatchKv};
 use crate::error::len_error;
 use crate::norm::rms_norm_rows;
 use crate::rope::Rope;
 use crate::{KvCache, NnError, Result};
 
-/// Hyperparameters shared by every block of a LLaMA model.
+/// Hyperparameters of one transformer block.
 #[derive(Clone, Debug, PartialEq)]
-pub struct LlamaBlockConfig {
+pub struct BlockConfig {
     /// Width of the residual stream (`embedding_length`).
     pub n_embd: usize,
     /// Hidden width of the feed-forward network (`feed_forward_length`).
     pub n_ff: usize,
-    /// The attention shape.
+    /// The attention shape, sliding window included.
     pub attention: AttentionShape,
     /// RMSNorm epsilon (`attention.layer_norm_rms_epsilon`).
     pub rms_eps: f32,
     /// The RoPE applied to queries and keys.
     pub rope: Rope,
+    /// Factor the queries are multiplied by after RoPE (Gemma's `query_pre_attn_scalar`
+    /// scaling; 1 for LLaMA, which scales the scores instead through `kq_scale`).
+    pub query_scale: f32,
+    /// The gated unit of the feed-forward network.
+    pub ffn: GatedUnit,
 }
 
-/// The weights of one LLaMA block. Matrices are GGML tensors of any format, `[in, out]` in
-/// GGUF order (rows of `in` values, `out` rows).
+/// The weights of one block. Matrices are GGML tensors of any format, `[in, out]` in GGUF
+/// order (rows of `in` values, `out` rows); optional norms are present in the architectures
+/// that have them.
 #[derive(Clone, Debug)]
-pub struct LlamaBlockWeights {
+pub struct BlockWeights {
     /// RMSNorm weight before attention (`attn_norm`), `n_embd` values.
     pub attn_norm: Vec<f32>,
     /// Query projection (`attn_q`), `[n_embd, n_head * head_dim]`.
@@ -46,6 +58,12 @@ pub struct LlamaBlockWeights {
     pub wv: Tensor,
     /// Output projection (`attn_output`), `[n_head * head_dim, n_embd]`.
     pub wo: Tensor,
+    /// RMSNorm weight of each query head (`attn_q_norm`), `head_dim` values.
+    pub attn_q_norm: Option<Vec<f32>>,
+    /// RMSNorm weight of each key head (`attn_k_norm`), `head_dim` values.
+    pub attn_k_norm: Option<Vec<f32>>,
+    /// RMSNorm weight after attention (`post_attention_norm`), `n_embd` values.
+    pub attn_post_norm: Option<Vec<f32>>,
     /// RMSNorm weight before the feed-forward network (`ffn_norm`), `n_embd` values.
     pub ffn_norm: Vec<f32>,
     /// Gate projection (`ffn_gate`), `[n_embd, n_ff]`.
@@ -54,6 +72,8 @@ pub struct LlamaBlockWeights {
     pub ffn_up: Tensor,
     /// Down projection (`ffn_down`), `[n_ff, n_embd]`.
     pub ffn_down: Tensor,
+    /// RMSNorm weight after the feed-forward network (`post_ffw_norm`), `n_embd` values.
+    pub ffn_post_norm: Option<Vec<f32>>,
 }
 
 /// Work buffers of a block's forward pass, reused across calls and layers (owned by the
@@ -64,14 +84,16 @@ pub struct BlockScratch {
     q: Vec<f32>,
     k: Vec<f32>,
     v: Vec<f32>,
+    k16: Vec<f16>,
+    v16: Vec<f16>,
     attn: Vec<f32>,
     proj: Vec<f32>,
     gate: Vec<f32>,
     up: Vec<f32>,
 }
 
-fn resize(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    buf.resize(len, 0.0);
+fn resize<T: Copy + Default>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
+    buf.resize(len, T::default());
     &mut buf[..len]
 }
 
@@ -82,35 +104,45 @@ fn product(what: &str, w: &Tensor, x: &[f32], y: &mut [f32], pool: &ThreadPool) 
     })
 }
 
-/// Values of a row per SwiGLU task: a multiple of 16, so that the tasks' pieces keep ggml's
-/// 16-element chunks, which start at each row's start.
-const SWIGLU_PIECE: usize = 512;
+/// Values of a row per gated-unit task: a multiple of 16, so that the tasks' pieces keep
+/// ggml's 16-element chunks, which start at each row's start.
+const GATE_PIECE: usize = 512;
 
-/// [`swiglu`] on each row of `n_ff` values, split across the pool.
-fn swiglu_rows(gate: &mut [f32], up: &[f32], n_ff: usize, pool: &ThreadPool) {
+/// `unit` on each row of `n_ff` values, split across the pool.
+fn gate_rows(unit: GatedUnit, gate: &mut [f32], up: &[f32], n_ff: usize, pool: &ThreadPool) {
     if n_ff == 0 {
         return;
     }
     let pieces: Vec<Mutex<(&mut [f32], &[f32])>> = gate
         .chunks_mut(n_ff)
         .zip(up.chunks(n_ff))
-        .flat_map(|(g, u)| g.chunks_mut(SWIGLU_PIECE).zip(u.chunks(SWIGLU_PIECE)))
+        .flat_map(|(g, u)| g.chunks_mut(GATE_PIECE).zip(u.chunks(GATE_PIECE)))
         .map(Mutex::new)
         .collect();
     pool.run(pieces.len(), |i| {
         let mut piece = pieces[i].lock().unwrap_or_else(|e| e.into_inner());
         let (g, u) = &mut *piece;
-        swiglu(g, u);
+        unit.apply(g, u);
     });
 }
 
-impl LlamaBlockWeights {
+/// Adds `delta`, RMS-normalized with `norm` when there is one, to the residual stream `x`.
+fn add_residual(x: &mut [f32], delta: &mut [f32], norm: Option<&[f32]>, eps: f32) {
+    if let Some(w) = norm {
+        rms_norm_rows(delta, w, eps);
+    }
+    for (r, d) in x.iter_mut().zip(delta.iter()) {
+        *r += d;
+    }
+}
+
+impl BlockWeights {
     /// Checks every weight against `config`, naming the first one of the wrong shape.
     ///
     /// # Errors
     ///
     /// [`NnError::Shape`] naming the weight (prefixed with `name`, e.g. `blk.3`).
-    pub fn validate(&self, name: &str, config: &LlamaBlockConfig) -> Result<()> {
+    pub fn validate(&self, name: &str, config: &BlockConfig) -> Result<()> {
         let a = &config.attention;
         let (e, f) = (config.n_embd, config.n_ff);
         let (q, kv) = (a.n_head * a.head_dim, a.n_head_kv * a.head_dim);
@@ -131,26 +163,30 @@ impl LlamaBlockWeights {
         check("ffn_gate", &self.ffn_gate, e, f)?;
         check("ffn_up", &self.ffn_up, e, f)?;
         check("ffn_down", &self.ffn_down, f, e)?;
-        if self.attn_norm.len() != e {
-            return Err(len_error(
-                format!("{name}.attn_norm.weight"),
-                e,
-                self.attn_norm.len(),
-            ));
-        }
-        if self.ffn_norm.len() != e {
-            return Err(len_error(
-                format!("{name}.ffn_norm.weight"),
-                e,
-                self.ffn_norm.len(),
-            ));
+        let hd = a.head_dim;
+        let norms = [
+            ("attn_norm", Some(&self.attn_norm), e),
+            ("attn_q_norm", self.attn_q_norm.as_ref(), hd),
+            ("attn_k_norm", self.attn_k_norm.as_ref(), hd),
+            ("post_attention_norm", self.attn_post_norm.as_ref(), e),
+            ("ffn_norm", Some(&self.ffn_norm), e),
+            ("post_ffw_norm", self.ffn_post_norm.as_ref(), e),
+        ];
+        for (what, weight, len) in norms {
+            if let Some(w) = weight {
+                if w.len() != len {
+                    return Err(len_error(format!("{name}.{what}.weight"), len, w.len()));
+                }
+            }
         }
         Ok(())
     }
 
     /// Runs the block on the residual stream `x` (one row of `n_embd` per batch entry, updated
-    /// in place). Entry `i` is at position `positions[i]` of sequence `seqs[i]`; its key and
-    /// value are stored in `cache` for `layer` before attention runs.
+    /// in place). Entry `i` is at position `positions[i]` of sequence `seqs[i]`; it attends to
+    /// the positions before it held in `cache` and to the batch's own keys and values, which
+    /// are stored in `cache` for `layer` after attention (so a sliding-window cache never has
+    /// to hold more than its window, however long the batch).
     ///
     /// # Errors
     ///
@@ -159,7 +195,7 @@ impl LlamaBlockWeights {
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
-        config: &LlamaBlockConfig,
+        config: &BlockConfig,
         layer: usize,
         x: &mut [f32],
         positions: &[usize],
@@ -189,15 +225,39 @@ impl LlamaBlockWeights {
         product("attn_k", &self.wk, norm, k, pool)?;
         let v = resize(&mut scratch.v, n * kv_len);
         product("attn_v", &self.wv, norm, v, pool)?;
+        if let Some(w) = &self.attn_q_norm {
+            rms_norm_rows(q, w, config.rms_eps);
+        }
+        if let Some(w) = &self.attn_k_norm {
+            rms_norm_rows(k, w, config.rms_eps);
+        }
         let mut table = vec![0f32; config.rope.n_dims];
         for (i, &pos) in positions.iter().enumerate() {
             config.rope.sin_cos(pos as i64, &mut table);
-            config
-                .rope
-                .apply_with(&mut q[i * q_len..][..q_len], hd, &table);
+            let qi = &mut q[i * q_len..][..q_len];
+            config.rope.apply_with(qi, hd, &table);
+            if config.query_scale != 1.0 {
+                qi.iter_mut().for_each(|x| *x *= config.query_scale);
+            }
             config
                 .rope
                 .apply_with(&mut k[i * kv_len..][..kv_len], hd, &table);
+        }
+        let k16 = resize(&mut scratch.k16, n * kv_len);
+        let v16 = resize(&mut scratch.v16, n * kv_len);
+        for (d, s) in k16.iter_mut().zip(k.iter()) {
+            *d = f16::from_f32(*s);
+        }
+        for (d, s) in v16.iter_mut().zip(v.iter()) {
+            *d = f16::from_f32(*s);
+        }
+        let attn = resize(&mut scratch.attn, n * q_len);
+        let batch = BatchKv {
+            keys: k16,
+            values: v16,
+        };
+        causal_attention(a, layer, q, batch, positions, seqs, cache, attn, pool)?;
+        for (i, &pos) in positions.iter().enumerate() {
             cache.store(
                 layer,
                 seqs[i],
@@ -206,13 +266,9 @@ impl LlamaBlockWeights {
                 &v[i * kv_len..][..kv_len],
             )?;
         }
-        let attn = resize(&mut scratch.attn, n * q_len);
-        causal_attention(a, layer, q, positions, seqs, cache, attn, pool)?;
         let proj = resize(&mut scratch.proj, n * e);
         product("attn_output", &self.wo, attn, proj, pool)?;
-        for (r, p) in x.iter_mut().zip(proj.iter()) {
-            *r += p;
-        }
+        add_residual(x, proj, self.attn_post_norm.as_deref(), config.rms_eps);
 
         // Feed-forward network.
         let norm = resize(&mut scratch.norm, n * e);
@@ -223,12 +279,10 @@ impl LlamaBlockWeights {
         product("ffn_gate", &self.ffn_gate, norm, gate, pool)?;
         let up = resize(&mut scratch.up, n * f);
         product("ffn_up", &self.ffn_up, norm, up, pool)?;
-        swiglu_rows(gate, up, f, pool);
+        gate_rows(config.ffn, gate, up, f, pool);
         let proj = resize(&mut scratch.proj, n * e);
         product("ffn_down", &self.ffn_down, gate, proj, pool)?;
-        for (r, p) in x.iter_mut().zip(proj.iter()) {
-            *r += p;
-        }
+        add_residual(x, proj, self.ffn_post_norm.as_deref(), config.rms_eps);
         Ok(())
     }
 }

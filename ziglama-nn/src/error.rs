@@ -42,6 +42,21 @@ pub enum NnError {
         pos: usize,
     },
 
+    /// A position a sliding-window cache no longer holds: a later position has taken its slot.
+    #[error(
+        "KV cache: position {pos} of sequence {seq} in layer {layer} has left the window of {window} positions"
+    )]
+    PositionEvicted {
+        /// The layer.
+        layer: usize,
+        /// The sequence.
+        seq: usize,
+        /// The position.
+        pos: usize,
+        /// Positions the window holds.
+        window: usize,
+    },
+
     /// A sequence id the KV cache does not have.
     #[error("KV cache: sequence {seq} does not exist (the cache holds {n_seq} sequences)")]
     SequenceOutOfRange {

@@ -11,8 +11,9 @@ use crate::Result;
 
 /// Per-layer, per-sequence storage of attention keys and values by position.
 ///
-/// Attention at position `p` of sequence `s` reads positions `0..=p` of `s`: every one of
-/// them must have been stored (earlier, or in the same batch before attention runs).
+/// Attention at position `p` of sequence `s` reads the positions before `p` that its window
+/// sees (all of `0..p` without a window) from the cache, and the positions of its own batch
+/// from the batch; the batch's rows are stored after attention.
 pub trait KvCache {
     /// Values in one key or value row: `n_head_kv * head_dim`.
     fn row_len(&self) -> usize;

@@ -2,7 +2,7 @@
 //!
 //! Layers 3 and 4 of ziglama: the neural primitives (RMSNorm, RoPE, softmax, activations),
 //! causal grouped-query attention reading keys and values through the [`KvCache`] trait, and
-//! the LLaMA transformer block.
+//! the transformer block that LLaMA, Gemma and the rest of the family are configured from.
 //!
 //! The numerics follow llama.cpp's CPU path: RMSNorm sums squares in `f64`, RoPE builds its
 //! sine/cosine table with the same iterated `f32` products, keys and values are rounded to

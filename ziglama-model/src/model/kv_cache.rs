@@ -68,6 +68,20 @@ impl ContiguousKvCache {
         self.n_seq
     }
 
+    /// Bytes of key and value storage.
+    pub fn bytes(&self) -> usize {
+        (self.keys.len() + self.values.len()) * std::mem::size_of::<u16>()
+    }
+
+    /// Positions of `seq` that `layer` holds now.
+    pub fn held(&self, layer: usize, seq: usize) -> usize {
+        if layer >= self.n_layer || seq >= self.n_seq {
+            return 0;
+        }
+        let at = (layer * self.n_seq + seq) * self.n_ctx;
+        self.stored[at..at + self.n_ctx].iter().filter(|&&s| s).count()
+    }
+
     fn offset(&self, layer: usize, seq: usize, pos: usize) -> Result<usize, NnError> {
         if seq >= self.n_seq {
             return Err(NnError::SequenceOutOfRange {
