@@ -13,8 +13,11 @@
 //! - [`TokenBuffer`] ([`Producer`], [`Consumer`]): a bounded queue between a generating
 //!   thread and a consuming one, with backpressure, closing from either side and a shared
 //!   [`StreamStatus`].
-//! - [`StopReason`] and [`Cancellation`]: why a generation ended; a flag that ends it from
-//!   another thread.
+//! - [`StopRules`], [`StopReason`] and [`Cancellation`]: when a generation stops, why it
+//!   did; a flag that stops it from another thread.
+//! - [`StreamingGenerator`]: runs any [`TokenSource`] (a model and its sampler, a recorded
+//!   sequence) under the stop rules, delivering the text by callback or, through a
+//!   [`Producer`], to a consumer that iterates on another thread.
 //!
 //! The invariant the parts keep together: for every flush policy, the chunks of a stream
 //! concatenate to the text a non-streamed generation returns, byte for byte.
@@ -44,6 +47,8 @@ mod buffer;
 mod cancel;
 mod decode;
 mod flush;
+mod generator;
+mod rules;
 mod stop;
 mod stop_strings;
 mod text;
@@ -52,6 +57,8 @@ pub use buffer::{Closed, Consumer, Iter, Producer, TokenBuffer};
 pub use cancel::Cancellation;
 pub use decode::{IncrementalDecoder, SpecialTokens};
 pub use flush::{ChunkAssembler, FlushPolicy};
+pub use generator::{Generated, RecordedTokens, StreamingGenerator, TokenSource};
+pub use rules::StopRules;
 pub use stop::{StopReason, StreamStatus};
 pub use stop_strings::{StopStringMatch, StopStrings};
 pub use text::{FinishedText, TextStream};
