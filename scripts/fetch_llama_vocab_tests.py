@@ -2,7 +2,7 @@
 """Fetch llama.cpp's tokenizer conformance files (models/ggml-vocab-*.gguf with .inp/.out).
 
 Usage:
-    python3 scripts/fetch_llama_vocab_tests.py [--dir DIR] [--archive TAR_GZ]
+    python3 scripts/fetch_llama_vocab_tests.py [--templates] [--dir DIR] [--archive TAR_GZ]
 
 llama.cpp's source tree carries, for each vocabulary it tests, a vocabulary-only GGUF file
 (`ggml-vocab-NAME.gguf`), the test inputs (`.inp`, separated by lines
@@ -14,6 +14,10 @@ the archive given with --archive), extracts only those files and installs them i
 
     $ZIGLAMA_MODELS/llama-vocab-tests/ if ZIGLAMA_MODELS is set, else
     <repository>/models/llama-vocab-tests/ (git-ignored).
+
+With --templates it installs llama.cpp's chat templates instead (`models/templates/*.jinja`,
+the real chat templates of many model families that llama.cpp tests against) into
+`<models>/llama-templates/`.
 
 It is idempotent (a complete directory, marked by a `.complete` file, is left alone) and
 safe to run concurrently (a file lock makes a second process wait for the first). On
@@ -38,6 +42,20 @@ MEMBER_DIR = "vendor/llama.cpp/models/"
 MARKER = ".complete"
 
 
+class Kind:
+    """What to install: its directory name and which members of MEMBER_DIR it takes."""
+
+    def __init__(self, dir_name: str, prefix: str, suffixes: tuple[str, ...], what: str) -> None:
+        self.dir_name = dir_name
+        self.prefix = prefix
+        self.suffixes = suffixes
+        self.what = what
+
+
+VOCAB = Kind("llama-vocab-tests", "ggml-vocab-", (".gguf", ".gguf.inp", ".gguf.out"), "ggml-vocab-* files")
+TEMPLATES = Kind("llama-templates", "templates/", (".jinja",), "templates/*.jinja files")
+
+
 class FetchError(Exception):
     """A fetch failed; the message says what failed."""
 
@@ -46,12 +64,12 @@ def log(msg: str) -> None:
     print(f"fetch_llama_vocab_tests: {msg}", file=sys.stderr, flush=True)
 
 
-def target_dir(override: str | None) -> Path:
+def target_dir(override: str | None, kind: Kind) -> Path:
     if override:
         return Path(override)
     env = os.environ.get("ZIGLAMA_MODELS")
     base = Path(env) if env else Path(__file__).resolve().parent.parent / "models"
-    return base / "llama-vocab-tests"
+    return base / kind.dir_name
 
 
 def download(dest: Path) -> Path:
@@ -71,25 +89,28 @@ def download(dest: Path) -> Path:
     return archives[0]
 
 
-def wanted(name: str) -> str | None:
+def wanted(name: str, kind: Kind) -> str | None:
     """The file name to install for an archive member, or None to skip it."""
     idx = name.find(MEMBER_DIR)
     if idx < 0:
         return None
     rest = name[idx + len(MEMBER_DIR):]
-    if "/" in rest or not rest.startswith("ggml-vocab-"):
+    if not rest.startswith(kind.prefix):
         return None
-    if rest.endswith((".gguf", ".gguf.inp", ".gguf.out")):
+    rest = rest[len(kind.prefix):] if kind.prefix.endswith("/") else rest
+    if "/" in rest or not rest:
+        return None
+    if rest.endswith(kind.suffixes):
         return rest
     return None
 
 
-def extract(archive: Path, into: Path) -> int:
+def extract(archive: Path, into: Path, kind: Kind) -> int:
     n = 0
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
-                name = wanted(member.name)
+                name = wanted(member.name, kind)
                 if name is None or not member.isfile():
                     continue
                 src = tar.extractfile(member)
@@ -101,13 +122,13 @@ def extract(archive: Path, into: Path) -> int:
     except tarfile.TarError as e:
         raise FetchError(f"{archive} is not a valid source archive: {e}") from e
     if n == 0:
-        raise FetchError(f"{archive} has no {MEMBER_DIR}ggml-vocab-* files")
+        raise FetchError(f"{archive} has no {MEMBER_DIR}{kind.what}")
     return n
 
 
-def install(dest: Path, archive: Path | None) -> Path:
+def install(dest: Path, archive: Path | None, kind: Kind) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = dest.parent / ".llama-vocab-tests.lock"
+    lock_path = dest.parent / f".{kind.dir_name}.lock"
     with lock_path.open("a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -122,7 +143,7 @@ def install(dest: Path, archive: Path | None) -> Path:
             src = archive if archive else download(tmp_dir / "dl")
             staging = tmp_dir / "files"
             staging.mkdir()
-            n = extract(src, staging)
+            n = extract(src, staging, kind)
             (staging / MARKER).write_text(f"{PACKAGE}=={VERSION}\n")
             if dest.exists():
                 shutil.rmtree(dest)
@@ -133,11 +154,13 @@ def install(dest: Path, archive: Path | None) -> Path:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", help="install directory (default: $ZIGLAMA_MODELS/llama-vocab-tests or <repo>/models/llama-vocab-tests)")
+    parser.add_argument("--templates", action="store_true", help="install the chat templates (models/templates/*.jinja) instead of the vocabulary tests")
+    parser.add_argument("--dir", help="install directory (default: $ZIGLAMA_MODELS/llama-vocab-tests or <repo>/models/llama-vocab-tests; llama-templates with --templates)")
     parser.add_argument("--archive", help="use this llama-cpp-python source archive instead of downloading it")
     args = parser.parse_args(argv)
     try:
-        print(install(target_dir(args.dir), Path(args.archive) if args.archive else None), flush=True)
+        kind = TEMPLATES if args.templates else VOCAB
+        print(install(target_dir(args.dir, kind), Path(args.archive) if args.archive else None, kind), flush=True)
     except (FetchError, OSError) as e:
         log(f"error: {e}")
         return 1

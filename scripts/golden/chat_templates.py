@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Render every chat template over the committed conversations with jinja2 (golden data).
+
+Usage (with a Python that has jinja2, e.g. the peer's venv):
+    ~/.cache/ziglama-peer/venv/bin/python scripts/golden/chat_templates.py \
+        [--templates DIR] [--smollm2 GGUF] [--gemma3 GGUF]
+
+The templates are:
+- the `tokenizer.chat_template` of the two real models (SmolLM2, Gemma 3), read from their
+  GGUF files with the bos/eos token texts of their vocabularies;
+- every `*.jinja` of llama.cpp's `models/templates/` (installed into
+  `<models>/llama-templates/` by `scripts/fetch_llama_vocab_tests.py --templates`, run
+  first if needed), rendered with bos_token "<s>" and eos_token "</s>".
+
+Each is rendered over every conversation of
+ziglama-model/tests/data/chat/conversations.json the way Hugging Face transformers'
+`apply_chat_template` renders (jinja2 `ImmutableSandboxedEnvironment` with `trim_blocks`,
+`lstrip_blocks`, the `loopcontrols` extension and a `{% generation %}` block tag; a `tojson` filter that is `json.dumps` with
+`ensure_ascii=False`; globals `raise_exception` and `strftime_now`; variables `messages`,
+`tools` and `documents` (None when absent), `add_generation_prompt`, `bos_token`,
+`eos_token` and the conversation's extra variables), except that `strftime_now` reads a
+fixed time, FIXED_NOW below, so that the output is deterministic.
+
+Writes ziglama-model/tests/data/chat/expected/<template>.json:
+    {"template": NAME, "source": ..., "sha256": <of the template text>,
+     "bos_token": ..., "eos_token": ..., "jinja2": <version>,
+     "results": {<conversation>: {"output": TEXT} | {"error": {"type": ..., "message": ...}}}}
+A template jinja2 cannot compile gets {"compile_error": {...}} instead of "results"; a GGUF
+file without a template gets {"missing": "tokenizer.chat_template"} (Gemma 3 270M has none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import jinja2
+import jinja2.ext
+import jinja2.nodes
+import jinja2.sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "ziglama-model" / "tests" / "data" / "chat"
+FIXED_NOW = datetime.datetime(2024, 3, 9, 13, 7, 5)
+LLAMA_BOS = "<s>"
+LLAMA_EOS = "</s>"
+
+
+# --- the smallest GGUF metadata reader the two templates need ---------------------------
+
+def _read_gguf_metadata(path: Path) -> dict:
+    data = path.read_bytes()
+    pos = 0
+
+    def take(fmt: str):
+        nonlocal pos
+        vals = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return vals[0]
+
+    def string() -> str:
+        nonlocal pos
+        n = take("Q")
+        s = data[pos:pos + n].decode("utf-8")
+        pos += n
+        return s
+
+    scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+    def value(t: int):
+        if t in scalar:
+            return take(scalar[t])
+        if t == 8:
+            return string()
+        if t == 9:
+            et = take("I")
+            n = take("Q")
+            return [value(et) for _ in range(n)]
+        raise ValueError(f"unknown GGUF type {t}")
+
+    assert data[:4] == b"GGUF", path
+    pos = 4
+    take("I")  # version
+    take("Q")  # tensor count
+    n_kv = take("Q")
+    meta = {}
+    for _ in range(n_kv):
+        key = string()
+        meta[key] = value(take("I"))
+    return meta
+
+
+def gguf_template(path: Path) -> tuple[str | None, str, str]:
+    """The file's chat template (None if it has none) and its bos and eos token texts."""
+    meta = _read_gguf_metadata(path)
+    tokens = meta["tokenizer.ggml.tokens"]
+    bos = tokens[meta["tokenizer.ggml.bos_token_id"]]
+    eos = tokens[meta["tokenizer.ggml.eos_token_id"]]
+    return meta.get("tokenizer.chat_template"), bos, eos
+
+
+# --- the environment apply_chat_template builds ------------------------------------------
+
+class GenerationTag(jinja2.ext.Extension):
+    """`{% generation %}...{% endgeneration %}`, which transformers' environment accepts (it
+    marks the assistant's tokens for training masks); when rendering it outputs its body."""
+
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return jinja2.nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(lineno)
+
+    def _body(self, caller):
+        return caller()
+
+
+def compile_template(source: str) -> jinja2.Template:
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    def strftime_now(format):
+        return FIXED_NOW.strftime(format)
+
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[GenerationTag, jinja2.ext.loopcontrols]
+    )
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    return env.from_string(source)
+
+
+def error_record(e: Exception) -> dict:
+    rec = {"type": type(e).__name__, "message": str(e)}
+    if isinstance(e, jinja2.exceptions.TemplateSyntaxError):
+        rec["line"] = e.lineno
+    # raise_exception raises the base TemplateError itself: its message is the template's.
+    rec["raised_by_template"] = type(e) is jinja2.exceptions.TemplateError
+    return rec
+
+
+def render_all(name: str, source: str, origin: str, bos: str, eos: str, conversations: list) -> dict:
+    out = {
+        "template": name,
+        "source": origin,
+        "sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(),
+        "bos_token": bos,
+        "eos_token": eos,
+        "jinja2": jinja2.__version__,
+    }
+    try:
+        tmpl = compile_template(source)
+    except Exception as e:  # noqa: BLE001 - any compile failure is recorded
+        out["compile_error"] = error_record(e)
+        return out
+    results = {}
+    for conv in conversations:
+        ctx = {
+            "messages": conv["messages"],
+            "tools": conv.get("tools"),
+            "documents": None,
+            "add_generation_prompt": conv["add_generation_prompt"],
+            "bos_token": bos,
+            "eos_token": eos,
+        }
+        ctx.update(conv.get("extra", {}))
+        try:
+            results[conv["name"]] = {"output": tmpl.render(**ctx)}
+        except Exception as e:  # noqa: BLE001 - any render failure is recorded
+            results[conv["name"]] = {"error": error_record(e)}
+    out["results"] = results
+    return out
+
+
+def llama_templates_dir(override: str | None) -> Path:
+    if override:
+        return Path(override)
+    script = REPO / "scripts" / "fetch_llama_vocab_tests.py"
+    proc = subprocess.run([sys.executable, str(script), "--templates"], stdout=subprocess.PIPE, check=True, text=True)
+    return Path(proc.stdout.strip())
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--templates", help="directory of llama.cpp's *.jinja (default: fetched)")
+    parser.add_argument("--smollm2", default=str(REPO / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    parser.add_argument("--gemma3", default=str(REPO / "models" / "gemma-3-270m-q4_k_m.gguf"))
+    args = parser.parse_args(argv)
+
+    conversations = json.loads((DATA / "conversations.json").read_text(encoding="utf-8"))["conversations"]
+    expected = DATA / "expected"
+    expected.mkdir(parents=True, exist_ok=True)
+    for old in expected.glob("*.json"):
+        old.unlink()
+
+    jobs = []
+    for name, path in (("SmolLM2", args.smollm2), ("Gemma3", args.gemma3)):
+        source, bos, eos = gguf_template(Path(path))
+        if source is None:
+            # Gemma 3 270M's GGUF has no template: the test checks that we say so.
+            rec = {"template": f"gguf-{name}", "source": Path(path).name, "missing": "tokenizer.chat_template",
+                   "bos_token": bos, "eos_token": eos}
+            (expected / f"gguf-{name}.json").write_text(json.dumps(rec, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+            print(f"gguf-{name}: no tokenizer.chat_template", file=sys.stderr)
+            continue
+        jobs.append((f"gguf-{name}", source, f"tokenizer.chat_template of {Path(path).name}", bos, eos))
+    for path in sorted(llama_templates_dir(args.templates).glob("*.jinja")):
+        source = path.read_bytes().decode("utf-8")
+        jobs.append((path.stem, source, f"llama.cpp models/templates/{path.name}", LLAMA_BOS, LLAMA_EOS))
+
+    for name, source, origin, bos, eos in jobs:
+        rec = render_all(name, source, origin, bos, eos, conversations)
+        text = json.dumps(rec, ensure_ascii=False, indent=1) + "\n"
+        (expected / f"{name}.json").write_text(text, encoding="utf-8")
+        if "compile_error" in rec:
+            summary = f"compile error: {rec['compile_error']['message']}"
+        else:
+            n_err = sum("error" in r for r in rec["results"].values())
+            summary = f"{len(rec['results']) - n_err} rendered, {n_err} raised"
+        print(f"{name}: {summary}", file=sys.stderr)
+    print(f"wrote {len(jobs)} files into {expected}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

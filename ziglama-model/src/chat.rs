@@ -1,1 +1,0 @@
-//! Chat templates: the GGUF `tokenizer.chat_template` rendered over a conversation.

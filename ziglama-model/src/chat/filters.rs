@@ -1,0 +1,292 @@
+//! Filters whose jinja2 behaviour differs from minijinja's built-in ones, written to give
+//! jinja2's output: `trim`, `join`, `indent`, `escape`, `string`, and the filters that
+//! return Python generators (`map`, `select`, `reject`, `selectattr`, `rejectattr`).
+
+use std::borrow::Cow;
+
+use minijinja::value::{Kwargs, Rest, ValueKind, ValueOrKwargs};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
+
+use super::python::py_str;
+
+/// Registers the filters of this module in `env`.
+pub(crate) fn register(env: &mut Environment<'static>) {
+    env.add_filter("string", |value: &Value| Value::from(py_str(value)));
+    env.add_filter("trim", trim);
+    env.add_filter("join", join);
+    env.add_filter("indent", indent);
+    env.add_filter("escape", escape);
+    env.add_filter("e", escape);
+    env.add_filter("map", map);
+    env.add_filter("select", select);
+    env.add_filter("reject", reject);
+    env.add_filter("selectattr", selectattr);
+    env.add_filter("rejectattr", rejectattr);
+    env.add_filter(super::source::ITERABLE_GUARD, iterable_guard);
+}
+
+/// Python's `str.isspace` for one character (Rust's `char::is_whitespace` leaves out the
+/// four ASCII separators U+001C..U+001F).
+pub(crate) fn py_isspace(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `str.splitlines()`: lines without their line breaks, which are `\n`, `\r`,
+/// `\r\n`, `\v`, `\f`, U+001C..U+001E, U+0085, U+2028 and U+2029.
+pub(crate) fn py_splitlines(s: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let is_break = matches!(
+            c,
+            '\n' | '\r'
+                | '\u{b}'
+                | '\u{c}'
+                | '\u{1c}'
+                | '\u{1d}'
+                | '\u{1e}'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
+        );
+        if is_break {
+            lines.push(&s[start..i]);
+            let mut end = i + c.len_utf8();
+            if c == '\r' {
+                if let Some(&(j, '\n')) = chars.peek() {
+                    chars.next();
+                    end = j + 1;
+                }
+            }
+            start = end;
+        }
+    }
+    if start < s.len() {
+        lines.push(&s[start..]);
+    }
+    lines
+}
+
+/// jinja2's `trim(value, chars=None)`: Python's `str.strip`, of the value printed as a
+/// string.
+fn trim(value: &Value, chars: Option<&str>) -> Value {
+    let s = py_str(value);
+    let out = match chars {
+        Some(chars) => s.trim_matches(|c| chars.contains(c)),
+        None => s.trim_matches(py_isspace),
+    };
+    Value::from(out)
+}
+
+/// jinja2's `join(value, d='', attribute=None)`: each item (or its attribute) printed as
+/// Python's `str` does, separated by `d`.
+fn join(state: &State, value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
+    let mut joiner = kwargs.get::<Option<Value>>("d")?;
+    let attribute = kwargs.get::<Option<Value>>("attribute")?;
+    kwargs.assert_all_used()?;
+    match args.as_slice() {
+        [] => {}
+        [d] if joiner.is_none() => joiner = Some(d.clone()),
+        _ => return Err(Error::from(ErrorKind::TooManyArguments)),
+    }
+    let joiner = joiner.map(|d| py_str(&d)).unwrap_or_default();
+    if value.is_undefined() {
+        return Ok(String::new());
+    }
+    let mut out = String::new();
+    for (i, item) in value.try_iter()?.enumerate() {
+        state.consume_fuel(1)?;
+        if i > 0 {
+            out.push_str(&joiner);
+        }
+        let item = match &attribute {
+            Some(attr) => item_attribute(&item, attr)?,
+            None => item,
+        };
+        out.push_str(&py_str(&item));
+    }
+    Ok(out)
+}
+
+/// `item[attr]` where `attr` may be a dotted path or an integer index, as jinja2's
+/// `make_attrgetter` resolves it.
+fn item_attribute(item: &Value, attr: &Value) -> Result<Value, Error> {
+    if let Some(path) = attr.as_str() {
+        let mut v = item.clone();
+        for part in path.split('.') {
+            v = match part.parse::<usize>() {
+                Ok(i) if v.kind() == ValueKind::Seq => v.get_item_by_index(i)?,
+                _ => v.get_attr(part)?,
+            };
+        }
+        Ok(v)
+    } else {
+        item.get_item(attr)
+    }
+}
+
+/// jinja2's `indent(s, width=4, first=False, blank=False)`: every line but the first (and
+/// the first too with `first`) prefixed by `width` spaces (or by `width` if it is a
+/// string); blank lines only with `blank`. As in jinja2, a trailing line break is kept.
+fn indent(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
+    let mut width = kwargs.get::<Option<Value>>("width")?;
+    let mut first = kwargs.get::<Option<bool>>("first")?;
+    let mut blank = kwargs.get::<Option<bool>>("blank")?;
+    kwargs.assert_all_used()?;
+    let mut positional = args.iter();
+    if let Some(w) = positional.next() {
+        width = Some(w.clone());
+    }
+    if let Some(f) = positional.next() {
+        first = Some(f.is_true());
+    }
+    if let Some(b) = positional.next() {
+        blank = Some(b.is_true());
+    }
+    if positional.next().is_some() {
+        return Err(Error::from(ErrorKind::TooManyArguments));
+    }
+    let indention: Cow<'_, str> = match &width {
+        None => "    ".into(),
+        Some(w) if w.kind() == ValueKind::String => w.as_str().unwrap_or_default().into(),
+        Some(w) => match w.as_i64() {
+            Some(n) => " ".repeat(n.clamp(0, 1 << 16) as usize).into(),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "indent: width must be an integer or a string",
+                ))
+            }
+        },
+    };
+    let text = py_str(value) + "\n";
+    let lines = py_splitlines(&text);
+    let mut out = String::new();
+    if blank.unwrap_or(false) {
+        out = lines.join(&format!("\n{indention}"));
+    } else if let Some((head, rest)) = lines.split_first() {
+        out.push_str(head);
+        if !rest.is_empty() {
+            out.push('\n');
+            for (i, line) in rest.iter().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                if !line.is_empty() {
+                    out.push_str(&indention);
+                }
+                out.push_str(line);
+            }
+        }
+    }
+    if first.unwrap_or(false) {
+        out.insert_str(0, &indention);
+    }
+    Ok(out)
+}
+
+/// jinja2's `escape` (markupsafe): `&`, `<`, `>`, `'` and `"` as `&amp;`, `&lt;`, `&gt;`,
+/// `&#39;` and `&#34;`; a value already marked safe is left alone.
+fn escape(value: &Value) -> Value {
+    if value.is_safe() {
+        return value.clone();
+    }
+    let s = py_str(value);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&#39;"),
+            '"' => out.push_str("&#34;"),
+            c => out.push(c),
+        }
+    }
+    Value::from_safe_string(out)
+}
+
+/// The items as a Python generator would give them: iterable once, without a length,
+/// and not serializable to JSON.
+fn generator(items: Vec<Value>) -> Value {
+    Value::make_one_shot_iterator(items.into_iter())
+}
+
+fn map(state: &mut State, value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
+    minijinja::filters::map(state, value, args).map(generator)
+}
+
+fn select(
+    state: &mut State,
+    value: Value,
+    test: Option<Cow<'_, str>>,
+    args: Rest<ValueOrKwargs>,
+) -> Result<Value, Error> {
+    minijinja::filters::select(state, value, test, args).map(generator)
+}
+
+fn reject(
+    state: &mut State,
+    value: Value,
+    test: Option<Cow<'_, str>>,
+    args: Rest<ValueOrKwargs>,
+) -> Result<Value, Error> {
+    minijinja::filters::reject(state, value, test, args).map(generator)
+}
+
+fn selectattr(
+    state: &mut State,
+    value: Value,
+    attr: Cow<'_, str>,
+    test: Option<Cow<'_, str>>,
+    args: Rest<ValueOrKwargs>,
+) -> Result<Value, Error> {
+    minijinja::filters::selectattr(state, value, attr, test, args).map(generator)
+}
+
+fn rejectattr(
+    state: &mut State,
+    value: Value,
+    attr: Cow<'_, str>,
+    test: Option<Cow<'_, str>>,
+    args: Rest<ValueOrKwargs>,
+) -> Result<Value, Error> {
+    minijinja::filters::rejectattr(state, value, attr, test, args).map(generator)
+}
+
+/// What every `for` loop's iterable goes through (see `source::guard_for_loops`): Python
+/// cannot iterate over `None`, minijinja would iterate over nothing.
+fn iterable_guard(value: Value) -> Result<Value, Error> {
+    if value.is_none() {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "'NoneType' object is not iterable",
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitlines_as_python() {
+        assert_eq!(
+            py_splitlines("a\nb\r\nc\rd\u{2028}e\n"),
+            ["a", "b", "c", "d", "e"]
+        );
+        assert_eq!(py_splitlines("{\n\n"), ["{", ""]);
+        assert!(py_splitlines("").is_empty());
+    }
+
+    #[test]
+    fn indent_keeps_a_trailing_line_break_as_jinja2() {
+        let kw = |first: bool| Kwargs::from_iter([("first", Value::from(first))]);
+        let ind = |s: &str, first| indent(&Value::from(s), Rest(vec![Value::from(4)]), kw(first));
+        assert_eq!(ind("{\n", true).unwrap(), "    {\n");
+        assert_eq!(ind("a\n\nb", false).unwrap(), "a\n\n    b");
+        assert_eq!(ind("x", true).unwrap(), "    x");
+    }
+}

@@ -1,0 +1,321 @@
+//! Chat templates render exactly as Python's jinja2 renders them in Hugging Face's
+//! `apply_chat_template` environment: for every template (SmolLM2's, from its GGUF file,
+//! and every `*.jinja` of llama.cpp's `models/templates/`) and every conversation of
+//! `tests/data/chat/conversations.json`, our text equals jinja2's byte for byte, or both
+//! fail (with the template's own message when it calls `raise_exception`).
+//!
+//! The expected texts were written by `scripts/golden/chat_templates.py` (jinja2, with
+//! `strftime_now` reading a fixed time, which the test gives our templates too). llama.cpp's
+//! templates are not committed: `scripts/fetch_llama_vocab_tests.py --templates` installs
+//! them into `<models dir>/llama-templates/` and runs here when they are missing; each
+//! golden file carries the SHA-256 of the template it was made from.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+use ziglama_model::catalog::{models_dir, KnownModel};
+use ziglama_model::chat::{parse_json, ChatError, ChatTemplate, DateTime, Value};
+use ziglama_model::gguf::GgufFile;
+
+/// (template, conversation, why our output differs from jinja2's). Every entry must
+/// really differ (the test fails on a stale entry), and nothing else may.
+const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
+    ("meetkai-functionary-medium-v3.1", "tools", MARKUP_CONCAT),
+    (
+        "meetkai-functionary-medium-v3.1",
+        "tool_call",
+        MARKUP_CONCAT,
+    ),
+    (
+        "meetkai-functionary-medium-v3.1",
+        "tool_call_string_arguments",
+        MARKUP_CONCAT,
+    ),
+];
+
+/// Why functionary v3.1 differs: it writes `"..."|safe + t | tojson`; in jinja2 `safe`
+/// makes a markupsafe `Markup`, whose `+` HTML-escapes the other operand (`"` becomes
+/// `&#34;`); minijinja escapes a concatenation only when auto-escaping is on.
+const MARKUP_CONCAT: &str = "Markup + str escapes the str in jinja2";
+
+/// The time `strftime_now` reads in the golden data (`FIXED_NOW` of the script).
+fn fixed_now() -> DateTime {
+    DateTime::new(2024, 3, 9, 13, 7, 5).expect("valid date")
+}
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/chat")
+}
+
+fn llama_templates_dir() -> PathBuf {
+    let dir = models_dir().join("llama-templates");
+    if dir.join(".complete").exists() {
+        return dir;
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("scripts")
+        .join("fetch_llama_vocab_tests.py");
+    let python = std::env::var_os("ZIGLAMA_PYTHON").unwrap_or_else(|| "python3".into());
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg("--templates")
+        .env("ZIGLAMA_MODELS", models_dir())
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", script.display()));
+    assert!(
+        out.status.success() && dir.join(".complete").exists(),
+        "{} --templates failed ({}):\n{}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One conversation of conversations.json.
+struct Conversation {
+    name: String,
+    messages: Value,
+    add_generation_prompt: bool,
+    variables: Vec<(String, Value)>,
+}
+
+fn conversations() -> Vec<Conversation> {
+    let text = std::fs::read_to_string(data_dir().join("conversations.json")).expect("read");
+    let root = parse_json(&text).expect("conversations.json");
+    let list = root.get_attr("conversations").expect("conversations");
+    let mut out = Vec::new();
+    for c in list.try_iter().expect("a list") {
+        let mut variables = Vec::new();
+        let tools = c.get_attr("tools").expect("tools");
+        if !tools.is_undefined() {
+            variables.push(("tools".to_owned(), tools));
+        }
+        let extra = c.get_attr("extra").expect("extra");
+        if !extra.is_undefined() {
+            for key in extra.try_iter().expect("a map") {
+                let value = extra.get_item(&key).expect("item");
+                variables.push((key.as_str().expect("a key").to_owned(), value));
+            }
+        }
+        out.push(Conversation {
+            name: c.get_attr("name").unwrap().as_str().unwrap().to_owned(),
+            messages: c.get_attr("messages").unwrap(),
+            add_generation_prompt: c.get_attr("add_generation_prompt").unwrap().is_true(),
+            variables,
+        });
+    }
+    assert!(
+        out.len() >= 15,
+        "conversations.json has {} conversations",
+        out.len()
+    );
+    out
+}
+
+/// The golden record of one template.
+fn read_golden(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read golden")).expect("json")
+}
+
+/// The text of the template a golden record was made from.
+fn template_source(golden: &serde_json::Value, llama_dir: &Path) -> String {
+    let name = golden["template"].as_str().unwrap();
+    let source = if name == "gguf-SmolLM2" {
+        let file = GgufFile::open(KnownModel::SmolLM2.ensure().expect("fetch SmolLM2")).unwrap();
+        file.metadata()
+            .get_str("tokenizer.chat_template")
+            .unwrap()
+            .to_owned()
+    } else {
+        let path = llama_dir.join(format!("{name}.jinja"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    assert_eq!(
+        sha256_hex(&source),
+        golden["sha256"].as_str().unwrap(),
+        "{name}: the template is not the one the golden data was made from"
+    );
+    source
+}
+
+/// What our renderer gives for one conversation: text, or an error.
+fn render(template: &ChatTemplate, c: &Conversation) -> Result<String, ChatError> {
+    let vars: Vec<(&str, Value)> = c
+        .variables
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    template.render_with(&c.messages, c.add_generation_prompt, &vars)
+}
+
+/// Compares one (template, conversation) result; `None` if they agree, else a description.
+fn compare(expected: &serde_json::Value, got: &Result<String, ChatError>) -> Option<String> {
+    match (expected.get("output"), got) {
+        (Some(want), Ok(text)) if want.as_str() == Some(text.as_str()) => None,
+        (Some(want), Ok(text)) => Some(format!(
+            "output differs:\n--- jinja2\n{}\n--- ours\n{text}\n---",
+            want.as_str().unwrap()
+        )),
+        (Some(_), Err(e)) => Some(format!("jinja2 renders, we fail: {e}")),
+        (None, Ok(text)) => Some(format!(
+            "jinja2 fails ({}), we render:\n{text}",
+            expected["error"]
+        )),
+        (None, Err(e)) => {
+            let err = &expected["error"];
+            if err["raised_by_template"].as_bool() == Some(true) {
+                let want = err["message"].as_str().unwrap();
+                match e {
+                    ChatError::Raised { message, .. } if message == want => None,
+                    _ => Some(format!(
+                        "the template raises {want:?} in jinja2, we fail with: {e}"
+                    )),
+                }
+            } else {
+                None
+            }
+        }
+    }
+}
+
+#[test]
+fn every_template_renders_like_jinja2() {
+    let llama_dir = llama_templates_dir();
+    let conversations = conversations();
+    let mut goldens: Vec<PathBuf> = std::fs::read_dir(data_dir().join("expected"))
+        .expect("expected/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    goldens.sort();
+
+    let mut n_templates = 0;
+    let mut n_cases = 0;
+    let mut n_raised = 0;
+    let mut differences: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut fully_matching = 0;
+    for path in &goldens {
+        let golden = read_golden(path);
+        if golden.get("missing").is_some() {
+            continue; // a GGUF without a template: see gguf_without_template_is_an_error
+        }
+        let name = golden["template"].as_str().unwrap().to_owned();
+        let source = template_source(&golden, &llama_dir);
+        n_templates += 1;
+        let compiled = ChatTemplate::new(source).map(|t| {
+            t.with_special_tokens(
+                golden["bos_token"].as_str().unwrap(),
+                golden["eos_token"].as_str().unwrap(),
+            )
+            .with_clock(fixed_now)
+            .expect("recompile")
+        });
+        let before = differences.len();
+        if golden.get("compile_error").is_some() {
+            // jinja2 refuses the template: so must we, when compiling or rendering.
+            n_cases += conversations.len();
+            if let Ok(t) = &compiled {
+                for c in &conversations {
+                    if let Ok(text) = render(t, c) {
+                        differences.insert(
+                            (name.clone(), c.name.clone()),
+                            format!("jinja2 cannot compile the template, we render:\n{text}"),
+                        );
+                    }
+                }
+            }
+        } else {
+            let results = &golden["results"];
+            assert_eq!(results.as_object().unwrap().len(), conversations.len());
+            for c in &conversations {
+                let expected = &results[c.name.as_str()];
+                n_cases += 1;
+                n_raised += usize::from(expected.get("error").is_some());
+                let got = match &compiled {
+                    Ok(t) => render(t, c),
+                    Err(e) => Err(ChatError::Render {
+                        line: 0,
+                        message: format!("we cannot compile the template: {e}"),
+                    }),
+                };
+                if let Some(diff) = compare(expected, &got) {
+                    differences.insert((name.clone(), c.name.clone()), diff);
+                }
+            }
+        }
+        if differences.len() == before {
+            fully_matching += 1;
+        }
+    }
+    let n_match = n_cases - differences.len();
+    eprintln!(
+        "chat templates: {fully_matching}/{n_templates} templates match jinja2 on every \
+         conversation; {n_match}/{n_cases} (template, conversation) cases match \
+         ({n_raised} of them are errors in jinja2)"
+    );
+
+    // Every difference is a listed one, and every listed one is still a difference.
+    let listed: BTreeMap<(String, String), &str> = KNOWN_DIFFERENCES
+        .iter()
+        .map(|&(t, c, why)| ((t.to_owned(), c.to_owned()), why))
+        .collect();
+    let unexpected: Vec<String> = differences
+        .iter()
+        .filter(|(k, _)| !listed.contains_key(*k))
+        .map(|((t, c), d)| format!("== {t} / {c}: {d}"))
+        .collect();
+    let stale: Vec<&(String, String)> = listed
+        .keys()
+        .filter(|k| !differences.contains_key(*k))
+        .collect();
+    assert!(
+        unexpected.is_empty() && stale.is_empty(),
+        "{} unexpected differences from jinja2:\n{}\nlisted differences that no longer differ: {stale:?}",
+        unexpected.len(),
+        unexpected.join("\n")
+    );
+    assert!(n_templates >= 70, "only {n_templates} templates checked");
+}
+
+#[test]
+fn smollm2_template_comes_from_its_gguf_file() {
+    let file = GgufFile::open(KnownModel::SmolLM2.ensure().expect("fetch SmolLM2")).unwrap();
+    let golden = read_golden(&data_dir().join("expected/gguf-SmolLM2.json"));
+    let template = ChatTemplate::from_gguf(&file).expect("SmolLM2 has a chat template");
+    assert_eq!(
+        sha256_hex(template.source()),
+        golden["sha256"].as_str().unwrap()
+    );
+    assert_eq!(template.bos_token(), golden["bos_token"].as_str().unwrap());
+    assert_eq!(template.eos_token(), golden["eos_token"].as_str().unwrap());
+    assert_eq!(template.bos_token(), "<|im_start|>");
+}
+
+#[test]
+fn gguf_without_template_is_an_error() {
+    let golden = read_golden(&data_dir().join("expected/gguf-Gemma3.json"));
+    assert_eq!(golden["missing"], "tokenizer.chat_template");
+    let file = GgufFile::open(KnownModel::Gemma3.ensure().expect("fetch Gemma 3")).unwrap();
+    let err = ChatTemplate::from_gguf(&file).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ChatError::MissingTemplate {
+                key: "tokenizer.chat_template"
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("tokenizer.chat_template"));
+}
