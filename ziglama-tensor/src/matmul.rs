@@ -9,7 +9,7 @@ use std::mem::size_of;
 use std::sync::Mutex;
 
 use crate::error::{Result, TensorError};
-use crate::formats::{Block, DotKernel, Quantize, VecDot};
+use crate::formats::{Block, DotKernel, Quantize, VecDot, TILE_COLS, TILE_ROWS};
 use crate::{Isa, Tensor, ThreadPool};
 
 /// Work per task, at least, in weight bytes times activation rows: at memory speed (10-30
@@ -165,7 +165,17 @@ pub(crate) fn matmul_typed<W: VecDot>(
         return Ok(());
     }
     // Several activation rows: each task owns a range of weight rows and computes all `n`
-    // outputs for each (the weight row stays in cache), into a transposed buffer.
+    // outputs for each, into a transposed buffer. Where the format has a GEMM tile kernel,
+    // groups of TILE_ROWS weight rows (which stay in L1) go against TILE_COLS activation
+    // rows at a time, each weight block loaded and unpacked once for TILE_COLS activations
+    // and each activation block once for TILE_ROWS rows; every output is bit-identical to
+    // the single-row kernel's.
+    let tiles = kernel.has_tile();
+    let rows_per_task = if tiles {
+        rows_per_task.next_multiple_of(TILE_ROWS)
+    } else {
+        rows_per_task
+    };
     let mut yt = vec![0f32; m * n];
     {
         let chunks: Vec<Mutex<&mut [f32]>> =
@@ -173,21 +183,64 @@ pub(crate) fn matmul_typed<W: VecDot>(
         pool.run(chunks.len(), |t| {
             let mut out = chunks[t].lock().unwrap_or_else(|e| e.into_inner());
             let r0 = t * rows_per_task;
-            for (i, o) in out.chunks_exact_mut(n).enumerate() {
-                let r = r0 + i;
-                let wr = &weights[r * w_row..(r + 1) * w_row];
+            let rows = out.len() / n;
+            let row = |r: usize| &weights[r * w_row..(r + 1) * w_row];
+            let act = |j: usize| &xq[j * a_row..(j + 1) * a_row];
+            let mut i = 0;
+            if tiles {
+                while i + TILE_ROWS <= rows {
+                    let wr: [&[W]; TILE_ROWS] = std::array::from_fn(|k| row(r0 + i + k));
+                    let mut j = 0;
+                    while j + TILE_COLS <= n {
+                        let v = kernel.call_tile(wr, std::array::from_fn(|c| act(j + c)));
+                        for (k, vr) in v.iter().enumerate() {
+                            out[(i + k) * n + j..][..TILE_COLS].copy_from_slice(vr);
+                        }
+                        j += TILE_COLS;
+                    }
+                    for jj in j..n {
+                        for (k, w) in wr.iter().enumerate() {
+                            out[(i + k) * n + jj] = kernel.call(w, act(jj));
+                        }
+                    }
+                    i += TILE_ROWS;
+                }
+            }
+            for (ii, o) in out.chunks_exact_mut(n).enumerate().skip(i) {
+                let wr = row(r0 + ii);
                 for (j, o) in o.iter_mut().enumerate() {
-                    *o = kernel.call(wr, &xq[j * a_row..(j + 1) * a_row]);
+                    *o = kernel.call(wr, act(j));
                 }
             }
         });
     }
-    for (r, col) in yt.chunks_exact(n).enumerate() {
-        for (j, &v) in col.iter().enumerate() {
-            y[j * m + r] = v;
-        }
-    }
+    transpose(&yt, y, m, n, pool);
     Ok(())
+}
+
+/// Activation rows per task of [`transpose`], and weight rows per block of it.
+const TRANSPOSE_BLOCK: usize = 16;
+
+/// `y[j * m + r] = yt[r * n + j]`, in parallel over groups of output rows and in blocks of
+/// [`TRANSPOSE_BLOCK`] x [`TRANSPOSE_BLOCK`] (element by element, the strided writes into `y`
+/// cost as much as a small model's matrix products).
+fn transpose(yt: &[f32], y: &mut [f32], m: usize, n: usize, pool: &ThreadPool) {
+    let chunks: Vec<Mutex<&mut [f32]>> =
+        y.chunks_mut(TRANSPOSE_BLOCK * m).map(Mutex::new).collect();
+    pool.run(chunks.len(), |t| {
+        let mut out = chunks[t].lock().unwrap_or_else(|e| e.into_inner());
+        let j0 = t * TRANSPOSE_BLOCK;
+        let cols = out.len() / m;
+        for rb in (0..m).step_by(TRANSPOSE_BLOCK) {
+            let re = (rb + TRANSPOSE_BLOCK).min(m);
+            for j in 0..cols {
+                let dst = &mut out[j * m + rb..j * m + re];
+                for (d, r) in dst.iter_mut().zip(rb..re) {
+                    *d = yt[r * n + j0 + j];
+                }
+            }
+        }
+    });
 }
 
 /// Quantizes each row of `x` (length `k`) into the activation format, in parallel when there

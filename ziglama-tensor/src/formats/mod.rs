@@ -101,6 +101,51 @@ pub trait VecDot: Block {
     /// slot (so the four independent accumulator chains overlap without changing the order
     /// of any row's operations). An empty slot falls back to four single-row calls.
     const KERNELS4: Kernels4<Self> = Kernels4::NONE;
+    /// GEMM tile versions of [`VecDot::KERNELS`]: each slot computes [`TILE_ROWS`] weight
+    /// rows against [`TILE_COLS`] activation rows, every one of the results bit-identical to
+    /// the single-row kernel in the same slot on that pair of rows (each output keeps its
+    /// own accumulator, updated in exactly the single-row order; what is shared is the
+    /// loading and unpacking of the weight and activation blocks). An empty slot falls back
+    /// to single-row calls.
+    const TILES: Tiles<Self> = Tiles::NONE;
+}
+
+/// Weight rows of a GEMM tile ([`RawTile`]).
+pub const TILE_ROWS: usize = 4;
+/// Activation rows of a GEMM tile ([`RawTile`]).
+pub const TILE_COLS: usize = 4;
+
+/// An instruction-set-specific GEMM tile kernel: the dot products of [`TILE_ROWS`] weight rows
+/// with [`TILE_COLS`] activation rows, `out[r][c]` for weight row `r` and activation row `c`,
+/// each bit-identical to the single-row [`RawDot`] kernel of the same slot on `(w[r], a[c])`.
+/// All rows must have the same length in elements. Calling it is sound only on a CPU that has
+/// the features it was compiled for; [`DotKernel`] guarantees that.
+pub type RawTile<W> = unsafe fn(
+    [&[W]; TILE_ROWS],
+    [&[<W as VecDot>::Activation]; TILE_COLS],
+) -> [[f32; TILE_COLS]; TILE_ROWS];
+
+/// The GEMM tile kernels a format has, by instruction set, with the slots of [`Kernels`]
+/// (`None`: single-row calls of that slot).
+pub struct Tiles<W: VecDot> {
+    /// AVX2 + FMA + F16C; pairs with [`Kernels::avx2`].
+    pub avx2: Option<RawTile<W>>,
+    /// AVX-512 F/BW/DQ/VL; pairs with [`Kernels::avx512`].
+    pub avx512: Option<RawTile<W>>,
+    /// AVX-512 with VNNI; pairs with [`Kernels::avx512_vnni`].
+    pub avx512_vnni: Option<RawTile<W>>,
+    /// NEON; pairs with [`Kernels::neon`].
+    pub neon: Option<RawTile<W>>,
+}
+
+impl<W: VecDot> Tiles<W> {
+    /// No tile kernels: every slot falls back to single-row calls.
+    pub const NONE: Tiles<W> = Tiles {
+        avx2: None,
+        avx512: None,
+        avx512_vnni: None,
+        neon: None,
+    };
 }
 
 /// An instruction-set-specific dot-product kernel. Calling it is sound only on a CPU that has
@@ -177,6 +222,8 @@ pub struct DotKernel<W: VecDot> {
     f: RawDot<W>,
     /// The four-row kernel of the same slot as `f`, if the format has one.
     f4: Option<RawDot4<W>>,
+    /// The GEMM tile kernel of the same slot as `f`, if the format has one.
+    tile: Option<RawTile<W>>,
     isa: Isa,
     name: &'static str,
 }
@@ -203,6 +250,7 @@ impl<W: VecDot> DotKernel<W> {
         DotKernel {
             f: W::vec_dot as RawDot<W>,
             f4: None,
+            tile: None,
             isa: Isa::Scalar,
             name: "scalar",
         }
@@ -211,24 +259,32 @@ impl<W: VecDot> DotKernel<W> {
     /// Every kernel of `W` this CPU can run, scalar first and the preferred one last: for
     /// testing each against the reference, and for benches.
     pub fn variants() -> Vec<Self> {
-        let (k, k4) = (&W::KERNELS, &W::KERNELS4);
+        let (k, k4, t) = (&W::KERNELS, &W::KERNELS4, &W::TILES);
         let candidates = [
-            (k.avx2, k4.avx2, Isa::Avx2, "avx2", true),
-            (k.avx512, k4.avx512, Isa::Avx512, "avx512", true),
+            (k.avx2, k4.avx2, t.avx2, Isa::Avx2, "avx2", true),
+            (k.avx512, k4.avx512, t.avx512, Isa::Avx512, "avx512", true),
             (
                 k.avx512_vnni,
                 k4.avx512_vnni,
+                t.avx512_vnni,
                 Isa::Avx512,
                 "avx512_vnni",
                 Isa::has_avx512_vnni(),
             ),
-            (k.neon, k4.neon, Isa::Neon, "neon", true),
+            (k.neon, k4.neon, t.neon, Isa::Neon, "neon", true),
         ];
         let mut out = vec![Self::scalar()];
-        for (f, f4, isa, name, extra) in candidates {
+        for (f, f4, tile, isa, name, extra) in candidates {
             if let Some(f) = f.filter(|_| extra && isa.is_supported()) {
-                // The four-row kernel of a slot needs the same features as the single-row one.
-                out.push(DotKernel { f, f4, isa, name });
+                // The four-row and tile kernels of a slot need the same features as the
+                // single-row one.
+                out.push(DotKernel {
+                    f,
+                    f4,
+                    tile,
+                    isa,
+                    name,
+                });
             }
         }
         out
@@ -283,6 +339,40 @@ impl<W: VecDot> DotKernel<W> {
                 unsafe { f4(w, a) }
             }
             _ => w.map(|r| self.call(r, a)),
+        }
+    }
+}
+
+impl<W: VecDot> DotKernel<W> {
+    /// Whether this kernel has a GEMM tile version (else [`DotKernel::call_tile`] makes
+    /// single-row calls).
+    pub fn has_tile(&self) -> bool {
+        self.tile.is_some()
+    }
+
+    /// The dot products of [`TILE_ROWS`] weight rows with [`TILE_COLS`] activation rows:
+    /// `out[r][c]` is bit-identical to `self.call(w[r], a[c])`. Uses the tile kernel of the
+    /// same variant when the format has one and all rows have the same length, else
+    /// single-row calls.
+    #[inline]
+    pub fn call_tile(
+        &self,
+        w: [&[W]; TILE_ROWS],
+        a: [&[W::Activation]; TILE_COLS],
+    ) -> [[f32; TILE_COLS]; TILE_ROWS] {
+        let n = w[0].len();
+        let same = w.iter().all(|r| r.len() == n)
+            && a.iter()
+                .all(|r| r.len() * <W::Activation as Block>::BLOCK_SIZE == n * W::BLOCK_SIZE);
+        match self.tile {
+            Some(t) if same => {
+                // SAFETY: `tile` is only stored by `variants`, together with the single-row
+                // kernel of the same slot, when that slot's instruction set is supported on
+                // this CPU (VNNI slots only when VNNI is detected); all rows have the same
+                // length, as the tile kernels require.
+                unsafe { t(w, a) }
+            }
+            _ => w.map(|wr| a.map(|ar| self.call(wr, ar))),
         }
     }
 }

@@ -118,6 +118,13 @@ impl VecDot for BlockQ5_1 {
         avx512_vnni: Some(crate::simd::x86_64::avx512::legacy::vec_dot4_q5_1_q8_1_vnni),
         neon: None,
     };
+    #[cfg(target_arch = "x86_64")]
+    const TILES: super::Tiles<Self> = super::Tiles {
+        avx2: None,
+        avx512: Some(crate::simd::x86_64::avx512::gemm::tile_q5_1_q8_1),
+        avx512_vnni: Some(crate::simd::x86_64::avx512::gemm::tile_q5_1_q8_1_vnni),
+        neon: None,
+    };
     #[cfg(target_arch = "aarch64")]
     const KERNELS: Kernels<Self> = Kernels {
         neon: Some(crate::simd::aarch64::legacy::vec_dot_q5_1_q8_1),

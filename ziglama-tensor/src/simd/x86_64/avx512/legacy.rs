@@ -162,7 +162,7 @@ fn dot_unsigned(qx: __m512i, y: __m512i) -> __m512 {
 /// is -128.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
-fn dot_signed(x: __m512i, y: __m512i) -> __m512 {
+pub(crate) fn dot_signed(x: __m512i, y: __m512i) -> __m512 {
     let ax = _mm512_abs_epi8(x);
     let sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
     let p = _mm512_maddubs_epi16(ax, sy);
