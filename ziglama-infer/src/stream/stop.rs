@@ -33,6 +33,20 @@ pub enum StopReason {
 }
 
 impl StopReason {
+    /// The token that ended the generation, for an end-of-generation or stop token.
+    ///
+    /// ```
+    /// use ziglama_infer::stream::StopReason;
+    /// assert_eq!(StopReason::StopToken(13).token(), Some(13));
+    /// assert_eq!(StopReason::StopString(0).token(), None);
+    /// ```
+    pub fn token(self) -> Option<u32> {
+        match self {
+            StopReason::EndOfGeneration(id) | StopReason::StopToken(id) => Some(id),
+            _ => None,
+        }
+    }
+
     /// Whether the model or the caller's text rules ended the generation (end-of-generation
     /// token, stop token, stop string), rather than a limit or a cancellation.
     pub fn is_natural(self) -> bool {
