@@ -33,6 +33,16 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
         "tool_call_string_arguments",
         MARKUP_CONCAT,
     ),
+    (
+        "meetkai-functionary-medium-v3.1",
+        "parallel_tool_calls",
+        MARKUP_CONCAT,
+    ),
+    (
+        "meetkai-functionary-medium-v3.1",
+        "tools_without_system",
+        MARKUP_CONCAT,
+    ),
 ];
 
 /// Why functionary v3.1 differs: it writes `"..."|safe + t | tojson`; in jinja2 `safe`

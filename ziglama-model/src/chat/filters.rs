@@ -12,6 +12,9 @@ use super::python::py_str;
 /// Registers the filters of this module in `env`.
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("string", |value: &Value| Value::from(py_str(value)));
+    env.add_filter(super::concat::STR_FILTER, |value: &Value| {
+        Value::from(py_str(value))
+    });
     env.add_filter("trim", trim);
     env.add_filter("join", join);
     env.add_filter("indent", indent);

@@ -39,6 +39,7 @@
 //!   values with the order of object keys kept.
 
 mod clock;
+mod concat;
 mod environment;
 mod error;
 mod filters;

@@ -12,8 +12,15 @@ use regex::Regex;
 ///   `{% if true %}` ... `{% endif %}`, keeping the tags' whitespace control;
 /// - the iterable of every `for` loop goes through a filter that fails on none, as Python
 ///   cannot iterate over `None` (see [`guard_for_loops`]).
+/// - operands of `~` are printed as Python's `str` prints them (see
+///   [`super::concat::python_concat`]).
 pub(crate) fn prepare(source: &str) -> String {
-    guard_for_loops(&generation_blocks(source))
+    let text = guard_for_loops(&generation_blocks(source));
+    if text.contains('~') {
+        map_tags(&text, super::concat::python_concat)
+    } else {
+        text
+    }
 }
 
 fn generation_blocks(source: &str) -> String {
@@ -39,23 +46,23 @@ fn generation_blocks(source: &str) -> String {
 /// The name of the filter [`guard_for_loops`] inserts.
 pub(crate) const ITERABLE_GUARD: &str = "_ziglama_iterable";
 
-/// Rewrites `{% for TARGET in ITER [if COND] [recursive] %}` into
-/// `{% for TARGET in (ITER)|_ziglama_iterable ... %}`. Comments, `{{ }}` expressions and
-/// raw blocks are copied unchanged; string literals inside tags are skipped over.
-pub(crate) fn guard_for_loops(source: &str) -> String {
+/// Rewrites every `{% ... %}` and `{{ ... }}` tag with `f(tag, is_statement)`; text,
+/// comments and raw blocks are copied unchanged, string literals inside tags are skipped
+/// over when looking for the end of a tag.
+pub(crate) fn map_tags(source: &str, mut f: impl FnMut(&str, bool) -> String) -> String {
     let mut out = String::with_capacity(source.len() + 64);
     let mut rest = source;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         rest = &rest[open..];
-        let (close, is_tag) = if rest.starts_with("{#") {
-            (rest.find("#}").map(|i| i + 2), false)
+        let (close, kind) = if rest.starts_with("{#") {
+            (rest.find("#}").map(|i| i + 2), None)
         } else if rest.starts_with("{{") {
-            (tag_end(rest, "}}"), false)
+            (tag_end(rest, "}}"), Some(false))
         } else if rest.starts_with("{%") {
-            (tag_end(rest, "%}"), true)
+            (tag_end(rest, "%}"), Some(true))
         } else {
-            (Some(1), false)
+            (Some(1), None)
         };
         let Some(close) = close else {
             out.push_str(rest);
@@ -63,30 +70,43 @@ pub(crate) fn guard_for_loops(source: &str) -> String {
         };
         let tag = &rest[..close];
         rest = &rest[close..];
-        if !is_tag {
+        let Some(is_statement) = kind else {
             out.push_str(tag);
             continue;
-        }
+        };
         let inner = tag[2..tag.len() - 2]
             .trim_start_matches(['-', '+'])
             .trim_start();
-        if first_word(inner) == "raw" {
+        if is_statement && first_word(inner) == "raw" {
             // Copy through the matching endraw tag.
             out.push_str(tag);
             let end = find_endraw(rest).unwrap_or(rest.len());
             out.push_str(&rest[..end]);
             rest = &rest[end..];
-        } else if first_word(inner) == "for" {
-            out.push_str(&rewrite_for(tag));
         } else {
-            out.push_str(tag);
+            out.push_str(&f(tag, is_statement));
         }
     }
     out.push_str(rest);
     out
 }
 
-fn first_word(s: &str) -> &str {
+/// Rewrites `{% for TARGET in ITER [if COND] [recursive] %}` into
+/// `{% for TARGET in (ITER)|_ziglama_iterable ... %}`.
+pub(crate) fn guard_for_loops(source: &str) -> String {
+    map_tags(source, |tag, is_statement| {
+        let inner = tag[2..tag.len() - 2]
+            .trim_start_matches(['-', '+'])
+            .trim_start();
+        if is_statement && first_word(inner) == "for" {
+            rewrite_for(tag)
+        } else {
+            tag.to_owned()
+        }
+    })
+}
+
+pub(crate) fn first_word(s: &str) -> &str {
     let end = s
         .find(|c: char| !(c.is_alphanumeric() || c == '_'))
         .unwrap_or(s.len());
