@@ -43,6 +43,7 @@ pub mod mmap;
 pub mod pool;
 pub mod simd;
 pub mod tensor;
+pub mod vector;
 
 pub use dtype::GgmlType;
 pub use error::{Result, TensorError};

@@ -1,0 +1,252 @@
+//! Vector operations of the neural-network layers in ggml's exact order, vectorized: the
+//! softmax, SwiGLU, `exp` and the two f16 dot-product orders of attention that llama.cpp's
+//! CPU backend (AVX-512 build) runs, so that a model using them agrees with llama.cpp bit for
+//! bit while running at SIMD speed.
+//!
+//! Each function has a plain scalar definition here ([`scalar`]), which is the
+//! specification; on a CPU with AVX-512 (when [`Isa::active`] is `Avx512`) an AVX-512 version
+//! computes exactly the same values (lane layouts and reductions follow the scalar
+//! definitions, which follow ggml's vector code), and elsewhere the scalar definition runs
+//! (compiled with FMA where the CPU has it, so `f32::mul_add` is one instruction, not a
+//! library call). `tests/vector_ops.rs` checks the two bit for bit.
+//!
+//! ```
+//! let mut x = [1.0f32, 2.0, 3.0, f32::NEG_INFINITY];
+//! ziglama_tensor::vector::softmax_ggml(&mut x);
+//! assert!((x.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+//! assert_eq!(x[3], 0.0);
+//! ```
+
+use crate::Isa;
+
+/// Whether the AVX-512 versions run.
+#[inline]
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        Isa::active() == Isa::Avx512
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether the CPU has AVX2 and FMA (for the scalar definitions compiled with FMA).
+#[inline]
+fn fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        Isa::active() >= Isa::Avx2 && Isa::active() != Isa::Neon
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Runs `$scalar(args)` compiled with AVX2 + FMA where the CPU has them.
+macro_rules! with_fma {
+    ($name:ident, $scalar:path, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2,fma")]
+            fn $name($($arg: $ty),*) -> $ret {
+                $scalar($($arg),*)
+            }
+            if fma() {
+                // SAFETY: `fma()` checked that the CPU has AVX2 and FMA.
+                return unsafe { $name($($arg),*) };
+            }
+        }
+        $scalar($($arg),*)
+    }};
+}
+
+/// ggml's softmax of one row (AVX-512 build): `exp(x - max)` with [`scalar::exp_ggml`] in
+/// chunks of 16, each chunk's values summed as `_mm512_reduce_add_ps` ([`scalar::reduce16`])
+/// and the chunk sums added in `f64`, a tail past a multiple of 16 with the library `exp`;
+/// then every value is multiplied by `(1 / sum) as f32`. `-inf` entries become 0; a row of
+/// only `-inf` becomes zeros.
+pub fn softmax_ggml(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: `avx512()` checked that the CPU has AVX-512 F/BW/DQ/VL (Isa::Avx512).
+        return unsafe { crate::simd::x86_64::avx512::vector::softmax_ggml(x) };
+    }
+    with_fma!(softmax_fma, scalar::softmax_ggml, (x: &mut [f32]) -> ())
+}
+
+/// SwiGLU in place as ggml's `ggml_vec_swiglu_f32` (AVX-512 build): `gate[i] = x / (1 +
+/// exp_ggml(0 - x)) * up[i]` with `x = gate[i]` over chunks of 16, and with the library `exp`
+/// for a tail. Covers the shorter of the two slices.
+pub fn swiglu_ggml(gate: &mut [f32], up: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: as in `softmax_ggml`.
+        return unsafe { crate::simd::x86_64::avx512::vector::swiglu_ggml(gate, up) };
+    }
+    with_fma!(swiglu_fma, scalar::swiglu_ggml, (gate: &mut [f32], up: &[f32]) -> ())
+}
+
+/// The dot product in llamafile tinyBLAS's order (what llama.cpp uses for attention products
+/// of a batch of two or more tokens): one 16-lane accumulator over chunks of 16, `acc += x *
+/// y` (product and sum rounded separately), reduced as [`scalar::reduce16`], then a tail past
+/// a multiple of 16 added in order. Exact products (values that are f16 numbers) make this
+/// equal to tinyBLAS's fused version. Lengths are cut to the shorter.
+pub fn dot_gemm(x: &[f32], y: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: as in `softmax_ggml`.
+        return unsafe { crate::simd::x86_64::avx512::vector::dot_gemm(x, y) };
+    }
+    with_fma!(dot_gemm_fma, scalar::dot_gemm, (x: &[f32], y: &[f32]) -> f32)
+}
+
+/// The dot product in `ggml_vec_dot_f16`'s order (AVX-512 build; a single token's attention):
+/// four 16-lane accumulators over chunks of 64, folded as `(a0 + a2) + (a1 + a3)`, reduced as
+/// [`scalar::reduce16`], then a tail added in `f64`. Lengths are cut to the shorter.
+pub fn dot_gemv(x: &[f32], y: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: as in `softmax_ggml`.
+        return unsafe { crate::simd::x86_64::avx512::vector::dot_gemv(x, y) };
+    }
+    with_fma!(dot_gemv_fma, scalar::dot_gemv, (x: &[f32], y: &[f32]) -> f32)
+}
+
+/// `acc[i] += p * v[i]` (product and sum rounded separately) over the shorter length.
+pub fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: as in `softmax_ggml`.
+        return unsafe { crate::simd::x86_64::avx512::vector::axpy(acc, p, v) };
+    }
+    scalar::axpy(acc, p, v)
+}
+
+/// The scalar definitions: the specification of the functions above.
+pub mod scalar {
+    /// `_mm512_reduce_add_ps`'s order: halves added pairwise (16 -> 8 -> 4 -> 2 -> 1).
+    #[inline]
+    pub fn reduce16(v: &[f32; 16]) -> f32 {
+        let h: [f32; 8] = std::array::from_fn(|i| v[i] + v[i + 8]);
+        let q = [h[0] + h[4], h[1] + h[5], h[2] + h[6], h[3] + h[7]];
+        let r = [q[0] + q[2], q[1] + q[3]];
+        r[0] + r[1]
+    }
+
+    /// ggml's AVX-512 `ggml_v_expf` for one lane: a degree-5 polynomial after range
+    /// reduction, scaled by `2^n` (`vscalefps`); where `|n| > 192`, 0 for `n <= 0` and
+    /// infinity otherwise (a NaN input gives NaN).
+    #[inline]
+    pub fn exp_ggml(x: f32) -> f32 {
+        let c = f32::from_bits;
+        let r = c(0x4b40_0000); // 0x1.8p23
+        let z = x.mul_add(c(0x3fb8_aa3b), r); // log2(e)
+        let n = z - r;
+        let b = (-n).mul_add(c(0x35bf_be8e), (-n).mul_add(c(0x3f31_7200), x));
+        if n.abs() > 192.0 {
+            return if n <= 0.0 { 0.0 } else { f32::INFINITY };
+        }
+        let u = b * b;
+        let hi = c(0x3c07_2010).mul_add(b, c(0x3d2b_9f17));
+        let lo = c(0x3e2a_af33).mul_add(b, c(0x3eff_fedb));
+        let j = hi.mul_add(u, lo).mul_add(u, c(0x3f7f_fff6).mul_add(b, 1.0));
+        if n.is_nan() {
+            return f32::NAN;
+        }
+        // vscalefps: j * 2^n rounded once (exact in f64, |n| <= 192).
+        let pow2 = f64::from_bits(((n as i64 + 1023) as u64) << 52);
+        (f64::from(j) * pow2) as f32
+    }
+
+    /// See [`super::softmax_ggml`].
+    #[inline]
+    pub fn softmax_ggml(x: &mut [f32]) {
+        let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if max == f32::NEG_INFINITY {
+            x.iter_mut().for_each(|v| *v = 0.0);
+            return;
+        }
+        let full = x.len() / 16 * 16;
+        let mut sum = 0f64;
+        for chunk in x[..full].chunks_exact_mut(16) {
+            let mut v = [0f32; 16];
+            for (o, c) in v.iter_mut().zip(chunk.iter_mut()) {
+                *o = exp_ggml(*c - max);
+                *c = *o;
+            }
+            sum += f64::from(reduce16(&v));
+        }
+        for c in x[full..].iter_mut() {
+            *c = (*c - max).exp();
+            sum += f64::from(*c);
+        }
+        let scale = (1.0 / sum) as f32;
+        for c in x.iter_mut() {
+            *c *= scale;
+        }
+    }
+
+    /// See [`super::swiglu_ggml`].
+    #[inline]
+    pub fn swiglu_ggml(gate: &mut [f32], up: &[f32]) {
+        let n = gate.len().min(up.len());
+        let full = n / 16 * 16;
+        for (g, u) in gate[..full].iter_mut().zip(&up[..full]) {
+            *g = *g / (1.0 + exp_ggml(0.0 - *g)) * u;
+        }
+        for (g, u) in gate[full..n].iter_mut().zip(&up[full..n]) {
+            *g = *g / (1.0 + (-*g).exp()) * u;
+        }
+    }
+
+    /// See [`super::dot_gemm`].
+    #[inline]
+    pub fn dot_gemm(x: &[f32], y: &[f32]) -> f32 {
+        let n = x.len().min(y.len());
+        let mut acc = [0f32; 16];
+        let full = n / 16 * 16;
+        for (cx, cy) in x[..full].chunks_exact(16).zip(y[..full].chunks_exact(16)) {
+            for l in 0..16 {
+                acc[l] += cx[l] * cy[l];
+            }
+        }
+        let mut s = reduce16(&acc);
+        for i in full..n {
+            s += x[i] * y[i];
+        }
+        s
+    }
+
+    /// See [`super::dot_gemv`].
+    #[inline]
+    pub fn dot_gemv(x: &[f32], y: &[f32]) -> f32 {
+        let n = x.len().min(y.len());
+        let mut acc = [[0f32; 16]; 4];
+        let full = n / 64 * 64;
+        for (cx, cy) in x[..full].chunks_exact(64).zip(y[..full].chunks_exact(64)) {
+            for (j, a) in acc.iter_mut().enumerate() {
+                for l in 0..16 {
+                    a[l] += cx[16 * j + l] * cy[16 * j + l];
+                }
+            }
+        }
+        let x0: [f32; 16] =
+            std::array::from_fn(|l| (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]));
+        let mut s = f64::from(reduce16(&x0));
+        for i in full..n {
+            s += f64::from(x[i] * y[i]);
+        }
+        s as f32
+    }
+
+    /// See [`super::axpy`].
+    #[inline]
+    pub fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
+        for (a, v) in acc.iter_mut().zip(v) {
+            *a += p * v;
+        }
+    }
+}

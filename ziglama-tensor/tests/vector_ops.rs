@@ -1,0 +1,119 @@
+//! The vectorized neural-network operations of `ziglama_tensor::vector` equal their scalar
+//! definitions (`vector::scalar`, ggml's order) bit for bit on this CPU's kernel set, for every
+//! length 0..=150 plus a few long ones, on values with a wide spread of magnitudes, exact
+//! zeros, masked (`-inf`) entries and arguments where `exp` underflows and overflows.
+
+use ziglama_tensor::vector::{self, scalar};
+
+fn values(n: usize, seed: u64, spread: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let u = (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+            if u.abs() < 0.01 {
+                0.0
+            } else {
+                u * spread
+            }
+        })
+        .collect()
+}
+
+fn lengths() -> impl Iterator<Item = usize> {
+    (0..=150).chain([255, 256, 257, 1000, 4096 + 7])
+}
+
+fn same(a: &[f32], b: &[f32], what: &str) {
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            x.to_bits() == y.to_bits(),
+            "{what}: element {i}: {x} vs {y}"
+        );
+    }
+}
+
+#[test]
+fn softmax_equals_its_definition() {
+    for n in lengths() {
+        for (spread, masked) in [(1.0, false), (30.0, true), (200.0, false), (0.001, true)] {
+            let mut x = values(n, n as u64, spread);
+            if masked {
+                for v in x.iter_mut().step_by(3) {
+                    *v = f32::NEG_INFINITY;
+                }
+            }
+            let mut a = x.clone();
+            vector::softmax_ggml(&mut a);
+            scalar::softmax_ggml(&mut x);
+            same(&a, &x, &format!("softmax n={n} spread={spread}"));
+        }
+        let mut all_masked = vec![f32::NEG_INFINITY; n];
+        vector::softmax_ggml(&mut all_masked);
+        assert!(all_masked.iter().all(|&v| v == 0.0));
+    }
+}
+
+#[test]
+fn swiglu_equals_its_definition() {
+    for n in lengths() {
+        for spread in [1.0, 20.0, 150.0] {
+            let g = values(n, 3 + n as u64, spread);
+            let u = values(n, 5 + n as u64, 2.0);
+            let (mut a, mut b) = (g.clone(), g.clone());
+            vector::swiglu_ggml(&mut a, &u);
+            scalar::swiglu_ggml(&mut b, &u);
+            same(&a, &b, &format!("swiglu n={n} spread={spread}"));
+        }
+    }
+}
+
+#[test]
+fn exp_matches_the_library_exp() {
+    for i in -1000..=1000 {
+        let x = i as f32 * 0.1;
+        let (a, b) = (scalar::exp_ggml(x), x.exp());
+        if b.is_finite() && b > 1e-37 {
+            assert!(((a - b) / b).abs() < 4e-7, "exp({x}): {a} vs {b}");
+        }
+    }
+    assert_eq!(scalar::exp_ggml(f32::NEG_INFINITY), 0.0);
+    assert_eq!(scalar::exp_ggml(0.0), 1.0);
+    assert_eq!(scalar::exp_ggml(200.0), f32::INFINITY);
+}
+
+#[test]
+fn dots_and_axpy_equal_their_definitions() {
+    for n in lengths() {
+        // f16-representable values (as attention uses) and arbitrary ones.
+        for round in [true, false] {
+            let f = |v: Vec<f32>| -> Vec<f32> {
+                if round {
+                    v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect()
+                } else {
+                    v
+                }
+            };
+            let x = f(values(n, 11 + n as u64, 3.0));
+            let y = f(values(n + 3, 13 + n as u64, 0.7));
+            let what = format!("n={n} f16={round}");
+            assert_eq!(
+                vector::dot_gemm(&x, &y).to_bits(),
+                scalar::dot_gemm(&x, &y).to_bits(),
+                "dot_gemm {what}"
+            );
+            assert_eq!(
+                vector::dot_gemv(&x, &y).to_bits(),
+                scalar::dot_gemv(&x, &y).to_bits(),
+                "dot_gemv {what}"
+            );
+            let mut a = values(n, 17, 1.0);
+            let mut b = a.clone();
+            vector::axpy(&mut a, 0.375, &x);
+            scalar::axpy(&mut b, 0.375, &x);
+            same(&a, &b, &format!("axpy {what}"));
+        }
+    }
+}
