@@ -118,6 +118,15 @@ fn streamed_equals_non_streamed_for_every_policy_and_buffer_size() {
                     .unwrap();
                 assert_eq!(done, reference, "{model:?} seed {seed} {policy:?}");
                 assert_eq!(streamed, reference.text, "{model:?} seed {seed} {policy:?}");
+                // By iterator, pulled in this thread.
+                let mut chunks = generator.chunks(RecordedTokens::new(tokens.clone()));
+                let pulled: Vec<String> = chunks.by_ref().map(Result::unwrap).collect();
+                assert_eq!(chunks.into_generated(), reference);
+                assert_eq!(
+                    pulled.concat(),
+                    reference.text,
+                    "{model:?} seed {seed} {policy:?}"
+                );
                 // By iterator, through buffers of every size, to a slower consumer.
                 for capacity in [1, 2, 7, 64] {
                     let (producer, consumer) = TokenBuffer::bounded(capacity);
@@ -231,6 +240,24 @@ fn cancellation_by_callback() {
 }
 
 #[test]
+fn cancelling_a_pulled_iteration() {
+    let tok = tokenizer(KnownModel::SmolLM2);
+    let tokens = tok.encode(&TEXTS[0].repeat(5), false, false).unwrap();
+    let generator =
+        StreamingGenerator::new(&tok, StopRules::new()).with_flush_policy(FlushPolicy::Newline);
+    let mut chunks = generator.chunks(RecordedTokens::new(tokens.clone()));
+    let mut pulled: Vec<String> = chunks.by_ref().take(2).map(Result::unwrap).collect();
+    assert_eq!(chunks.stop_reason(), None);
+    pulled.extend(chunks.cancel());
+    assert_eq!(chunks.next().map(Result::unwrap), None);
+    let done = chunks.into_generated();
+    assert_eq!(done.stop_reason, StopReason::Cancelled);
+    assert_eq!(pulled.concat(), done.text);
+    assert_eq!(done.text, tok.decode_lossy(&done.tokens));
+    assert!(done.tokens.len() < tokens.len() / 2);
+}
+
+#[test]
 fn cancellation_by_flag_from_another_thread_and_by_consumer() {
     let tok = tokenizer(KnownModel::SmolLM2);
     let tokens = tok.encode(&TEXTS[1].repeat(20), false, false).unwrap();
@@ -271,6 +298,23 @@ fn cancellation_by_flag_from_another_thread_and_by_consumer() {
 fn a_failing_source_fails_the_stream() {
     let tok = tokenizer(KnownModel::SmolLM2);
     let generator = StreamingGenerator::new(&tok, StopRules::new());
+    let mut calls = 0;
+    let source = || {
+        calls += 1;
+        if calls < 4 {
+            Ok(Some(tok.encode("a", false, false).unwrap()[0]))
+        } else {
+            Err("the forward pass failed")
+        }
+    };
+    let mut chunks = generator.chunks(source);
+    assert_eq!(chunks.next(), Some(Ok("a".to_string())));
+    assert_eq!(chunks.next(), Some(Ok("a".to_string())));
+    assert_eq!(chunks.next(), Some(Ok("a".to_string())));
+    assert_eq!(chunks.next(), Some(Err("the forward pass failed")));
+    assert_eq!(chunks.next(), None);
+    assert_eq!(chunks.into_generated().text, "aaa");
+
     let mut calls = 0;
     let source = || {
         calls += 1;

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use ziglama_model::tokenizer::Tokenizer;
 
-use super::{FlushPolicy, IncrementalDecoder, Producer, StopReason, StopRules, TextStream};
+use super::{Chunks, FlushPolicy, IncrementalDecoder, Producer, StopReason, StopRules, TextStream};
 
 /// Where generated tokens come from: a model and its sampler (what a text generator
 /// supplies), or a recorded sequence.
@@ -81,8 +81,9 @@ pub struct Generated {
 }
 
 /// Runs a [`TokenSource`] under [`StopRules`], turning its tokens into text chunks with a
-/// [`TextStream`] and delivering them to a callback ([`run`](Self::run)) or to a consumer
-/// thread through a [`Producer`] ([`run_into`](Self::run_into)).
+/// [`TextStream`] and delivering them to a callback ([`run`](Self::run)), as an iterator
+/// in the caller's thread ([`chunks`](Self::chunks)), or to a consumer thread through a
+/// [`Producer`] ([`run_into`](Self::run_into)).
 ///
 /// However the text is delivered, the chunks concatenate to [`Generated::text`], which is
 /// what the same tokens give without streaming ([`generate`](Self::generate)). After any
@@ -193,56 +194,67 @@ impl<'t> StreamingGenerator<'t> {
     /// # Errors
     ///
     /// The source's error; the chunks delivered before it stay delivered.
-    pub fn run<S, F>(&self, mut source: S, mut on_chunk: F) -> Result<Generated, S::Error>
+    pub fn run<S, F>(&self, source: S, mut on_chunk: F) -> Result<Generated, S::Error>
     where
         S: TokenSource,
         F: FnMut(&str) -> ControlFlow<()>,
     {
-        let mut stream = TextStream::new(self.policy)
-            .with_stop_strings(self.rules.stop_strings().iter().cloned())
-            .with_decoder(self.decoder.clone());
-        let mut tokens = Vec::new();
-        let stop_reason = loop {
-            if let Some(reason) = self.rules.check_before_next(tokens.len()) {
-                break reason;
+        let mut chunks = self.chunks(source);
+        while let Some(chunk) = chunks.next() {
+            if on_chunk(&chunk?).is_break() {
+                if let Some(last) = chunks.cancel() {
+                    // The generation is over; whether the callback wants more changes nothing.
+                    let _ = on_chunk(&last);
+                }
             }
-            let Some(id) = source.next_token()? else {
-                break StopReason::ContextFull;
-            };
-            let token_stop = match &self.pieces {
-                Pieces::Tokenizer(tok) => self.rules.check_token(tok, id),
-                Pieces::Custom(_) => self
-                    .rules
-                    .stop_tokens()
-                    .contains(&id)
-                    .then_some(StopReason::StopToken(id)),
-            };
-            if let Some(reason) = token_stop {
-                break reason;
-            }
-            tokens.push(id);
-            let chunk = match &self.pieces {
-                Pieces::Tokenizer(tok) => stream.push_token(tok, id),
-                Pieces::Custom(pieces) => stream.push_bytes(&pieces(id)),
-            };
-            let flow = chunk.map_or(ControlFlow::Continue(()), |c| on_chunk(&c));
-            if let Some(m) = stream.stop_string() {
-                break StopReason::StopString(m.index);
-            }
-            if flow.is_break() {
-                break StopReason::Cancelled;
-            }
-        };
-        let done = stream.finish();
-        if let Some(chunk) = done.last_chunk {
-            // The generation is over; whether the callback wants more changes nothing.
-            let _ = on_chunk(&chunk);
         }
-        Ok(Generated {
-            text: done.text,
-            tokens,
-            stop_reason,
-        })
+        Ok(chunks.into_generated())
+    }
+
+    /// The generation as an iterator of chunks, run lazily in the caller's thread: each
+    /// `next` asks `source` for tokens until a chunk is complete. Dropping the iterator
+    /// stops the generation.
+    ///
+    /// ```
+    /// use ziglama_infer::stream::{FlushPolicy, RecordedTokens, StopReason, StopRules, StreamingGenerator};
+    ///
+    /// let generator = StreamingGenerator::with_pieces(|id| vec![id as u8], StopRules::new())
+    ///     .with_flush_policy(FlushPolicy::SentenceBoundary);
+    /// let tokens: Vec<u32> = "One. Two! Three".bytes().map(u32::from).collect();
+    /// let mut chunks = generator.chunks(RecordedTokens::new(tokens));
+    /// let sentences: Vec<String> = chunks.by_ref().map(Result::unwrap).collect();
+    /// assert_eq!(sentences, ["One. ", "Two! ", "Three"]);
+    /// assert_eq!(chunks.into_generated().stop_reason, StopReason::ContextFull);
+    /// ```
+    pub fn chunks<S: TokenSource>(&self, source: S) -> Chunks<'_, 't, S> {
+        Chunks::new(self, source)
+    }
+
+    /// A fresh text pipeline for one generation.
+    pub(super) fn text_stream(&self) -> TextStream {
+        TextStream::new(self.policy)
+            .with_stop_strings(self.rules.stop_strings().iter().cloned())
+            .with_decoder(self.decoder.clone())
+    }
+
+    /// Whether token `id` ends the generation before its text is taken.
+    pub(super) fn token_stop(&self, id: u32) -> Option<StopReason> {
+        match &self.pieces {
+            Pieces::Tokenizer(tok) => self.rules.check_token(tok, id),
+            Pieces::Custom(_) => self
+                .rules
+                .stop_tokens()
+                .contains(&id)
+                .then_some(StopReason::StopToken(id)),
+        }
+    }
+
+    /// Pushes token `id`'s piece into `stream`.
+    pub(super) fn push_token(&self, stream: &mut TextStream, id: u32) -> Option<String> {
+        match &self.pieces {
+            Pieces::Tokenizer(tok) => stream.push_token(tok, id),
+            Pieces::Custom(pieces) => stream.push_bytes(&pieces(id)),
+        }
     }
 
     /// Runs `source` to a stop, pushing each chunk into `producer` (backpressure: a full

@@ -16,8 +16,9 @@
 //! - [`StopRules`], [`StopReason`] and [`Cancellation`]: when a generation stops, why it
 //!   did; a flag that stops it from another thread.
 //! - [`StreamingGenerator`]: runs any [`TokenSource`] (a model and its sampler, a recorded
-//!   sequence) under the stop rules, delivering the text by callback or, through a
-//!   [`Producer`], to a consumer that iterates on another thread.
+//!   sequence) under the stop rules, delivering the text by callback, as an iterator
+//!   ([`Chunks`]) or, through a [`Producer`], to a consumer that iterates on another
+//!   thread.
 //!
 //! The invariant the parts keep together: for every flush policy, the chunks of a stream
 //! concatenate to the text a non-streamed generation returns, byte for byte.
@@ -45,6 +46,7 @@
 
 mod buffer;
 mod cancel;
+mod chunks;
 mod decode;
 mod flush;
 mod generator;
@@ -55,6 +57,7 @@ mod text;
 
 pub use buffer::{Closed, Consumer, Iter, Producer, TokenBuffer};
 pub use cancel::Cancellation;
+pub use chunks::Chunks;
 pub use decode::{IncrementalDecoder, SpecialTokens};
 pub use flush::{ChunkAssembler, FlushPolicy};
 pub use generator::{Generated, RecordedTokens, StreamingGenerator, TokenSource};
