@@ -21,34 +21,7 @@ use ziglama_model::gguf::GgufFile;
 
 /// (template, conversation, why our output differs from jinja2's). Every entry must
 /// really differ (the test fails on a stale entry), and nothing else may.
-const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
-    ("meetkai-functionary-medium-v3.1", "tools", MARKUP_CONCAT),
-    (
-        "meetkai-functionary-medium-v3.1",
-        "tool_call",
-        MARKUP_CONCAT,
-    ),
-    (
-        "meetkai-functionary-medium-v3.1",
-        "tool_call_string_arguments",
-        MARKUP_CONCAT,
-    ),
-    (
-        "meetkai-functionary-medium-v3.1",
-        "parallel_tool_calls",
-        MARKUP_CONCAT,
-    ),
-    (
-        "meetkai-functionary-medium-v3.1",
-        "tools_without_system",
-        MARKUP_CONCAT,
-    ),
-];
-
-/// Why functionary v3.1 differs: it writes `"..."|safe + t | tojson`; in jinja2 `safe`
-/// makes a markupsafe `Markup`, whose `+` HTML-escapes the other operand (`"` becomes
-/// `&#34;`); minijinja escapes a concatenation only when auto-escaping is on.
-const MARKUP_CONCAT: &str = "Markup + str escapes the str in jinja2";
+const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[];
 
 /// The time `strftime_now` reads in the golden data (`FIXED_NOW` of the script).
 fn fixed_now() -> DateTime {

@@ -61,6 +61,9 @@ pub(crate) fn build(
             Err(Error::new(ErrorKind::InvalidOperation, text.clone()).with_source(Raised(text)))
         },
     );
+    env.add_function(super::markup::ADD_FUNCTION, |a: &Value, b: &Value| {
+        super::markup::add(a, b)
+    });
     env.add_function("strftime_now", move |format: &str| -> Value {
         Value::from(clock().strftime(format))
     });

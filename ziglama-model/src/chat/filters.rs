@@ -189,13 +189,18 @@ fn indent(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Er
     Ok(out)
 }
 
-/// jinja2's `escape` (markupsafe): `&`, `<`, `>`, `'` and `"` as `&amp;`, `&lt;`, `&gt;`,
-/// `&#39;` and `&#34;`; a value already marked safe is left alone.
+/// jinja2's `escape` (markupsafe): a value already marked safe is left alone, anything
+/// else is printed and escaped with [`markup_escape`].
 fn escape(value: &Value) -> Value {
     if value.is_safe() {
         return value.clone();
     }
-    let s = py_str(value);
+    Value::from_safe_string(markup_escape(&py_str(value)))
+}
+
+/// markupsafe's escaping: `&`, `<`, `>`, `'` and `"` as `&amp;`, `&lt;`, `&gt;`, `&#39;`
+/// and `&#34;`.
+pub(crate) fn markup_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -207,7 +212,7 @@ fn escape(value: &Value) -> Value {
             c => out.push(c),
         }
     }
-    Value::from_safe_string(out)
+    out
 }
 
 /// The items as a Python generator would give them: iterable once, without a length,

@@ -12,10 +12,15 @@ use regex::Regex;
 ///   `{% if true %}` ... `{% endif %}`, keeping the tags' whitespace control;
 /// - the iterable of every `for` loop goes through a filter that fails on none, as Python
 ///   cannot iterate over `None` (see [`guard_for_loops`]).
+/// - in templates that make markup strings (`safe`, `escape`), `+` escapes as
+///   markupsafe's `Markup` does (see [`super::markup`]);
 /// - operands of `~` are printed as Python's `str` prints them (see
 ///   [`super::concat::python_concat`]).
 pub(crate) fn prepare(source: &str) -> String {
-    let text = guard_for_loops(&generation_blocks(source));
+    let mut text = guard_for_loops(&generation_blocks(source));
+    if super::markup::uses_markup(&text) {
+        text = map_tags(&text, super::markup::python_add);
+    }
     if text.contains('~') {
         map_tags(&text, super::concat::python_concat)
     } else {
