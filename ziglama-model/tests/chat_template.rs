@@ -16,7 +16,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 use ziglama_model::catalog::{models_dir, KnownModel};
-use ziglama_model::chat::{parse_json, ChatError, ChatTemplate, DateTime, Value};
+use ziglama_model::chat::{parse_json, ChatError, ChatTemplate, DateTime, Limits, Message, Value};
 use ziglama_model::gguf::GgufFile;
 
 /// (template, conversation, why our output differs from jinja2's). Every entry must
@@ -301,4 +301,94 @@ fn gguf_without_template_is_an_error() {
         "{err}"
     );
     assert!(err.to_string().contains("tokenizer.chat_template"));
+}
+
+#[test]
+fn messages_api_renders_like_the_json_conversation() {
+    // SmolLM2's template through the typed API, against jinja2's text for "multi_turn".
+    let file = GgufFile::open(KnownModel::SmolLM2.ensure().expect("fetch SmolLM2")).unwrap();
+    let template = ChatTemplate::from_gguf(&file).unwrap();
+    let golden = read_golden(&data_dir().join("expected/gguf-SmolLM2.json"));
+    let messages = [
+        Message::system("You are a concise assistant."),
+        Message::user("Name a colour."),
+        Message::assistant("Blue."),
+        Message::user("Another one?"),
+    ];
+    assert_eq!(
+        template.render(&messages, true).unwrap(),
+        golden["results"]["multi_turn"]["output"].as_str().unwrap()
+    );
+}
+
+/// Templates are untrusted: every way one can fail is an error naming what failed.
+#[test]
+fn broken_and_hostile_templates_are_errors() {
+    let hi = [Message::user("hi")];
+    let syntax = |src: &str| ChatTemplate::new(src).unwrap_err();
+    match syntax("line one\n{% if messages %}\n{{ messages[0].content }}") {
+        ChatError::Syntax { line, message } => {
+            assert_eq!(line, 3, "{message}");
+            assert!(message.contains("end of input"), "{message}");
+        }
+        e => panic!("expected a syntax error, got {e}"),
+    }
+    assert!(matches!(
+        syntax("{{ 1 + }}"),
+        ChatError::Syntax { line: 1, .. }
+    ));
+    assert!(matches!(syntax("{% endfor %}"), ChatError::Syntax { .. }));
+
+    let render = |src: &str| ChatTemplate::new(src).unwrap().render(&hi, true);
+    // Runtime errors: the line and what failed.
+    match render("ok\n{{ messages[0].content.nope.deeper }}") {
+        Err(ChatError::Render { line: 2, message }) => assert!(message.contains("undefined")),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        render("{{ 'a' + 1 }}"),
+        Err(ChatError::Render { .. })
+    ));
+    assert!(matches!(
+        render("{{ messages | from_json }}"),
+        Err(ChatError::Render { .. })
+    ));
+    assert!(matches!(
+        render("{{ messages.append(1) }}"),
+        Err(ChatError::Render { .. })
+    ));
+    match render("{% if messages[0].role != 'system' %}{{ raise_exception('need a system message') }}{% endif %}") {
+        Err(ChatError::Raised { message, line: 1 }) => assert_eq!(message, "need a system message"),
+        other => panic!("{other:?}"),
+    }
+    // Unbounded work, recursion and output stop with LimitExceeded.
+    let limited = |src: &str| {
+        ChatTemplate::new(src)
+            .unwrap()
+            .with_limits(Limits {
+                fuel: 100_000,
+                recursion: 50,
+                max_output_bytes: 10_000,
+            })
+            .unwrap()
+            .render(&hi, true)
+    };
+    for src in [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+        "{% for i in range(100000) %}0123456789{% endfor %}",
+        "{{ 'x' * 100000 }}",
+    ] {
+        match limited(src) {
+            Err(ChatError::LimitExceeded { message, .. }) => assert!(!message.is_empty()),
+            other => panic!("{src}: expected a limit error, got {other:?}"),
+        }
+    }
+    // The default limits stop them too (fuel first).
+    let err =
+        render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}");
+    assert!(
+        matches!(err, Err(ChatError::LimitExceeded { .. })),
+        "{err:?}"
+    );
 }
