@@ -75,12 +75,6 @@ impl SamplerChain {
         &*self.selector
     }
 
-    /// The log-probabilities recorded by the last [`Sampler::sample`] call, when asked for
-    /// with [`SamplerChain::with_logprobs`].
-    pub fn logprobs(&self) -> Option<&StepLogprobs> {
-        self.logprobs.as_ref()
-    }
-
     /// Applies the processors only (no selection) to `candidates`.
     ///
     /// # Errors
@@ -145,6 +139,12 @@ impl Sampler for SamplerChain {
 
     fn candidates(&self) -> Option<&Candidates> {
         Some(&self.candidates)
+    }
+
+    /// The log-probabilities recorded by the last [`Sampler::sample`] call, when asked for
+    /// with [`SamplerChain::with_logprobs`].
+    fn logprobs(&self) -> Option<&StepLogprobs> {
+        self.logprobs.as_ref()
     }
 }
 

@@ -1,7 +1,7 @@
 //! The two traits of the sampling layer: [`LogitProcessor`] transforms a candidate set,
 //! [`Sampler`] selects a token from one.
 
-use super::{Candidates, SamplingError, TokenId};
+use super::{Candidates, SamplingError, StepLogprobs, TokenId};
 
 /// Transforms a candidate set: masks, reorders, shrinks, rescales (top-k, top-p, penalties,
 /// temperature, a grammar mask, ...).
@@ -90,6 +90,12 @@ pub trait Sampler: Send {
     fn candidates(&self) -> Option<&Candidates> {
         None
     }
+
+    /// The log-probabilities of the last [`Sampler::sample`] call, if the sampler records them
+    /// (a [`SamplerChain`](super::SamplerChain) built [`with_logprobs`](super::SamplerChain::with_logprobs)).
+    fn logprobs(&self) -> Option<&StepLogprobs> {
+        None
+    }
 }
 
 impl<S: Sampler + ?Sized> Sampler for Box<S> {
@@ -110,6 +116,9 @@ impl<S: Sampler + ?Sized> Sampler for Box<S> {
     }
     fn candidates(&self) -> Option<&Candidates> {
         (**self).candidates()
+    }
+    fn logprobs(&self) -> Option<&StepLogprobs> {
+        (**self).logprobs()
     }
 }
 
