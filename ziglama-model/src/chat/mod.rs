@@ -30,6 +30,23 @@
 //! template refusing a conversation with `raise_exception`) and a template that would run
 //! or print without end all return a [`ChatError`] (see [`Limits`]).
 //!
+//! ## Where minijinja and jinja2 differ, and what is done about it
+//!
+//! Most differences are settled by the environment: a formatter, filters (`tojson`,
+//! `string`, `join`, `trim`, `indent`, `escape`, and `map`/`select`/`selectattr`/`reject`/
+//! `rejectattr` returning one-shot generators as Python's do), tests (`iterable`,
+//! `sequence`, `mapping`) and methods. Three operators cannot be configured, so the
+//! template text is rewritten before it is compiled (`source.rs`, with a small expression
+//! lexer that follows jinja2's precedence, `expr.rs`); the rewrites keep line numbers:
+//! - `for x in none` fails in Python: each loop's iterable goes through a guard filter;
+//! - `~` prints its operands with Python's `str`: each operand goes through a filter;
+//! - `markup + str` escapes the string (markupsafe): in templates that use `safe` or
+//!   `escape`, chains of `+` become calls of a function with Python's semantics.
+//!
+//! `{% generation %}` blocks (accepted by transformers' environment) render their body.
+//! The variables are those `apply_chat_template` passes, except that only `bos_token` and
+//! `eos_token` of the special tokens are set, and `strftime_now` reads UTC, not local time.
+//!
 //! ## Dependencies
 //!
 //! - `minijinja`: the Jinja2 engine (the most complete one in Rust: loop controls,

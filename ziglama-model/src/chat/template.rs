@@ -273,3 +273,14 @@ fn convert(e: &minijinja::Error, output_exceeded: bool) -> ChatError {
         _ => ChatError::Render { line, message },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ChatTemplate;
+
+    #[test]
+    fn templates_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<ChatTemplate>();
+    }
+}
