@@ -187,3 +187,55 @@ fn hidden_special_tokens_agree_with_detokenize() {
         }
     }
 }
+
+/// A SentencePiece vocabulary with a space prefix (neither real model has one): the decoder
+/// with the leading space stripped agrees with `detokenize` on every sequence of up to four
+/// tokens, special tokens hidden or rendered.
+#[test]
+fn space_prefix_vocabulary_agrees_with_detokenize() {
+    use ziglama_infer::model::gguf::{Metadata, MetadataArray, StringArray};
+
+    let mut meta = Metadata::new();
+    meta.insert("tokenizer.ggml.model", "llama").unwrap();
+    let texts = [
+        "<unk>", "<s>", "</s>", "▁", "a", "b", "▁a", "ab", "<0xC3>", "<0xA9>",
+    ];
+    let tokens: StringArray = texts.into_iter().collect();
+    meta.insert("tokenizer.ggml.tokens", MetadataArray::String(tokens))
+        .unwrap();
+    meta.insert(
+        "tokenizer.ggml.token_type",
+        MetadataArray::Int32(vec![2, 3, 3, 1, 1, 1, 1, 1, 6, 6]),
+    )
+    .unwrap();
+    let tok = Tokenizer::from_metadata(&meta).unwrap();
+    assert!(detokenize_strips_leading_space(&tok));
+    assert_eq!(tok.encode("a é", false, false).unwrap(), [6, 3, 8, 9]);
+
+    let n = texts.len() as u32;
+    let mut sequences: Vec<Vec<u32>> = vec![vec![]];
+    for len in 1..=4 {
+        let mut next = Vec::new();
+        for s in sequences.iter().filter(|s| s.len() == len - 1) {
+            for id in 0..n {
+                let mut t = s.clone();
+                t.push(id);
+                next.push(t);
+            }
+        }
+        sequences.extend(next);
+    }
+    assert_eq!(sequences.len(), 1 + 10 + 100 + 1000 + 10000);
+    for ids in &sequences {
+        for (special, unparse) in [(SpecialTokens::Hide, false), (SpecialTokens::Render, true)] {
+            let decoder = IncrementalDecoder::new()
+                .with_special_tokens(special)
+                .with_leading_space_stripped(true);
+            assert_eq!(
+                streamed(decoder, &tok, ids),
+                String::from_utf8_lossy(&tok.detokenize(ids, false, unparse)),
+                "{ids:?} {special:?}"
+            );
+        }
+    }
+}

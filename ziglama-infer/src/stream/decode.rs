@@ -55,7 +55,7 @@ pub enum SpecialTokens {
 /// assert_eq!(dec.push_bytes(b"\xE2\x82"), "");
 /// assert_eq!(dec.finish(), "\u{FFFD}");
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct IncrementalDecoder {
     special: SpecialTokens,
     strip_leading_space: bool,
@@ -67,12 +67,21 @@ pub struct IncrementalDecoder {
     out: String,
 }
 
+impl Default for IncrementalDecoder {
+    fn default() -> IncrementalDecoder {
+        IncrementalDecoder::new()
+    }
+}
+
 impl IncrementalDecoder {
     /// A decoder whose text equals [`Tokenizer::decode_lossy`] of the tokens pushed.
     pub fn new() -> IncrementalDecoder {
         IncrementalDecoder {
+            special: SpecialTokens::Render,
+            strip_leading_space: false,
             at_start: true,
-            ..IncrementalDecoder::default()
+            held: Vec::new(),
+            out: String::new(),
         }
     }
 
@@ -244,6 +253,8 @@ mod tests {
 
     #[test]
     fn strip_applies_to_the_first_piece_only() {
+        let mut dec = IncrementalDecoder::default().with_leading_space_stripped(true);
+        assert_eq!(dec.push_bytes(b" a"), "a");
         let mut dec = IncrementalDecoder::new().with_leading_space_stripped(true);
         assert_eq!(dec.push_bytes(b""), "");
         assert_eq!(dec.push_bytes(b" a"), " a");
