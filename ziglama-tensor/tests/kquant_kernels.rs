@@ -678,3 +678,285 @@ proptest! {
         prop_assert_eq!(f, r);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// llama.cpp's x86 summation orders, checked against llama.cpp itself.
+//
+// `tests/data/kquant_ggml/case*.bin` are answers of llama.cpp's CPU backend built for an
+// AVX-512 (Zen 5) machine, called directly: random Q4_K and Q6_K weights and f32 activation
+// rows; the activations quantized by `quantize_row_q8_K`; the products of the Q4_K weights
+// repacked to `q4_K_8x8` by `ggml_gemm_q4_K_8x8_q8_K` (activation rows 0..4, quantized by
+// `ggml_quantize_mat_q8_K_4x8`) and `ggml_gemv_q4_K_8x8_q8_K` (every row), the products of the
+// plain weights by `ggml_vec_dot_q4_K_q8_K` and `ggml_vec_dot_q6_K_q8_K`. Layout (little
+// endian): `nb, nc, nr` (u32), Q4_K weights (`nc` rows of `nb` blocks), Q6_K weights (same
+// shape), activations (`nr` rows of `256 nb` f32), their Q8_K blocks, then f32 outputs
+// `[row][col]`: gemm (`nr - nr % 4` rows), gemv, Q4_K vec_dot, Q6_K vec_dot (`nr` rows each).
+
+struct GgmlCase {
+    nc: usize,
+    nr: usize,
+    q4k: Vec<BlockQ4_K>,
+    q6k: Vec<BlockQ6_K>,
+    x: Vec<f32>,
+    xq: Vec<BlockQ8_K>,
+    gemm: Vec<f32>,
+    gemv: Vec<f32>,
+    q4k_vec_dot: Vec<f32>,
+    q6k_vec_dot: Vec<f32>,
+}
+
+fn ggml_cases() -> Vec<GgmlCase> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kquant_ggml");
+    (1..=3)
+        .map(|i| {
+            let bytes = std::fs::read(format!("{dir}/case{i}.bin")).unwrap();
+            let mut at = 0;
+            let mut take = |n: usize| {
+                at += n;
+                &bytes[at - n..at]
+            };
+            let hdr: Vec<usize> = take(12)
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize)
+                .collect();
+            let (nb, nc, nr) = (hdr[0], hdr[1], hdr[2]);
+            fn pods<T: bytemuck::Pod>(b: &[u8]) -> Vec<T> {
+                b.chunks_exact(std::mem::size_of::<T>())
+                    .map(bytemuck::pod_read_unaligned)
+                    .collect()
+            }
+            let q4k = pods(take(nc * nb * 144));
+            let q6k = pods(take(nc * nb * 210));
+            let x = pods(take(nr * nb * 256 * 4));
+            let xq = pods(take(nr * nb * 292));
+            let g4 = nr - nr % 4;
+            GgmlCase {
+                nc,
+                nr,
+                q4k,
+                q6k,
+                x,
+                xq,
+                gemm: pods(take(g4 * nc * 4)),
+                gemv: pods(take(nr * nc * 4)),
+                q4k_vec_dot: pods(take(nr * nc * 4)),
+                q6k_vec_dot: pods(take(nr * nc * 4)),
+            }
+        })
+        .collect()
+}
+
+fn assert_bits(what: &str, got: f32, want: f32) {
+    assert_eq!(
+        got.to_bits(),
+        want.to_bits(),
+        "{what}: {got} vs llama.cpp {want}"
+    );
+}
+
+#[test]
+fn ggml_order_models_equal_llama_cpp() {
+    use ziglama_tensor::formats::{q4_k, q6_k};
+    for (ci, c) in ggml_cases().iter().enumerate() {
+        let nb = c.xq.len() / c.nr;
+        let mut xq = vec![bytemuck::Zeroable::zeroed(); c.xq.len()];
+        BlockQ8_K::quantize(&c.x, &mut xq);
+        assert_eq!(xq, c.xq, "case {ci}: Q8_K quants");
+        for r in 0..c.nr {
+            let a = &c.xq[r * nb..(r + 1) * nb];
+            for col in 0..c.nc {
+                let w4 = &c.q4k[col * nb..(col + 1) * nb];
+                let w6 = &c.q6k[col * nb..(col + 1) * nb];
+                let at = format!("case {ci} row {r} col {col}");
+                let o = r * c.nc + col;
+                assert_bits(&at, q4_k::vec_dot_ggml_gemv(w4, a), c.gemv[o]);
+                assert_bits(&at, q4_k::vec_dot_ggml_x86(w4, a), c.q4k_vec_dot[o]);
+                assert_bits(&at, q6_k::vec_dot_ggml_x86(w6, a), c.q6k_vec_dot[o]);
+                if r < c.nr - c.nr % 4 {
+                    assert_bits(&at, q4_k::vec_dot_ggml_gemm(w4, a), c.gemm[o]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn ggml_order_kernels_equal_llama_cpp() {
+    use ziglama_tensor::formats::q4_k::{x86_kernel, X86Order};
+    for (ci, c) in ggml_cases().iter().enumerate() {
+        let nb = c.xq.len() / c.nr;
+        for isa in Isa::all_supported() {
+            let gemv = x86_kernel(X86Order::Gemv, isa);
+            let gemm = x86_kernel(X86Order::Gemm, isa);
+            let vec_dot = x86_kernel(X86Order::VecDot, isa);
+            let q6 = DotKernel::<BlockQ6_K>::select(isa);
+            if gemv.isa() == Isa::Scalar {
+                continue;
+            }
+            for r in 0..c.nr {
+                let a = &c.xq[r * nb..(r + 1) * nb];
+                for col in 0..c.nc {
+                    let w4 = &c.q4k[col * nb..(col + 1) * nb];
+                    let w6 = &c.q6k[col * nb..(col + 1) * nb];
+                    let at = format!("case {ci} {isa} row {r} col {col}");
+                    let o = r * c.nc + col;
+                    assert_bits(&at, gemv.call(w4, a), c.gemv[o]);
+                    assert_bits(&at, vec_dot.call(w4, a), c.q4k_vec_dot[o]);
+                    assert_bits(&at, q6.call(w6, a), c.q6k_vec_dot[o]);
+                    if r < c.nr - c.nr % 4 {
+                        assert_bits(&at, gemm.call(w4, a), c.gemm[o]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An f16 scale from anywhere in its range: ordinary, large (products near the f32 limit
+/// for large activation scales), subnormal, zero, the extremes, either sign.
+fn extreme_f16(rng: &mut Rng) -> f16 {
+    let v = match rng.int(0, 6) {
+        0 | 1 => rng.normal(),
+        2 => rng.normal() * 1e4,
+        3 => f16::from_bits(rng.int(1, 0x3ff) as u16).to_f32(),
+        4 => 0.0,
+        5 => 65504.0,
+        _ => rng.normal() * 1e-3,
+    };
+    f16::from_f32(if rng.int(0, 1) == 0 { v } else { -v })
+}
+
+/// A Q8_K activation block with quants over the full range (or `-127..=127`) and a scale
+/// from 1e-30 to 1e30.
+fn extreme_activation(rng: &mut Rng) -> BlockQ8_K {
+    let max = if rng.int(0, 3) == 0 { 2 } else { 127 };
+    let mut b = activation(rng, max);
+    b.d = rng.normal() * 10f32.powi(rng.int(-30, 30));
+    b
+}
+
+/// Equal bits, or both NaN (an overflow to infinity of opposite signs in the sum).
+fn same(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+/// Checks `kernel` (single-row, four-row and, if it has one, tile calls) against the scalar
+/// order `model` on four random weight rows and four activation rows of `nb` blocks, the
+/// rows starting `skip` blocks into their buffers.
+fn check_order<W: Copy + VecDot<Activation = BlockQ8_K>>(
+    what: &str,
+    kernel: DotKernel<W>,
+    model: fn(&[W], &[BlockQ8_K]) -> f32,
+    rows: &[Vec<W>],
+    acts: &[Vec<BlockQ8_K>],
+    skip: usize,
+) {
+    let w: [&[W]; 4] = std::array::from_fn(|r| &rows[r][skip..]);
+    let a: [&[BlockQ8_K]; 4] = std::array::from_fn(|c| &acts[c][skip..]);
+    for (c, a) in a.iter().enumerate() {
+        let four = kernel.call4(w, a);
+        for (r, w) in w.iter().enumerate() {
+            let want = model(w, a);
+            let got = kernel.call(w, a);
+            assert!(
+                same(got, want),
+                "{what} {}: row {r} act {c}: {got} vs model {want}",
+                kernel.name()
+            );
+            assert!(
+                same(four[r], want),
+                "{what} {} call4: row {r} act {c}: {} vs model {want}",
+                kernel.name(),
+                four[r]
+            );
+        }
+    }
+    let tile = kernel.call_tile(w, a);
+    for (r, w) in w.iter().enumerate() {
+        for (c, a) in a.iter().enumerate() {
+            let want = model(w, a);
+            assert!(
+                same(tile[r][c], want),
+                "{what} {} tile: row {r} act {c}: {} vs model {want}",
+                kernel.name(),
+                tile[r][c]
+            );
+        }
+    }
+}
+
+/// A scalar model of one of llama.cpp's Q4_K orders.
+type Q4kModel = fn(&[BlockQ4_K], &[BlockQ8_K]) -> f32;
+
+fn random_rows<W>(rng: &mut Rng, n: usize, f: impl Fn(&mut Rng) -> W) -> Vec<Vec<W>> {
+    (0..4).map(|_| (0..n).map(|_| f(rng)).collect()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Every Q4_K kernel this CPU runs equals the scalar model of llama.cpp's order it
+    /// follows, bit for bit: the attached kernels (`DotKernel::variants`, `select`) the
+    /// repacked matrix-vector order, and `x86_kernel` each of the three orders.
+    #[test]
+    fn q4_k_kernels_follow_ggml_orders(seed in any::<u64>(), nb in counts(), skip in 0usize..=2) {
+        use ziglama_tensor::formats::q4_k::{self, x86_kernel, X86Order};
+        let mut rng = Rng(seed);
+        let rows = random_rows(&mut rng, nb + skip, |rng| {
+            let mut b = BlockQ4_K::random(rng);
+            (b.d, b.dmin) = (extreme_f16(rng), extreme_f16(rng));
+            b
+        });
+        let acts = random_rows(&mut rng, nb + skip, extreme_activation);
+        for (_, k) in kernels::<BlockQ4_K>().into_iter().filter(|(_, k)| k.isa() != Isa::Scalar) {
+            check_order("Q4_K attached", k, q4_k::vec_dot_ggml_gemv, &rows, &acts, skip);
+        }
+        let orders: [(X86Order, Q4kModel); 3] = [
+            (X86Order::Gemv, q4_k::vec_dot_ggml_gemv),
+            (X86Order::Gemm, q4_k::vec_dot_ggml_gemm),
+            (X86Order::VecDot, q4_k::vec_dot_ggml_x86),
+        ];
+        for isa in Isa::all_supported() {
+            for (order, model) in orders {
+                let k = x86_kernel(order, isa);
+                if k.isa() != Isa::Scalar {
+                    check_order(&format!("Q4_K {order:?} {isa}"), k, model, &rows, &acts, skip);
+                }
+            }
+        }
+    }
+
+    /// Every Q6_K kernel this CPU runs equals the scalar model of llama.cpp's x86 order, bit
+    /// for bit.
+    #[test]
+    fn q6_k_kernels_follow_ggml_order(seed in any::<u64>(), nb in counts(), skip in 0usize..=2) {
+        let mut rng = Rng(seed);
+        let rows = random_rows(&mut rng, nb + skip, |rng| {
+            let mut b = BlockQ6_K::random(rng);
+            b.d = extreme_f16(rng);
+            b
+        });
+        let acts = random_rows(&mut rng, nb + skip, extreme_activation);
+        for (_, k) in kernels::<BlockQ6_K>().into_iter().filter(|(_, k)| k.isa() != Isa::Scalar) {
+            check_order("Q6_K", k, ziglama_tensor::formats::q6_k::vec_dot_ggml_x86, &rows, &acts, skip);
+        }
+    }
+}
+
+/// The order selection follows llama.cpp's: repacked (multiple of 8 rows) tensors use the
+/// matrix-matrix order for the activation rows in whole groups of four of a batch of more
+/// than three, the matrix-vector order otherwise; other tensors `ggml_vec_dot_q4_K_q8_K`.
+#[test]
+fn q4_k_order_selection() {
+    use ziglama_tensor::formats::q4_k::X86Order::{self, *};
+    let orders = |n_out, n| {
+        (0..n)
+            .map(|r| X86Order::for_output(n_out, r, n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(orders(640, 1), [Gemv]);
+    assert_eq!(orders(640, 3), [Gemv; 3]);
+    assert_eq!(orders(640, 4), [Gemm; 4]);
+    assert_eq!(orders(640, 6), [Gemm, Gemm, Gemm, Gemm, Gemv, Gemv]);
+    assert_eq!(orders(100, 6), [VecDot; 6]);
+}

@@ -7,8 +7,10 @@
 use half::f16;
 
 use super::q8_k::nearest_int;
-use super::{q8_k::BlockQ8_K, Block, Kernels, Quantize, VecDot, QK_K};
-use crate::GgmlType;
+use super::{q8_k::BlockQ8_K, Block, DotKernel, Kernels, Quantize, VecDot, QK_K};
+#[cfg(target_arch = "x86_64")]
+use super::{Kernels4, RawDot, RawDot4, RawTile};
+use crate::{GgmlType, Isa};
 
 /// ggml's `block_q4_k`.
 #[repr(C)]
@@ -277,10 +279,21 @@ impl VecDot for BlockQ4_K {
         }
         sumf
     }
+    /// On x86, in the order of llama.cpp's repacked matrix-vector kernel
+    /// ([`vec_dot_ggml_gemv`]): what llama.cpp computes for one activation row with Q4_K
+    /// weights of a multiple of 8 rows, i.e. every Q4_K tensor of the usual models. See
+    /// [`x86_kernel`] for the other two orders.
     #[cfg(target_arch = "x86_64")]
     const KERNELS: Kernels<Self> = Kernels {
-        avx2: Some(crate::simd::x86_64::avx2::kquant::vec_dot_q4_k_q8_k),
-        avx512: Some(crate::simd::x86_64::avx512::kquant::vec_dot_q4_k_q8_k),
+        avx2: Some(crate::simd::x86_64::avx2::kquant::vec_dot_q4_k_q8_k_gemv),
+        avx512: Some(crate::simd::x86_64::avx512::kquant::vec_dot_q4_k_q8_k_gemv),
+        avx512_vnni: None,
+        neon: None,
+    };
+    #[cfg(target_arch = "x86_64")]
+    const KERNELS4: Kernels4<Self> = Kernels4 {
+        avx2: Some(crate::simd::x86_64::avx2::kquant::vec_dot4_q4_k_q8_k_gemv),
+        avx512: Some(crate::simd::x86_64::avx512::kquant::vec_dot4_q4_k_q8_k_gemv),
         avx512_vnni: None,
         neon: None,
     };
@@ -293,6 +306,220 @@ impl VecDot for BlockQ4_K {
     };
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
+}
+
+/// The three summation orders of llama.cpp's Q4_K products on x86 with AVX2 (all three have
+/// a scalar model here and AVX2 and AVX-512 kernels equal to it bit for bit).
+///
+/// Which one llama.cpp uses for an output is known from the tensor and the batch: Q4_K
+/// tensors whose row count (`ne[1]`, output features) is a multiple of 8 are repacked at load
+/// time (`q4_K_8x8`); a batch of `n` activation rows then goes through the repacked
+/// matrix-matrix kernel for rows `0..n - n % 4` when `n > 3` ([`X86Order::Gemm`]) and
+/// through the matrix-vector kernel for the rest ([`X86Order::Gemv`], so every row when
+/// `n < 4`). Tensors with another row count are not repacked and every output is one
+/// `ggml_vec_dot_q4_K_q8_K` ([`X86Order::VecDot`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum X86Order {
+    /// `ggml_gemv_q4_K_8x8_q8_K`: [`vec_dot_ggml_gemv`]. [`VecDot::KERNELS`] on x86.
+    Gemv,
+    /// `ggml_gemm_q4_K_8x8_q8_K`: [`vec_dot_ggml_gemm`].
+    Gemm,
+    /// `ggml_vec_dot_q4_K_q8_K`: [`vec_dot_ggml_x86`].
+    VecDot,
+}
+
+impl X86Order {
+    /// The order llama.cpp uses on an AVX2 machine for activation row `row` of a batch of
+    /// `n_rows`, with a Q4_K tensor of `n_out` rows (output features).
+    pub fn for_output(n_out: usize, row: usize, n_rows: usize) -> Self {
+        if !n_out.is_multiple_of(8) {
+            X86Order::VecDot
+        } else if n_rows > 3 && row < n_rows - n_rows % 4 {
+            X86Order::Gemm
+        } else {
+            X86Order::Gemv
+        }
+    }
+}
+
+/// The best Q4_K kernel in `order` at or below `isa` that this CPU can run (single-row and
+/// four-row versions, each four-row result bit-identical to the single-row one; for
+/// [`X86Order::Gemm`] also a GEMM tile, each output bit-identical to the single-row kernel,
+/// which is what llama.cpp computes for a group of four activation rows); the scalar
+/// reference [`VecDot::vec_dot`] where there is none (below AVX2, or off x86, where llama.cpp
+/// does not use these orders either). `x86_kernel(X86Order::Gemv, isa)` is
+/// `DotKernel::select(isa)`.
+pub fn x86_kernel(order: X86Order, isa: Isa) -> DotKernel<BlockQ4_K> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::simd::x86_64::{avx2::kquant as v2, avx512::kquant as v5};
+        type K = (
+            RawDot<BlockQ4_K>,
+            Option<RawDot4<BlockQ4_K>>,
+            Option<RawTile<BlockQ4_K>>,
+        );
+        let (k2, k5): (K, K) = match order {
+            X86Order::Gemv => (
+                (
+                    v2::vec_dot_q4_k_q8_k_gemv,
+                    Some(v2::vec_dot4_q4_k_q8_k_gemv),
+                    None,
+                ),
+                (
+                    v5::vec_dot_q4_k_q8_k_gemv,
+                    Some(v5::vec_dot4_q4_k_q8_k_gemv),
+                    None,
+                ),
+            ),
+            X86Order::Gemm => (
+                (
+                    v2::vec_dot_q4_k_q8_k_gemm,
+                    Some(v2::vec_dot4_q4_k_q8_k_gemm),
+                    Some(v2::tile_q4_k_q8_k_gemm),
+                ),
+                (
+                    v5::vec_dot_q4_k_q8_k_gemm,
+                    Some(v5::vec_dot4_q4_k_q8_k_gemm),
+                    Some(v5::tile_q4_k_q8_k_gemm),
+                ),
+            ),
+            X86Order::VecDot => (
+                (v2::vec_dot_q4_k_q8_k, None, None),
+                (v5::vec_dot_q4_k_q8_k, None, None),
+            ),
+        };
+        for (target, (f, f4, tile), name) in [(Isa::Avx512, k5, "avx512"), (Isa::Avx2, k2, "avx2")]
+        {
+            if isa >= target && target.is_supported() {
+                // `f`, `f4` and `tile` need exactly the features of `target`, which this
+                // CPU has.
+                return DotKernel {
+                    f,
+                    f4,
+                    tile,
+                    isa: target,
+                    name,
+                };
+            }
+        }
+    }
+    let _ = (order, isa);
+    DotKernel::scalar()
+}
+
+/// The exact integer sums of one Q4_K·Q8_K super-block per pair of sub-blocks (64 elements,
+/// `k` in `0..4`): `sc[2k] * sum(q * q8)` over sub-block `2k` plus `sc[2k+1] * ...` over
+/// `2k + 1`, and `m[2k] * S(2k) + m[2k+1] * S(2k+1)` with `S(j)` the sum of the 32 activation
+/// quants of sub-block `j` (from `bsums`). Every value is exact in i32.
+pub(crate) fn pair_sums(x: &BlockQ4_K, y: &BlockQ8_K) -> ([i32; 4], [i32; 4]) {
+    let (sc, m) = unpack_scales_mins(&x.scales);
+    let mut isum = [0i32; 4];
+    let mut imin = [0i32; 4];
+    for k in 0..4 {
+        let q4 = &x.qs[32 * k..32 * k + 32];
+        let (q8l, q8h) = y.qs[64 * k..64 * k + 64].split_at(32);
+        let (mut lo, mut hi) = (0i32, 0i32);
+        for ((&q, &l), &h) in q4.iter().zip(q8l).zip(q8h) {
+            lo += (q & 0xF) as i32 * l as i32;
+            hi += (q >> 4) as i32 * h as i32;
+        }
+        isum[k] = sc[2 * k] as i32 * lo + sc[2 * k + 1] as i32 * hi;
+        let s = |j: usize| y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32;
+        imin[k] = m[2 * k] as i32 * s(2 * k) + m[2 * k + 1] as i32 * s(2 * k + 1);
+    }
+    (isum, imin)
+}
+
+/// The dot product in the order of llama.cpp's repacked x86 matrix-vector kernel
+/// (`ggml_gemv_q4_K_8x8_q8_K`, AVX2; the AVX-512 build runs the same code), which llama.cpp
+/// uses on every x86 CPU with AVX2 for Q4_K weights whose row count is a multiple of 8, for
+/// one activation row and for the rows left over after the groups of four (see
+/// [`vec_dot_ggml_gemm`]).
+///
+/// Per super-block: the exact integer sum of the whole super-block `I` (scales applied) and
+/// of its minimum terms `M` are each converted to f32 once, then
+/// `acc = fma(I, d_w * d_a, acc)` and `acc_min = fma(M, dmin_w * d_a, acc_min)`, in block
+/// order; the result is `acc - acc_min`.
+pub fn vec_dot_ggml_gemv(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
+    let (mut acc, mut acc_min) = (0f32, 0f32);
+    for (x, y) in w.iter().zip(a) {
+        let (isum, imin) = pair_sums(x, y);
+        let d = x.d.to_f32() * y.d;
+        let dmin = x.dmin.to_f32() * y.d;
+        acc = (isum.iter().sum::<i32>() as f32).mul_add(d, acc);
+        acc_min = (imin.iter().sum::<i32>() as f32).mul_add(dmin, acc_min);
+    }
+    acc - acc_min
+}
+
+/// The dot product in the order of llama.cpp's repacked x86 matrix-matrix kernel
+/// (`ggml_gemm_q4_K_8x8_q8_K`, both its AVX2 and its AVX-512 BW/DQ branches), which
+/// llama.cpp uses for the activation rows `0..n - n % 4` of a batch of `n > 3` rows (in
+/// groups of four; the rest go through [`vec_dot_ggml_gemv`]) with Q4_K weights whose row
+/// count is a multiple of 8, on x86 with AVX2.
+///
+/// As [`vec_dot_ggml_gemv`], but with one fused multiply-add per pair of sub-blocks (64
+/// elements) instead of one per super-block: for `k` in `0..4`,
+/// `acc = fma(I_k, d_w * d_a, acc)` and `acc_min = fma(M_k, dmin_w * d_a, acc_min)`.
+///
+/// The activations of those groups are quantized by `ggml_quantize_mat_q8_K_4x8`, which gives
+/// the same quants and scale as [`BlockQ8_K`]'s quantizer except where the largest magnitude
+/// of a block occurs with both signs: there it takes the positive one, the reference the
+/// first one, and the quants and scale come out negated. Every term `I_k * (d_w * d_a)` is
+/// then the same, so this function on the reference quantizer's blocks gives llama.cpp's
+/// result bit for bit.
+pub fn vec_dot_ggml_gemm(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
+    let (mut acc, mut acc_min) = (0f32, 0f32);
+    for (x, y) in w.iter().zip(a) {
+        let (isum, imin) = pair_sums(x, y);
+        let d = x.d.to_f32() * y.d;
+        let dmin = x.dmin.to_f32() * y.d;
+        for k in 0..4 {
+            acc = (isum[k] as f32).mul_add(d, acc);
+            acc_min = (imin[k] as f32).mul_add(dmin, acc_min);
+        }
+    }
+    acc - acc_min
+}
+
+/// ggml's `hsum_float_8`: `((a4 + a0) + (a6 + a2)) + ((a5 + a1) + (a7 + a3))`.
+pub(crate) fn hsum_float_8(a: [f32; 8]) -> f32 {
+    let r = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+    (r[0] + r[2]) + (r[1] + r[3])
+}
+
+/// The dot product in the order of llama.cpp's x86 `ggml_vec_dot_q4_K_q8_K` (its AVX2
+/// branch, which AVX-512 builds run too), used for Q4_K weights that are not repacked
+/// (row count not a multiple of 8, or no AVX2).
+///
+/// Per super-block, eight exact i32 lanes: lane `l` collects the elements `i` with
+/// `(i % 32) / 4 == l` (scales applied), and four lanes of minimum terms, lane `k` those of
+/// sub-blocks `2k` and `2k + 1`. Then `acc[l] = fma(d, float(lane l), acc[l])` with
+/// `d = d_a * d_w`, and `acc_m[k] = fma(-(d_a * dmin_w), float(lane k), acc_m[k])`; the result
+/// is ggml's `hsum_float_8(acc)` plus `(acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3])`.
+pub fn vec_dot_ggml_x86(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut acc_m = [0f32; 4];
+    for (x, y) in w.iter().zip(a) {
+        let (sc, m) = unpack_scales_mins(&x.scales);
+        let d = y.d * x.d.to_f32();
+        let dmin = -(y.d * x.dmin.to_f32());
+        let mut lanes = [0i32; 8];
+        for i in 0..QK_K {
+            let (k, half, p) = (i / 64, (i / 32) % 2, i % 32);
+            let q = (x.qs[32 * k + p] >> (4 * half)) & 0xF;
+            lanes[p / 4] += sc[i / 32] as i32 * q as i32 * y.qs[i] as i32;
+        }
+        for (acc, &l) in acc.iter_mut().zip(&lanes) {
+            *acc = d.mul_add(l as f32, *acc);
+        }
+        for (k, acc) in acc_m.iter_mut().enumerate() {
+            let s = |j: usize| y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32;
+            let l = m[2 * k] as i32 * s(2 * k) + m[2 * k + 1] as i32 * s(2 * k + 1);
+            *acc = dmin.mul_add(l as f32, *acc);
+        }
+    }
+    hsum_float_8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]))
 }
 
 #[cfg(test)]

@@ -223,6 +223,43 @@ impl VecDot for BlockQ6_K {
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
 
+/// The dot product in the order of llama.cpp's x86 `ggml_vec_dot_q6_K_q8_K` (its AVX2
+/// branch; there is no AVX-512 branch, and x86 does not repack Q6_K), which every x86 CPU with
+/// AVX2 runs for Q6_K weights.
+///
+/// Per super-block, eight exact i32 lanes: lane `l` collects the elements `i` with
+/// `(i % 32) / 4 == l`, `scales[i / 16] * q[i] * q8[i]` with the unsigned quants `q` in
+/// `0..64`, minus `32 * (scales[2l] * bsums[2l] + scales[2l + 1] * bsums[2l + 1])` (the offset
+/// of 32, applied through Q8_K's sums of 16). Then `acc[l] = fma(d, float(lane l), acc[l])`
+/// with `d = d_a * d_w`, and the result is ggml's `hsum_float_8(acc)`.
+pub fn vec_dot_ggml_x86(w: &[BlockQ6_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = [0f32; 8];
+    for (x, y) in w.iter().zip(a) {
+        let d = y.d * x.d.to_f32();
+        let mut lanes = [0i32; 8];
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            *lane = -32
+                * (x.scales[2 * l] as i32 * y.bsums[2 * l] as i32
+                    + x.scales[2 * l + 1] as i32 * y.bsums[2 * l + 1] as i32);
+        }
+        for h in 0..2 {
+            let ql = &x.ql[64 * h..64 * h + 64];
+            let qh = &x.qh[32 * h..32 * h + 32];
+            for p in 0..32 {
+                let q = unpack_q6(ql, qh, p);
+                for (r, &q) in q.iter().enumerate() {
+                    let i = 128 * h + 32 * r + p;
+                    lanes[p / 4] += x.scales[i / 16] as i32 * (q as i32 + 32) * y.qs[i] as i32;
+                }
+            }
+        }
+        for (acc, &l) in acc.iter_mut().zip(&lanes) {
+            *acc = d.mul_add(l as f32, *acc);
+        }
+    }
+    super::q4_k::hsum_float_8(acc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,15 +136,17 @@ pub(crate) fn k4_min_sums(sm: __m128i, y: &BlockQ8_K) -> __m128i {
     _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm, sm)), pairs)
 }
 
-/// One Q4_K·Q8_K super-block: returns the eight i32 lanes of `sum_j sc[j] * sum q * q8`.
-/// Pair sums are at most `2 * 15 * 128`, times a scale below 64: exact in i16 and i32.
+/// One Q4_K·Q8_K super-block, per pair of sub-blocks `j` (64 elements): the eight i32 lanes
+/// of `sc[2j] * sum q * q8` over sub-block `2 j` plus `sc[2j+1] * ...` over `2 j + 1`, lane `l`
+/// holding the elements `64 j + 4 l..64 j + 4 l + 4` and `64 j + 32 + 4 l..`. Pair sums are at
+/// most `2 * 15 * 128`, times a scale below 64: exact in i16 and i32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4k_sums(x: &BlockQ4_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
+fn q4k_pairs(x: &BlockQ4_K, y: &BlockQ8_K, sm: __m128i) -> [__m256i; 4] {
     let m4 = _mm256_set1_epi8(0x0F);
     let sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-    let mut sumi = _mm256_setzero_si256();
-    for j in 0..4 {
+    let mut out = [_mm256_setzero_si256(); 4];
+    for (j, out) in out.iter_mut().enumerate() {
         let q4 = load(at32(&x.qs, j));
         let lo = _mm256_and_si256(q4, m4);
         let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
@@ -152,13 +154,23 @@ fn q4k_sums(x: &BlockQ4_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
         let s_hi = _mm256_shuffle_epi8(sc, pick16(2 * j as i16 + 1, 2 * j as i16 + 1));
         let p_lo = _mm256_maddubs_epi16(lo, load(at32(&y.qs, 2 * j)));
         let p_hi = _mm256_maddubs_epi16(hi, load(at32(&y.qs, 2 * j + 1)));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_lo, s_lo));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_hi, s_hi));
+        *out = _mm256_add_epi32(_mm256_madd_epi16(p_lo, s_lo), _mm256_madd_epi16(p_hi, s_hi));
     }
-    sumi
+    out
 }
 
-/// Q4_K·Q8_K.
+/// One Q4_K·Q8_K super-block: the eight i32 lanes of `sum_j sc[j] * sum q * q8`, lane `l`
+/// holding the elements `i` with `(i % 32) / 4 == l` (ggml's `ggml_vec_dot_q4_K_q8_K` lanes).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4k_sums(x: &BlockQ4_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
+    let [p0, p1, p2, p3] = q4k_pairs(x, y, sm);
+    _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3))
+}
+
+/// Q4_K·Q8_K in the order of llama.cpp's `ggml_vec_dot_q4_K_q8_K` (x86; see
+/// [`crate::formats::q4_k::vec_dot_ggml_x86`]), which it uses for Q4_K tensors it does not
+/// repack: eight f32 lanes of `fma(d, lanes, acc)`, four of minimum terms.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
@@ -176,6 +188,249 @@ pub(crate) unsafe fn vec_dot_q4_k_q8_k(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 
     }
     let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
     hsum(acc) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)))
+}
+
+/// The two 128-bit halves of `v` added: four i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn halves_sum(v: __m256i) -> __m128i {
+    _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v))
+}
+
+/// `[sum a, sum b, sum c, sum d]` of four vectors of four i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn sums4(a: __m128i, b: __m128i, c: __m128i, d: __m128i) -> __m128i {
+    _mm_hadd_epi32(_mm_hadd_epi32(a, b), _mm_hadd_epi32(c, d))
+}
+
+/// The 4x4 transpose of i32 lanes: lane `r` of output `k` is lane `k` of input `r`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn transpose4(v: [__m128i; 4]) -> [__m128i; 4] {
+    let t0 = _mm_unpacklo_epi32(v[0], v[1]);
+    let t1 = _mm_unpacklo_epi32(v[2], v[3]);
+    let t2 = _mm_unpackhi_epi32(v[0], v[1]);
+    let t3 = _mm_unpackhi_epi32(v[2], v[3]);
+    [
+        _mm_unpacklo_epi64(t0, t1),
+        _mm_unpackhi_epi64(t0, t1),
+        _mm_unpacklo_epi64(t2, t3),
+        _mm_unpackhi_epi64(t2, t3),
+    ]
+}
+
+/// `[d_w * d_a, dmin_w * d_a]` of four Q4_K blocks against one activation scale: lane `r` of
+/// each is row `r`'s (the same roundings as the single-row kernels).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn q4k_scales4(x: [&BlockQ4_K; 4], d_a: f32) -> (__m128, __m128) {
+    let b = |h: half::f16| h.to_bits() as i16;
+    let h = _mm_setr_epi16(
+        b(x[0].d),
+        b(x[1].d),
+        b(x[2].d),
+        b(x[3].d),
+        b(x[0].dmin),
+        b(x[1].dmin),
+        b(x[2].dmin),
+        b(x[3].dmin),
+    );
+    let dd = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(d_a));
+    (_mm256_castps256_ps128(dd), _mm256_extractf128_ps::<1>(dd))
+}
+
+/// Prefetches into L1 the cache lines of the block `dist` bytes after `x` (one per 64 bytes;
+/// successive blocks are back to back, so together they cover every line). A hint only: the
+/// address may lie outside any allocation and the instruction never faults.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn prefetch_block<T>(x: &T, dist: usize) {
+    let p = (x as *const T).cast::<i8>().wrapping_add(dist);
+    for k in (0..std::mem::size_of::<T>()).step_by(64) {
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(k));
+    }
+}
+
+/// The four rows cut to their common length in blocks (and the activation to it).
+#[inline(always)]
+pub(crate) fn common4<'a, W, A>(w: [&'a [W]; 4], a: &'a [A]) -> ([&'a [W]; 4], &'a [A]) {
+    let n = w.iter().map(|r| r.len()).min().unwrap_or(0).min(a.len());
+    (w.map(|r| &r[..n]), &a[..n])
+}
+
+/// Q4_K·Q8_K in a llama.cpp repacked-kernel order; `$pairs` maps a block, its activation and
+/// its unpacked scales to the four pair-of-sub-block vectors of eight i32 lanes, `$reduce`
+/// maps those to `[I_0, I_1, I_2, I_3]`. `gemv`: one FMA per super-block of the whole sum;
+/// `gemm`: one per pair of sub-blocks, in order. Lane 0 of the accumulator is `acc`, lane 1
+/// `acc_min`; the result is `acc - acc_min`.
+macro_rules! q4k_repack_order {
+    (gemv, $w:expr, $a:expr, $pairs:ident) => {{
+        let mut acc = _mm_setzero_ps();
+        for (x, y) in $w.iter().zip($a) {
+            let sm = k4_scales_mins(scales16(x));
+            let [p0, p1, p2, p3] = $pairs(x, y, sm);
+            let total = _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3));
+            let t = _mm_hadd_epi32(halves_sum(total), k4_min_sums(sm, y));
+            let t = _mm_hadd_epi32(t, t); // [I, M, I, M]
+            let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d)); // [d, dmin, 0, 0]
+            acc = _mm_fmadd_ps(_mm_cvtepi32_ps(t), dd, acc);
+        }
+        _mm_cvtss_f32(_mm_sub_ss(acc, _mm_movehdup_ps(acc)))
+    }};
+    (gemm, $w:expr, $a:expr, $pairs:ident) => {{
+        let mut acc = _mm_setzero_ps();
+        for (x, y) in $w.iter().zip($a) {
+            let sm = k4_scales_mins(scales16(x));
+            let [p0, p1, p2, p3] = $pairs(x, y, sm);
+            let isum = sums4(
+                halves_sum(p0),
+                halves_sum(p1),
+                halves_sum(p2),
+                halves_sum(p3),
+            );
+            let imin = k4_min_sums(sm, y);
+            let lo = _mm_cvtepi32_ps(_mm_unpacklo_epi32(isum, imin)); // [I0, M0, I1, M1]
+            let hi = _mm_cvtepi32_ps(_mm_unpackhi_epi32(isum, imin)); // [I2, M2, I3, M3]
+            let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d)); // [d, dmin, 0, 0]
+            acc = _mm_fmadd_ps(lo, dd, acc);
+            acc = _mm_fmadd_ps(_mm_movehl_ps(lo, lo), dd, acc);
+            acc = _mm_fmadd_ps(hi, dd, acc);
+            acc = _mm_fmadd_ps(_mm_movehl_ps(hi, hi), dd, acc);
+        }
+        _mm_cvtss_f32(_mm_sub_ss(acc, _mm_movehdup_ps(acc)))
+    }};
+    (gemv4, $w:expr, $a:expr, $pairs:ident) => {{
+        let ([w0, w1, w2, w3], a) = common4($w, $a);
+        let dist = 4 * std::mem::size_of_val(w0);
+        let mut acc = _mm_setzero_ps();
+        let mut acc_min = _mm_setzero_ps();
+        for (i, y) in a.iter().enumerate() {
+            let x = [&w0[i], &w1[i], &w2[i], &w3[i]];
+            let mut s = [_mm_setzero_si128(); 4];
+            let mut m = [_mm_setzero_si128(); 4];
+            for r in 0..4 {
+                prefetch_block(x[r], dist);
+                let sm = k4_scales_mins(scales16(x[r]));
+                let [p0, p1, p2, p3] = $pairs(x[r], y, sm);
+                s[r] = halves_sum(_mm256_add_epi32(
+                    _mm256_add_epi32(p0, p1),
+                    _mm256_add_epi32(p2, p3),
+                ));
+                m[r] = k4_min_sums(sm, y);
+            }
+            let (d, dmin) = q4k_scales4(x, y.d);
+            acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sums4(s[0], s[1], s[2], s[3])), d, acc);
+            acc_min = _mm_fmadd_ps(
+                _mm_cvtepi32_ps(sums4(m[0], m[1], m[2], m[3])),
+                dmin,
+                acc_min,
+            );
+        }
+        let mut out = [0f32; 4];
+        // SAFETY: `out` is four writable f32; the store is unaligned.
+        unsafe { _mm_storeu_ps(out.as_mut_ptr(), _mm_sub_ps(acc, acc_min)) };
+        out
+    }};
+    (gemm4, $w:expr, $a:expr, $pairs:ident) => {{
+        let ([w0, w1, w2, w3], a) = common4($w, $a);
+        let dist = 4 * std::mem::size_of_val(w0);
+        let mut acc = _mm_setzero_ps();
+        let mut acc_min = _mm_setzero_ps();
+        for (i, y) in a.iter().enumerate() {
+            let x = [&w0[i], &w1[i], &w2[i], &w3[i]];
+            let mut s = [_mm_setzero_si128(); 4];
+            let mut m = [_mm_setzero_si128(); 4];
+            for r in 0..4 {
+                prefetch_block(x[r], dist);
+                let sm = k4_scales_mins(scales16(x[r]));
+                let [p0, p1, p2, p3] = $pairs(x[r], y, sm);
+                s[r] = sums4(
+                    halves_sum(p0),
+                    halves_sum(p1),
+                    halves_sum(p2),
+                    halves_sum(p3),
+                );
+                m[r] = k4_min_sums(sm, y);
+            }
+            let (d, dmin) = q4k_scales4(x, y.d);
+            // Lane r of s[k] / m[k]: row r's pair k.
+            let (s, m) = (transpose4(s), transpose4(m));
+            for k in 0..4 {
+                acc = _mm_fmadd_ps(_mm_cvtepi32_ps(s[k]), d, acc);
+                acc_min = _mm_fmadd_ps(_mm_cvtepi32_ps(m[k]), dmin, acc_min);
+            }
+        }
+        let mut out = [0f32; 4];
+        // SAFETY: `out` is four writable f32; the store is unaligned.
+        unsafe { _mm_storeu_ps(out.as_mut_ptr(), _mm_sub_ps(acc, acc_min)) };
+        out
+    }};
+}
+pub(crate) use q4k_repack_order;
+
+/// Q4_K·Q8_K in the order of llama.cpp's repacked matrix-vector kernel
+/// (`ggml_gemv_q4_K_8x8_q8_K`; see [`crate::formats::q4_k::vec_dot_ggml_gemv`]): per
+/// super-block, the whole integer sum and minimum sum reduced from the lanes (exact) and
+/// accumulated by one FMA each.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_k_q8_k_gemv(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
+    q4k_repack_order!(gemv, w, a, q4k_pairs)
+}
+
+/// Four rows of [`vec_dot_q4_k_q8_k_gemv`], each bit-identical to it: the four rows' sums
+/// reduced together and accumulated in one vector (lane `r`: row `r`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q4_k_q8_k_gemv(w: [&[BlockQ4_K]; 4], a: &[BlockQ8_K]) -> [f32; 4] {
+    q4k_repack_order!(gemv4, w, a, q4k_pairs)
+}
+
+/// Q4_K·Q8_K in the order of llama.cpp's repacked matrix-matrix kernel
+/// (`ggml_gemm_q4_K_8x8_q8_K`; see [`crate::formats::q4_k::vec_dot_ggml_gemm`]): one FMA per
+/// pair of sub-blocks.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_k_q8_k_gemm(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
+    q4k_repack_order!(gemm, w, a, q4k_pairs)
+}
+
+/// Four rows of [`vec_dot_q4_k_q8_k_gemm`], each bit-identical to it.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q4_k_q8_k_gemm(w: [&[BlockQ4_K]; 4], a: &[BlockQ8_K]) -> [f32; 4] {
+    q4k_repack_order!(gemm4, w, a, q4k_pairs)
+}
+
+/// Four weight rows by four activation rows in the order of llama.cpp's repacked
+/// matrix-matrix kernel: `out[r][c]` is [`vec_dot_q4_k_q8_k_gemm`] of `(w[r], a[c])`, by four
+/// calls of the four-row kernel.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn tile_q4_k_q8_k_gemm(
+    w: [&[BlockQ4_K]; 4],
+    a: [&[BlockQ8_K]; 4],
+) -> [[f32; 4]; 4] {
+    let mut out = [[0f32; 4]; 4];
+    for (c, a) in a.iter().enumerate() {
+        // SAFETY: this function's own target features are those of the kernel.
+        let v = unsafe { vec_dot4_q4_k_q8_k_gemm(w, a) };
+        for (o, v) in out.iter_mut().zip(v) {
+            o[c] = v;
+        }
+    }
+    out
 }
 
 /// One Q5_K·Q8_K super-block: as [`q4k_sums`] with the fifth bits (bit `2 j` of `qh` for the

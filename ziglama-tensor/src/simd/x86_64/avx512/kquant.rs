@@ -22,7 +22,8 @@ use crate::formats::q3_k::unpack_scales as q3k_scales;
 use crate::formats::q8_k::BlockQ8_K;
 use crate::formats::{BlockIQ4_XS, BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K};
 use crate::simd::x86_64::avx2::kquant::{
-    at32, f16_pair, hsum, k4_min_sums, k4_scales_mins, load, load16, load_bsums, scales16,
+    at32, common4, f16_pair, halves_sum, hsum, k4_min_sums, k4_scales_mins, load, load16,
+    load_bsums, prefetch_block, q4k_repack_order, q4k_scales4, scales16, sums4, transpose4,
 };
 
 /// An unaligned load of 64 bytes.
@@ -82,7 +83,27 @@ fn fold(v: __m512i) -> __m256i {
     _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v))
 }
 
-/// One Q4_K·Q8_K super-block (see `avx2::kquant::q4k_sums` for the bounds).
+/// One Q4_K·Q8_K super-block per pair of sub-blocks `j`, as `avx2::kquant::q4k_pairs` (the
+/// same lanes; see there for the bounds): one 512-bit register per pair, the low nibbles in
+/// its low half and the high nibbles in its high half, folded to eight lanes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn q4k_pairs(x: &BlockQ4_K, y: &BlockQ8_K, sm: __m128i) -> [__m256i; 4] {
+    let m4 = _mm512_set1_epi8(0x0F);
+    let shift = halves16(0, 4);
+    let sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
+    let mut out = [_mm256_setzero_si256(); 4];
+    for (j, out) in out.iter_mut().enumerate() {
+        let q4 = _mm512_broadcast_i64x4(load(at32(&x.qs, j)));
+        let q = _mm512_and_si512(_mm512_srlv_epi16(q4, shift), m4);
+        let s = _mm512_shuffle_epi8(sc, pick16x4(2 * j as i16, 2 * j as i16 + 1));
+        let p = _mm512_maddubs_epi16(q, load64(at64(&y.qs, j)));
+        *out = fold(_mm512_madd_epi16(p, s));
+    }
+    out
+}
+
+/// One Q4_K·Q8_K super-block (see `avx2::kquant::q4k_sums` for the lanes and bounds).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
 fn q4k_sums(x: &BlockQ4_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
@@ -100,7 +121,8 @@ fn q4k_sums(x: &BlockQ4_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
     fold(sumi)
 }
 
-/// Q4_K·Q8_K.
+/// Q4_K·Q8_K in the order of llama.cpp's `ggml_vec_dot_q4_K_q8_K` (see
+/// `avx2::kquant::vec_dot_q4_k_q8_k`), for Q4_K tensors llama.cpp does not repack.
 ///
 /// # Safety
 /// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
@@ -118,6 +140,66 @@ pub(crate) unsafe fn vec_dot_q4_k_q8_k(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 
     }
     let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
     hsum(acc) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)))
+}
+
+/// Q4_K·Q8_K in the order of llama.cpp's repacked matrix-vector kernel (see
+/// `avx2::kquant::vec_dot_q4_k_q8_k_gemv`).
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_k_q8_k_gemv(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
+    q4k_repack_order!(gemv, w, a, q4k_pairs)
+}
+
+/// Four rows of [`vec_dot_q4_k_q8_k_gemv`], each bit-identical to it.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q4_k_q8_k_gemv(w: [&[BlockQ4_K]; 4], a: &[BlockQ8_K]) -> [f32; 4] {
+    q4k_repack_order!(gemv4, w, a, q4k_pairs)
+}
+
+/// Q4_K·Q8_K in the order of llama.cpp's repacked matrix-matrix kernel (see
+/// `avx2::kquant::vec_dot_q4_k_q8_k_gemm`).
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_k_q8_k_gemm(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
+    q4k_repack_order!(gemm, w, a, q4k_pairs)
+}
+
+/// Four rows of [`vec_dot_q4_k_q8_k_gemm`], each bit-identical to it.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q4_k_q8_k_gemm(w: [&[BlockQ4_K]; 4], a: &[BlockQ8_K]) -> [f32; 4] {
+    q4k_repack_order!(gemm4, w, a, q4k_pairs)
+}
+
+/// Four weight rows by four activation rows in the order of llama.cpp's repacked
+/// matrix-matrix kernel: `out[r][c]` is [`vec_dot_q4_k_q8_k_gemm`] of `(w[r], a[c])`, by four
+/// calls of the four-row kernel.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn tile_q4_k_q8_k_gemm(
+    w: [&[BlockQ4_K]; 4],
+    a: [&[BlockQ8_K]; 4],
+) -> [[f32; 4]; 4] {
+    let mut out = [[0f32; 4]; 4];
+    for (c, a) in a.iter().enumerate() {
+        // SAFETY: this function's own target features are those of the kernel.
+        let v = unsafe { vec_dot4_q4_k_q8_k_gemm(w, a) };
+        for (o, v) in out.iter_mut().zip(v) {
+            o[c] = v;
+        }
+    }
+    out
 }
 
 /// One Q5_K·Q8_K super-block (see `avx2::kquant::q5k_sums` for the bounds).
