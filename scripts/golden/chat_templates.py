@@ -25,7 +25,9 @@ Writes ziglama-model/tests/data/chat/expected/<template>.json:
     {"template": NAME, "source": ..., "sha256": <of the template text>,
      "bos_token": ..., "eos_token": ..., "jinja2": <version>,
      "results": {<conversation>: {"output": TEXT} | {"error": {"type": ..., "message": ...}}}}
-A template jinja2 cannot compile gets {"compile_error": {...}} instead of "results"; a GGUF
+and ziglama-model/tests/data/chat/snippets_expected.json: the small templates of
+snippets.json (probes of the Python semantics templates rely on) rendered over its
+variables. A template jinja2 cannot compile gets {"compile_error": {...}} instead of "results"; a GGUF
 file without a template gets {"missing": "tokenizer.chat_template"} (Gemma 3 270M has none).
 """
 
@@ -183,6 +185,22 @@ def render_all(name: str, source: str, origin: str, bos: str, eos: str, conversa
     return out
 
 
+def render_snippets() -> None:
+    """Renders the small templates of snippets.json into snippets_expected.json."""
+    spec = json.loads((DATA / "snippets.json").read_text(encoding="utf-8"))
+    results = {}
+    for snip in spec["snippets"]:
+        try:
+            results[snip["name"]] = {"output": compile_template(snip["template"]).render(**spec["variables"])}
+        except Exception as e:  # noqa: BLE001 - any failure is recorded
+            results[snip["name"]] = {"error": error_record(e)}
+    out = {"jinja2": jinja2.__version__, "results": results}
+    text = json.dumps(out, ensure_ascii=False, indent=1) + "\n"
+    (DATA / "snippets_expected.json").write_text(text, encoding="utf-8")
+    n_err = sum("error" in r for r in results.values())
+    print(f"snippets: {len(results) - n_err} rendered, {n_err} raised", file=sys.stderr)
+
+
 def llama_templates_dir(override: str | None) -> Path:
     if override:
         return Path(override)
@@ -230,6 +248,7 @@ def main(argv: list[str]) -> int:
             summary = f"{len(rec['results']) - n_err} rendered, {n_err} raised"
         print(f"{name}: {summary}", file=sys.stderr)
     print(f"wrote {len(jobs)} files into {expected}", file=sys.stderr)
+    render_snippets()
     return 0
 
 

@@ -392,3 +392,72 @@ fn broken_and_hostile_templates_are_errors() {
         "{err:?}"
     );
 }
+
+/// Snippets whose output differs from jinja2's, with the reason (none today).
+const SNIPPET_DIFFERENCES: &[(&str, &str)] = &[];
+
+/// Small templates probing the Python semantics templates rely on (`snippets.json`):
+/// printing, `~`, `string`, `join`, `tojson` and its options, strip/split/... methods,
+/// filters, tests, truthiness, arithmetic, loops, namespaces, macros, whitespace control,
+/// and the errors (None iterated, `in` None, length of None, str + int, list.append).
+#[test]
+fn snippets_render_like_jinja2() {
+    let spec = std::fs::read_to_string(data_dir().join("snippets.json")).unwrap();
+    let spec = parse_json(&spec).unwrap();
+    let golden = read_golden(&data_dir().join("snippets_expected.json"));
+    let variables = spec.get_attr("variables").unwrap();
+    let vars: Vec<(String, Value)> = variables
+        .try_iter()
+        .unwrap()
+        .map(|k| {
+            let v = variables.get_item(&k).unwrap();
+            (k.as_str().unwrap().to_owned(), v)
+        })
+        .collect();
+    let vars: Vec<(&str, Value)> = vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let mut differences = BTreeMap::new();
+    let mut n = 0;
+    for snippet in spec.get_attr("snippets").unwrap().try_iter().unwrap() {
+        let name = snippet
+            .get_attr("name")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let source = snippet
+            .get_attr("template")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let got = ChatTemplate::new(source).and_then(|t| {
+            t.with_clock(fixed_now)?
+                .render_with(&Value::from(Vec::<Value>::new()), false, &vars)
+        });
+        if let Some(diff) = compare(&golden["results"][name.as_str()], &got) {
+            differences.insert(name, diff);
+        }
+        n += 1;
+    }
+    assert_eq!(n, golden["results"].as_object().unwrap().len());
+    let listed: BTreeMap<String, &str> = SNIPPET_DIFFERENCES
+        .iter()
+        .map(|&(name, why)| (name.to_owned(), why))
+        .collect();
+    let unexpected: Vec<String> = differences
+        .iter()
+        .filter(|(k, _)| !listed.contains_key(*k))
+        .map(|(k, d)| format!("== {k}: {d}"))
+        .collect();
+    let stale: Vec<&String> = listed
+        .keys()
+        .filter(|k| !differences.contains_key(*k))
+        .collect();
+    eprintln!("snippets: {}/{n} match jinja2", n - differences.len());
+    assert!(
+        unexpected.is_empty() && stale.is_empty(),
+        "{} snippets differ from jinja2:\n{}\nlisted differences that no longer differ: {stale:?}",
+        unexpected.len(),
+        unexpected.join("\n")
+    );
+}

@@ -142,7 +142,8 @@ impl DateTime {
 
     /// Formats the time as C's (and Python's) `strftime` does in the C locale, for the
     /// directives `%Y %y %C %m %d %e %j %H %I %M %S %p %B %b %h %A %a %w %u %F %T %D %R %n %t
-    /// %%`; any other directive is copied as it is.
+    /// %%` and glibc's `-` flag (`%-d`: no padding); any other directive is copied as it
+    /// is.
     pub fn strftime(&self, format: &str) -> String {
         let mut out = String::new();
         let mut chars = format.chars();
@@ -151,10 +152,22 @@ impl DateTime {
                 out.push(c);
                 continue;
             }
-            let Some(d) = chars.next() else {
+            let Some(mut d) = chars.next() else {
                 out.push('%');
                 break;
             };
+            // glibc's `-` flag: no padding (`%-d` is `9`, not `09`).
+            let unpadded = d == '-';
+            if unpadded {
+                match chars.next() {
+                    Some(next) => d = next,
+                    None => {
+                        out.push_str("%-");
+                        break;
+                    }
+                }
+            }
+            let start = out.len();
             let hour12 = match self.hour % 12 {
                 0 => 12,
                 h => h,
@@ -187,8 +200,16 @@ impl DateTime {
                 '%' => out.push('%'),
                 other => {
                     out.push('%');
+                    if unpadded {
+                        out.push('-');
+                    }
                     out.push(other);
                 }
+            }
+            if unpadded && "dmHIMSjye".contains(d) {
+                let field = out[start..].trim_start_matches([' ', '0']).to_owned();
+                out.truncate(start);
+                out.push_str(if field.is_empty() { "0" } else { &field });
             }
         }
         out
@@ -226,6 +247,10 @@ mod tests {
             "Sat Mar  9 01PM 069 6 6 24 %"
         );
         assert_eq!(t.strftime("%Q%"), "%Q%");
+        assert_eq!(
+            t.strftime("%-d/%-m %-H:%-M:%-S %-j %-Q"),
+            "9/3 13:7:5 69 %-Q"
+        );
         assert!(DateTime::new(2023, 2, 29, 0, 0, 0).is_none());
     }
 }

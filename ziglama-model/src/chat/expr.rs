@@ -35,6 +35,9 @@ pub(crate) enum Level {
     /// Operands of `+` and `-` (jinja2's `parse_math1`): they end at `+`, `-` and
     /// everything looser, but contain `~`.
     Math1,
+    /// Operands of `*`, `/`, `//` and `%` (jinja2's `parse_math2`): they end at those,
+    /// `~`, `+`, `-` and everything looser.
+    Math2,
 }
 
 /// Words that end an operand: the operator keywords of expressions. (Statement keywords
@@ -102,12 +105,10 @@ impl<'a> Expr<'a> {
         }
     }
 
-    /// Whether token `i` is the binary operator `op` (`+` and `-` are unary after an
-    /// operator, an opening bracket or a keyword).
+    /// Whether token `i` is the binary operator `op` (an operator after an operator, an
+    /// opening bracket or a keyword is unary: `-x`, `f(*args)`).
     pub(crate) fn is_binary(&self, i: usize, op: &str) -> bool {
-        self.tokens[i].kind == Kind::Op
-            && self.text(i) == op
-            && (!matches!(op, "+" | "-") || (i > 0 && self.is_operand_end(i - 1)))
+        self.tokens[i].kind == Kind::Op && self.text(i) == op && i > 0 && self.is_operand_end(i - 1)
     }
 
     /// Whether token `i` ends an operand of `level` when met at the operand's own depth.
@@ -124,7 +125,10 @@ impl<'a> Expr<'a> {
                 KEYWORDS.contains(&word) && !after_is && !after_is_not
             }
             Kind::Op if matches!(word, "+" | "-") => self.is_binary(i, word),
-            Kind::Op if word == "~" => level == Level::Concat,
+            Kind::Op if word == "~" => level != Level::Math1,
+            Kind::Op if matches!(word, "*" | "/" | "//" | "%") => {
+                level == Level::Math2 && self.is_binary(i, word)
+            }
             Kind::Op => LOOSE_OPS.contains(&word),
             _ => false,
         }
@@ -171,6 +175,52 @@ impl<'a> Expr<'a> {
             i += 1;
         }
         (last > k).then_some((k + 1, last))
+    }
+
+    /// Rewrites every chain of the binary operators `ops` (of one precedence `level`,
+    /// left-associative) that holds `target`: each `a target b` becomes `function(a, b)`,
+    /// keeping the order of evaluation (`a * b % c - d` with target `%` at `Math2`:
+    /// `function(a * b , c) - d`).
+    pub(crate) fn rewrite_chains(
+        &mut self,
+        level: Level,
+        ops: &[&str],
+        target: &str,
+        function: &str,
+    ) {
+        let n = self.len();
+        let is_op = |e: &Self, i: usize| ops.iter().any(|op| e.is_binary(i, op));
+        let mut done = vec![false; n];
+        for k in 0..n {
+            if done[k] || !is_op(self, k) {
+                continue;
+            }
+            let Some((first, _)) = self.left_operand(k, level) else {
+                continue;
+            };
+            let mut chain = Vec::new();
+            let mut op = k;
+            while let Some((_, last)) = self.right_operand(op, level) {
+                done[op] = true;
+                chain.push((op, last));
+                match last + 1 {
+                    next if next < n && is_op(self, next) => op = next,
+                    _ => break,
+                }
+            }
+            let targets: Vec<(usize, usize)> = chain
+                .into_iter()
+                .filter(|&(op, _)| self.text(op) == target)
+                .collect();
+            if targets.is_empty() {
+                continue;
+            }
+            self.insert_before(first, 1, format!("{function}(").repeat(targets.len()));
+            for (op, last) in targets {
+                self.replace(op, ",");
+                self.insert_after(last, 0, ")");
+            }
+        }
     }
 
     /// Inserts `text` before token `i`; `order` sorts insertions at one place (lower

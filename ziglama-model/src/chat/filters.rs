@@ -18,6 +18,12 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("trim", trim);
     env.add_filter("join", join);
     env.add_filter("indent", indent);
+    env.add_filter("wordcount", wordcount);
+    env.add_filter("center", center);
+    env.add_filter("truncate", truncate);
+    env.add_filter("forceescape", |value: &Value| {
+        Value::from_safe_string(markup_escape(&py_str(value)))
+    });
     env.add_filter("escape", escape);
     env.add_filter("e", escape);
     env.add_filter("map", map);
@@ -126,6 +132,89 @@ fn item_attribute(item: &Value, attr: &Value) -> Result<Value, Error> {
         Ok(v)
     } else {
         item.get_item(attr)
+    }
+}
+
+/// Argument `pos` of a filter, given by position or by `name`.
+fn arg(args: &[Value], kwargs: &Kwargs, pos: usize, name: &str) -> Result<Option<Value>, Error> {
+    match args.get(pos) {
+        Some(v) => Ok(Some(v.clone())),
+        None => kwargs.get::<Option<Value>>(name),
+    }
+}
+
+fn int_arg(v: Option<Value>, default: i64) -> Result<i64, Error> {
+    match v {
+        None => Ok(default),
+        Some(v) => v.as_i64().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("expected an integer, got {}", v.kind()),
+            )
+        }),
+    }
+}
+
+/// jinja2's `center(value, width=80)`: Python's `str.center`.
+fn center(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
+    let width = int_arg(arg(&args, &kwargs, 0, "width")?, 80)?.min(1 << 20);
+    kwargs.assert_all_used()?;
+    let s = py_str(value);
+    let len = s.chars().count() as i64;
+    if width <= len {
+        return Ok(s);
+    }
+    let marg = width - len;
+    let left = marg / 2 + (marg & width & 1);
+    let mut out = " ".repeat(left as usize);
+    out.push_str(&s);
+    out.push_str(&" ".repeat((marg - left) as usize));
+    Ok(out)
+}
+
+/// jinja2's `truncate(s, length=255, killwords=False, end='...', leeway=5)`.
+fn truncate(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
+    let length = int_arg(arg(&args, &kwargs, 0, "length")?, 255)?;
+    let killwords = arg(&args, &kwargs, 1, "killwords")?.is_some_and(|v| v.is_true());
+    let end = arg(&args, &kwargs, 2, "end")?.map_or_else(|| "...".to_owned(), |v| py_str(&v));
+    let leeway = int_arg(arg(&args, &kwargs, 3, "leeway")?, 5)?;
+    kwargs.assert_all_used()?;
+    let s = py_str(value);
+    let n_end = end.chars().count() as i64;
+    if length < n_end {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("expected length >= {n_end}, got {length}"),
+        ));
+    }
+    if leeway < 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("expected leeway >= 0, got {leeway}"),
+        ));
+    }
+    if s.chars().count() as i64 <= length.saturating_add(leeway) {
+        return Ok(s);
+    }
+    let head: String = s.chars().take((length - n_end) as usize).collect();
+    let head = if killwords {
+        head
+    } else {
+        match head.rsplit_once(' ') {
+            Some((before, _)) => before.to_owned(),
+            None => head,
+        }
+    };
+    Ok(head + &end)
+}
+
+/// jinja2's `wordcount`: the number of runs of word characters (`\w+`).
+fn wordcount(value: &Value) -> usize {
+    static WORD: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let text = py_str(value);
+    match WORD.get_or_init(|| regex::Regex::new(r"\w+").ok()) {
+        Some(re) => re.find_iter(&text).count(),
+        None => text.split_whitespace().count(),
     }
 }
 

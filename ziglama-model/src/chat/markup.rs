@@ -3,8 +3,8 @@
 //! string: `"<b>"|safe + "<i>"` is `<b>&lt;i&gt;`. minijinja's `+` concatenates as is.
 //!
 //! Templates that use `safe`, `escape` or `e` are rewritten before compiling: every chain
-//! `a + b + c` of additions becomes `_ziglama_add(_ziglama_add(a, b), c)`, a function with
-//! Python's semantics (see [`add`]). Chains that also subtract are left alone.
+//! `a + b - c + d` becomes `_ziglama_add(_ziglama_add(a, b) - c, d)`, a function with
+//! Python's semantics (see [`add`]).
 
 use minijinja::value::ValueKind;
 use minijinja::{Error, ErrorKind, Value};
@@ -39,42 +39,7 @@ pub(crate) fn python_add(tag: &str, is_statement: bool) -> String {
     let Some(mut expr) = Expr::parse(tag, is_statement) else {
         return tag.to_owned();
     };
-    let n = expr.len();
-    let mut done = vec![false; n];
-    for k in 0..n {
-        if done[k] || !expr.is_binary(k, "+") {
-            continue;
-        }
-        let Some((first, _)) = expr.left_operand(k, Level::Math1) else {
-            continue;
-        };
-        // The chain: operators k = op_1, op_2, ... each followed by an operand.
-        let mut ops = Vec::new();
-        let mut ends = Vec::new();
-        let mut op = k;
-        let mut subtracts = false;
-        while let Some((_, last)) = expr.right_operand(op, Level::Math1) {
-            ops.push(op);
-            ends.push(last);
-            done[op] = true;
-            match last + 1 {
-                next if next < n && expr.is_binary(next, "+") => op = next,
-                next if next < n && expr.is_binary(next, "-") => {
-                    subtracts = true;
-                    break;
-                }
-                _ => break,
-            }
-        }
-        if subtracts || ops.len() != ends.len() || ops.is_empty() {
-            continue;
-        }
-        expr.insert_before(first, 1, format!("{ADD_FUNCTION}(").repeat(ops.len()));
-        for (&op, &end) in ops.iter().zip(&ends) {
-            expr.replace(op, ",");
-            expr.insert_after(end, 0, ")");
-        }
-    }
+    expr.rewrite_chains(Level::Math1, &["+", "-"], "+", ADD_FUNCTION);
     expr.finish()
 }
 
@@ -148,7 +113,7 @@ mod tests {
         );
         assert_eq!(
             python_add("{% set x = [a + 1] if b + c - d else -e + f(g + h) %}", true),
-            "{% set x = [_ziglama_add(a , 1)] if b + c - d else _ziglama_add(-e , f(_ziglama_add(g , h))) %}"
+            "{% set x = [_ziglama_add(a , 1)] if _ziglama_add(b , c) - d else _ziglama_add(-e , f(_ziglama_add(g , h))) %}"
         );
     }
 

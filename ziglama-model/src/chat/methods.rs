@@ -46,6 +46,29 @@ fn string_method(s: &str, method: &str, args: &[Value]) -> Result<Option<Value>,
                 _ => s.trim_end_matches(matches),
             })
         }
+        "title" => {
+            let () = from_args(args)?;
+            Value::from(py_title(s))
+        }
         _ => return Ok(None),
     }))
+}
+
+/// Python's `str.title`: a cased character after an uncased one is title-cased, one after
+/// a cased one lower-cased (`"it's ‘x’"` is `"It'S ‘X’"`).
+fn py_title(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut previous_cased = false;
+    for c in s.chars() {
+        let cased = c.is_uppercase() || c.is_lowercase();
+        if cased && previous_cased {
+            out.extend(c.to_lowercase());
+        } else if cased {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        previous_cased = cased;
+    }
+    out
 }

@@ -35,13 +35,14 @@
 //! Most differences are settled by the environment: a formatter, filters (`tojson`,
 //! `string`, `join`, `trim`, `indent`, `escape`, and `map`/`select`/`selectattr`/`reject`/
 //! `rejectattr` returning one-shot generators as Python's do), tests (`iterable`,
-//! `sequence`, `mapping`) and methods. Three operators cannot be configured, so the
+//! `sequence`, `mapping`) and methods. Some operations cannot be configured, so the
 //! template text is rewritten before it is compiled (`source.rs`, with a small expression
 //! lexer that follows jinja2's precedence, `expr.rs`); the rewrites keep line numbers:
 //! - `for x in none` fails in Python: each loop's iterable goes through a guard filter;
 //! - `~` prints its operands with Python's `str`: each operand goes through a filter;
 //! - `markup + str` escapes the string (markupsafe): in templates that use `safe` or
-//!   `escape`, chains of `+` become calls of a function with Python's semantics.
+//!   `escape`, chains of `+` become calls of a function with Python's semantics;
+//! - `str % args` is Python's printf-style formatting: `%` becomes a function call.
 //!
 //! `{% generation %}` blocks (accepted by transformers' environment) render their body.
 //! The variables are those `apply_chat_template` passes, except that only `bos_token` and
@@ -66,6 +67,7 @@ mod limits;
 mod markup;
 mod message;
 mod methods;
+mod percent;
 mod python;
 mod source;
 mod template;

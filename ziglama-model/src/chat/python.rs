@@ -19,6 +19,13 @@ pub(crate) fn py_str(value: &Value) -> String {
     out
 }
 
+/// Python's `repr(value)`.
+pub(crate) fn py_repr(value: &Value) -> String {
+    let mut out = String::new();
+    write_repr(&mut out, value, 0);
+    out
+}
+
 /// Nesting beyond which containers print as `[...]` (Python prints recursive ones so).
 const MAX_DEPTH: usize = 64;
 

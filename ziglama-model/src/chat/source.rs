@@ -14,12 +14,16 @@ use regex::Regex;
 ///   cannot iterate over `None` (see [`guard_for_loops`]).
 /// - in templates that make markup strings (`safe`, `escape`), `+` escapes as
 ///   markupsafe's `Markup` does (see [`super::markup`]);
+/// - `str % args` formats as Python's printf-style formatting (see [`super::percent`]);
 /// - operands of `~` are printed as Python's `str` prints them (see
 ///   [`super::concat::python_concat`]).
 pub(crate) fn prepare(source: &str) -> String {
     let mut text = guard_for_loops(&generation_blocks(source));
     if super::markup::uses_markup(&text) {
         text = map_tags(&text, super::markup::python_add);
+    }
+    if text.contains('%') {
+        text = map_tags(&text, super::percent::python_mod);
     }
     if text.contains('~') {
         map_tags(&text, super::concat::python_concat)
