@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use ziglama_infer::sampling::{
     Candidates, Dist, Dry, DynamicTemperature, Greedy, LogitBias, LogitProcessor, MinP, Mirostat,
-    MirostatV2, Penalties, Sampler, Temperature, TopK, TopNSigma, TopP, Typical, Xtc,
+    MirostatV2, Penalties, Sampler, SamplerChain, Temperature, TopK, TopNSigma, TopP, Typical, Xtc,
 };
 
 const P_TOL: f32 = 1e-5;
@@ -212,6 +212,7 @@ fn run_source(source: &str) -> usize {
     }
     let mut errors = Vec::new();
     let mut n_steps = 0;
+    let mut n_sampled = 0;
     let mut c = Candidates::new();
     for case in golden["cases"].as_array().unwrap() {
         if case["logits"] != source {
@@ -219,9 +220,21 @@ fn run_source(source: &str) -> usize {
         }
         let name = serde_json::to_string(&case["chain"]).unwrap();
         let mut chain = Chain::from_json(&case["chain"], logits.len());
+        // The same chain as a SamplerChain, through `Sampler::sample` (the path a generator
+        // takes: identity processors skipped, top-k fused with the candidate fill).
+        let mut sampler = {
+            let Chain {
+                processors,
+                selector,
+            } = Chain::from_json(&case["chain"], logits.len());
+            selector.map(|s| SamplerChain::from_boxed(processors, s))
+        };
         if let Some(h) = case.get("history") {
             for t in h.as_array().unwrap() {
                 chain.accept(int(t) as u32);
+                if let Some(s) = &mut sampler {
+                    s.accept(int(t) as u32);
+                }
             }
         }
         for (s, step) in case["steps"].as_array().unwrap().iter().enumerate() {
@@ -263,9 +276,26 @@ fn run_source(source: &str) -> usize {
                 })
                 .collect();
             compare_entries(&format!("{what} probes"), &probes, want_probes, &mut errors);
+            if let Some(sampler) = &mut sampler {
+                let token = sampler.sample(&logits).unwrap();
+                n_sampled += 1;
+                let left = sampler.candidates().unwrap();
+                if Some(token) != want_sel || left.len() != c.len() {
+                    errors.push(format!(
+                        "{what}: SamplerChain::sample chose {token} of {}, step by step {want_sel:?} of {}",
+                        left.len(),
+                        c.len()
+                    ));
+                }
+                sampler.accept(int(&step["accepted_after"]) as u32);
+            }
             chain.accept(int(&step["accepted_after"]) as u32);
         }
     }
+    assert!(
+        n_sampled >= 40,
+        "{n_sampled} steps through SamplerChain::sample"
+    );
     assert!(
         errors.is_empty(),
         "{} mismatches:\n{}",

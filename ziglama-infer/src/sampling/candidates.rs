@@ -306,6 +306,88 @@ impl Candidates {
         self.normalized = false;
     }
 
+    /// Fills the set from one step's logits and keeps the top `k` in the same pass: the same
+    /// result as [`Candidates::fill_from_logits`] then [`Candidates::truncate_top_k`], without
+    /// writing a candidate per vocabulary entry. The logits are scanned 32 at a time against
+    /// the heap's threshold (a comparison the compiler vectorises); only the rare chunk with a
+    /// logit above it goes through the heap.
+    ///
+    /// # Errors
+    /// As [`Candidates::fill_from_logits`]; the set is left empty then.
+    pub fn fill_top_k(&mut self, logits: &[f32], k: usize) -> Result<(), SamplingError> {
+        let n = logits.len();
+        if k == 0 || k >= n {
+            self.fill_from_logits(logits)?;
+            self.truncate_top_k(k);
+            return Ok(());
+        }
+        self.data.clear();
+        self.sorted = false;
+        self.normalized = false;
+        self.selected = None;
+        let bad_at = |from: usize| -> SamplingError {
+            let (token, &value) = logits
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, l)| !admissible(**l))
+                .expect("a bad logit was seen");
+            SamplingError::NonFiniteLogit { token, value }
+        };
+        if logits[..k].iter().any(|&l| !admissible(l)) {
+            return Err(bad_at(0));
+        }
+        let heap = &mut self.scratch;
+        heap.clear();
+        heap.extend(logits[..k].iter().enumerate().map(|(i, &logit)| Candidate {
+            id: i as TokenId,
+            logit,
+            p: 0.0,
+        }));
+        for i in (0..k / 2).rev() {
+            sift_down(heap, i);
+        }
+        let mut root = heap[0];
+        // Chunks of 32 logits: two branch-free reductions (any above the threshold? all
+        // admissible?) the compiler turns into packed compares; the rare chunk that has a
+        // logit above the threshold, or a bad one, takes the element-wise path.
+        const CHUNK: usize = 32;
+        let mut start = k;
+        while start < n {
+            let end = (start + CHUNK).min(n);
+            let chunk = &logits[start..end];
+            let threshold = root.logit;
+            let mut above = false;
+            let mut ok = true;
+            for &l in chunk {
+                above |= l >= threshold;
+                ok &= l < f32::INFINITY;
+            }
+            if !ok {
+                return Err(bad_at(start));
+            }
+            if above {
+                for (j, &logit) in chunk.iter().enumerate() {
+                    let c = Candidate {
+                        id: (start + j) as TokenId,
+                        logit,
+                        p: 0.0,
+                    };
+                    if worse(&root, &c) {
+                        heap[0] = c;
+                        sift_down(heap, 0);
+                        root = heap[0];
+                    }
+                }
+            }
+            start = end;
+        }
+        heap.sort_unstable_by(by_logit_desc);
+        self.data.extend_from_slice(heap);
+        self.sorted = true;
+        Ok(())
+    }
+
     /// Moves the `k` highest candidates, sorted, to the front; the rest follows unsorted
     /// (all of it ranks below the front). Returns whether the whole set is now sorted.
     pub(crate) fn sort_prefix(&mut self, k: usize) -> bool {
@@ -396,6 +478,28 @@ mod tests {
         assert!(matches!(
             Candidates::new().softmax(true),
             Err(SamplingError::EmptyCandidates { .. })
+        ));
+    }
+
+    #[test]
+    fn fill_top_k_equals_fill_then_top_k() {
+        let logits: Vec<f32> = (0..1000)
+            .map(|i| (((i * 7919) % 1009) as f32 * 0.01).floor())
+            .collect();
+        for k in [0, 1, 7, 40, 999, 1000, 2000] {
+            let mut a = Candidates::from_logits(&logits).unwrap();
+            a.truncate_top_k(k);
+            let mut b = Candidates::new();
+            b.fill_top_k(&logits, k).unwrap();
+            assert_eq!(a.as_slice(), b.as_slice(), "k = {k}");
+            assert_eq!(a.is_sorted(), b.is_sorted());
+        }
+        let mut bad = logits.clone();
+        bad[500] = f32::NAN;
+        let e = Candidates::new().fill_top_k(&bad, 40).unwrap_err();
+        assert!(matches!(
+            e,
+            SamplingError::NonFiniteLogit { token: 500, .. }
         ));
     }
 

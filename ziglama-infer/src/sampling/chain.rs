@@ -112,7 +112,6 @@ impl Sampler for SamplerChain {
     }
 
     fn sample(&mut self, logits: &[f32]) -> Result<TokenId, SamplingError> {
-        self.candidates.fill_from_logits(logits)?;
         let raw = if self.n_logprobs > 0 {
             Some(top_logprobs(
                 logits.iter().enumerate().map(|(i, &l)| (i as TokenId, l)),
@@ -121,7 +120,25 @@ impl Sampler for SamplerChain {
         } else {
             None
         };
-        for p in &mut self.processors {
+        // Leading processors that would change nothing are skipped; the first one that can
+        // work on the raw logits (top-k) fills the candidate set itself, in one pass.
+        let first = self
+            .processors
+            .iter()
+            .position(|p| !p.is_identity())
+            .unwrap_or(self.processors.len());
+        let mut rest = first;
+        match self.processors.get_mut(first) {
+            Some(p) => match p.apply_to_logits(logits, &mut self.candidates) {
+                Some(result) => {
+                    result?;
+                    rest += 1;
+                }
+                None => self.candidates.fill_from_logits(logits)?,
+            },
+            None => self.candidates.fill_from_logits(logits)?,
+        }
+        for p in &mut self.processors[rest..] {
             p.apply(&mut self.candidates)?;
         }
         let token = self.selector.select(&mut self.candidates)?;

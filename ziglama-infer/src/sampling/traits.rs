@@ -41,6 +41,25 @@ pub trait LogitProcessor: Send {
 
     /// Forgets every token accepted so far (default: nothing to forget).
     fn reset(&mut self) {}
+
+    /// Whether [`LogitProcessor::apply`] would leave any candidate set exactly as it is right
+    /// now (disabled by its parameters, nothing learned yet). A chain may then skip it.
+    /// The default, `false`, is always safe.
+    fn is_identity(&self) -> bool {
+        false
+    }
+
+    /// Fills `out` from one step's raw logits and applies this processor, in one pass, when
+    /// that is faster than [`Candidates::fill_from_logits`] followed by
+    /// [`LogitProcessor::apply`] (top-k is: it never writes the whole vocabulary). Must leave
+    /// `out` exactly as those two calls would. `None`, the default, means "not supported".
+    fn apply_to_logits(
+        &mut self,
+        _logits: &[f32],
+        _out: &mut Candidates,
+    ) -> Option<Result<(), SamplingError>> {
+        None
+    }
 }
 
 /// Selects one token: from a candidate set ([`Sampler::select`]) or straight from one step's
@@ -134,5 +153,15 @@ impl<P: LogitProcessor + ?Sized> LogitProcessor for Box<P> {
     }
     fn reset(&mut self) {
         (**self).reset()
+    }
+    fn is_identity(&self) -> bool {
+        (**self).is_identity()
+    }
+    fn apply_to_logits(
+        &mut self,
+        logits: &[f32],
+        out: &mut Candidates,
+    ) -> Option<Result<(), SamplingError>> {
+        (**self).apply_to_logits(logits, out)
     }
 }

@@ -76,6 +76,9 @@ impl LogitProcessor for Dry {
     fn name(&self) -> &str {
         "dry"
     }
+    fn is_identity(&self) -> bool {
+        !self.enabled() || self.last_tokens.len().min(self.penalty_last_n) <= self.allowed_length
+    }
 
     fn apply(&mut self, c: &mut Candidates) -> Result<(), SamplingError> {
         if !self.enabled() {

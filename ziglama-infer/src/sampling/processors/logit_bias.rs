@@ -47,6 +47,9 @@ impl LogitProcessor for LogitBias {
     fn name(&self) -> &str {
         "logit-bias"
     }
+    fn is_identity(&self) -> bool {
+        self.biases.is_empty()
+    }
     fn apply(&mut self, c: &mut Candidates) -> Result<(), SamplingError> {
         if self.biases.is_empty() {
             return Ok(());

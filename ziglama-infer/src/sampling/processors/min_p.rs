@@ -40,6 +40,9 @@ impl LogitProcessor for MinP {
     fn name(&self) -> &str {
         "min-p"
     }
+    fn is_identity(&self) -> bool {
+        self.p <= 0.0
+    }
     fn apply(&mut self, c: &mut Candidates) -> Result<(), SamplingError> {
         if self.p <= 0.0 || c.data.is_empty() {
             return Ok(());

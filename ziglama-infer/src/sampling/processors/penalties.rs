@@ -85,6 +85,9 @@ impl LogitProcessor for Penalties {
     fn name(&self) -> &str {
         "penalties"
     }
+    fn is_identity(&self) -> bool {
+        self.disabled() || self.counts.is_empty()
+    }
     fn apply(&mut self, c: &mut Candidates) -> Result<(), SamplingError> {
         if self.disabled() || self.counts.is_empty() {
             return Ok(());

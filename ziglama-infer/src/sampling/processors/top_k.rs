@@ -30,6 +30,16 @@ impl LogitProcessor for TopK {
     fn name(&self) -> &str {
         "top-k"
     }
+    fn is_identity(&self) -> bool {
+        self.k == 0
+    }
+    fn apply_to_logits(
+        &mut self,
+        logits: &[f32],
+        out: &mut Candidates,
+    ) -> Option<Result<(), SamplingError>> {
+        Some(out.fill_top_k(logits, self.k))
+    }
     fn apply(&mut self, c: &mut Candidates) -> Result<(), SamplingError> {
         c.truncate_top_k(self.k);
         Ok(())

@@ -27,6 +27,9 @@ impl LogitProcessor for TopNSigma {
     fn name(&self) -> &str {
         "top-n-sigma"
     }
+    fn is_identity(&self) -> bool {
+        self.n <= 0.0
+    }
     fn apply(&mut self, c: &mut Candidates) -> Result<(), SamplingError> {
         if self.n <= 0.0 || c.data.len() <= 1 {
             return Ok(());

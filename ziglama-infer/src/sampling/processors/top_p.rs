@@ -42,6 +42,9 @@ impl LogitProcessor for TopP {
     fn name(&self) -> &str {
         "top-p"
     }
+    fn is_identity(&self) -> bool {
+        self.p >= 1.0
+    }
     fn apply(&mut self, c: &mut Candidates) -> Result<(), SamplingError> {
         if self.p >= 1.0 {
             return Ok(());

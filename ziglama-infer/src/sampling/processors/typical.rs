@@ -34,6 +34,9 @@ impl LogitProcessor for Typical {
     fn name(&self) -> &str {
         "typical"
     }
+    fn is_identity(&self) -> bool {
+        self.p >= 1.0
+    }
     fn apply(&mut self, c: &mut Candidates) -> Result<(), SamplingError> {
         if self.p >= 1.0 {
             return Ok(());

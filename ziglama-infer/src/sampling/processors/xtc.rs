@@ -60,6 +60,10 @@ impl LogitProcessor for Xtc {
     fn name(&self) -> &str {
         "xtc"
     }
+    fn is_identity(&self) -> bool {
+        // With these parameters apply returns before drawing, so skipping it keeps the RNG.
+        self.probability <= 0.0 || self.threshold > 0.5
+    }
     fn apply(&mut self, c: &mut Candidates) -> Result<(), SamplingError> {
         if self.probability <= 0.0 || self.threshold > 0.5 || c.data.len() < 2 {
             return Ok(());
