@@ -15,6 +15,10 @@
 //!   threading cost, not DRAM bandwidth: `examples/matvec_bandwidth.rs` measures that.
 //! - `decode_step/smollm2_shaped/<threads>t`: the 211 matrix products of one decode step of a
 //!   SmolLM2-135M-shaped model (96 MB of Q4_1 and Q8_0 weights, streamed from memory).
+//! - `gemm/<format>/<kernel set>/<rows>x<cols>x<acts>`: `matmul` of a SmolLM2-shaped weight
+//!   matrix with 64 activation rows (a slice of a prompt), activation quantization and the
+//!   final transposition included, one thread; throughput in multiply-adds (elements). The
+//!   active kernel set uses the GEMM tiles where the format has them.
 //! - `pool/run/<threads>t/<tasks>`: one `ThreadPool::run` of trivial tasks (the caller may
 //!   run them all before a worker notices); `pool/run/<threads>t/rendezvous`: every thread
 //!   must take one task.
@@ -207,6 +211,39 @@ fn decode_step(c: &mut Criterion) {
     g.finish();
 }
 
+/// Prompt-processing products: the projections of a SmolLM2-135M-shaped layer (576 wide,
+/// 1536-wide feed-forward) with 64 activation rows, one thread, per format with GEMM tiles.
+fn gemms(c: &mut Criterion) {
+    const N_ACT: usize = 64;
+    let pool = ThreadPool::new(1);
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q8_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+    ] {
+        let mut g = c.benchmark_group(format!("gemm/{}", ty.name()));
+        for (rows, cols) in [(576usize, 576usize), (1536, 576), (576, 1536)] {
+            if !cols.is_multiple_of(ty.block_size()) {
+                continue;
+            }
+            let w =
+                Tensor::quantize(ty, &[cols, rows], &random(rows * cols, 21)).expect("quantize");
+            let x = random(N_ACT * cols, 22);
+            let mut y = vec![0f32; N_ACT * rows];
+            g.throughput(Throughput::Elements((rows * cols * N_ACT) as u64));
+            let isa = Isa::active();
+            let id = BenchmarkId::new(isa.to_string(), format!("{rows}x{cols}x{N_ACT}"));
+            g.bench_function(id, |b| {
+                b.iter(|| matmul_with_isa(&w, black_box(&x), &mut y, &pool, isa).unwrap())
+            });
+        }
+        g.finish();
+    }
+}
+
 fn pool_overhead(c: &mut Criterion) {
     let mut g = c.benchmark_group("pool/run");
     let threads = 2;
@@ -249,6 +286,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = dots, matvecs, decode_step, pool_overhead
+    targets = dots, matvecs, gemms, decode_step, pool_overhead
 }
 criterion_main!(benches);
