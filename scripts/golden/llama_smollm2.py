@@ -42,12 +42,16 @@ PROMPTS = [
 
 
 def main():
-    model_path, out_dir = sys.argv[1], sys.argv[2]
+    record(sys.argv[1], sys.argv[2], PROMPTS)
+
+
+def record(model_path, out_dir, prompts):
+    """Writes <name>.f32, cases.json and cases.tsv for `prompts` ((name, text) pairs)."""
     os.makedirs(out_dir, exist_ok=True)
     m = peer.load(model_path)
     add_bos = m._model.add_bos_token()
     cases = []
-    for name, text in PROMPTS:
+    for name, text in prompts:
         m.reset()
         ids = m.tokenize(text.encode(), add_bos=add_bos, special=True)
         m.eval(ids)

@@ -3,9 +3,13 @@
 
 Usage (with the peer's Python, after shared/tools/setup-peer.sh):
     ~/.cache/ziglama-peer/venv/bin/python scripts/golden/tokenizer_smollm2_corpus.py \
-        [--model models/SmolLM2-135M-Instruct.Q4_1.gguf] [--peer ../shared/tools]
+        [--model models/SmolLM2-135M-Instruct.Q4_1.gguf] [--peer ../shared/tools] [--out FILE]
 
-Writes ziglama-model/tests/data/tokenizer/smollm2_corpus.json:
+The same corpus tokenized by Gemma 3 (the SentencePiece tokenizer's test):
+    ... tokenizer_smollm2_corpus.py --model models/gemma-3-270m-q4_k_m.gguf \
+        --out ziglama-model/tests/data/tokenizer/gemma3_corpus.json
+
+Writes ziglama-model/tests/data/tokenizer/smollm2_corpus.json (or --out):
     {"model": ..., "cases": [{"text": T, "tokens": [...], "tokens_special": [...]}, ...]}
 where "tokens" is llama_tokenize(T, add_special=true, parse_special=false) and
 "tokens_special" the same with parse_special=true, both answered by llama.cpp through the
@@ -128,6 +132,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=str(REPO / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--peer", default=str(REPO.parent / "shared" / "tools"), help="directory of peer.py")
+    ap.add_argument("--out", default=str(OUT), help="the JSON file to write")
     args = ap.parse_args(argv)
     sys.path.insert(0, args.peer)
     import peer  # the oracle's loader (llama.cpp through llama-cpp-python)
@@ -141,16 +146,17 @@ def main(argv: list[str]) -> int:
             "tokens": m.tokenize(b, add_bos=True, special=False),
             "tokens_special": m.tokenize(b, add_bos=True, special=True),
         })
-    OUT.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
-        "model": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "model": Path(args.model).name,
         "oracle": "llama.cpp via llama-cpp-python 0.3.36 (shared/tools/peer.py)",
         "tokens": "llama_tokenize(text, add_special=true, parse_special=false)",
         "tokens_special": "llama_tokenize(text, add_special=true, parse_special=true)",
         "cases": cases,
     }
-    OUT.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"{len(cases)} cases -> {OUT}", file=sys.stderr)
+    out.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"{len(cases)} cases -> {out}", file=sys.stderr)
     return 0
 
 

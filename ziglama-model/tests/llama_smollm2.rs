@@ -24,71 +24,25 @@
 //!   continuations are only compared under the machine requirement: with other summation
 //!   orders they diverge at gaps up to 0.34 (`chat_simple` under the scalar kernels).
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use common::{cases, check_greedy, check_logits, cosine, pool, require_x86_simd_kernels, top2_gap};
+use common::{MIN_COSINE, NEAR_TIE};
 use ziglama_model::catalog::KnownModel;
 use ziglama_model::model::{argmax, Batch, BatchEntry, Model};
 use ziglama_model::ModelError;
-use ziglama_tensor::{Isa, ThreadPool};
 
-/// Greedy divergence is allowed only where llama.cpp's top-2 logits are this close (issue 3).
-const NEAR_TIE: f32 = 0.05;
-/// Minimum cosine similarity of our last-position logits with llama.cpp's (issue 3).
-const MIN_COSINE: f64 = 0.9999;
 /// A near-tie bound for comparisons whose summation orders may differ (see
 /// [`prompt_in_one_batch_equals_token_by_token`]).
 const NEAR_TIE_ANY: f32 = 0.25;
 /// The cosine bound that holds with any kernel set.
 const MIN_COSINE_ANY: f64 = 0.995;
 
-struct Case {
-    name: String,
-    prompt: Vec<u32>,
-    greedy: Vec<u32>,
-    gaps: Vec<f32>,
-}
-
 fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/llama")
-}
-
-fn list<T: std::str::FromStr>(field: &str) -> Vec<T>
-where
-    T::Err: std::fmt::Debug,
-{
-    field
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().expect("a number in cases.tsv"))
-        .collect()
-}
-
-fn cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(data_dir().join("cases.tsv")).expect("cases.tsv");
-    let cases: Vec<Case> = text
-        .lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            assert_eq!(f.len(), 4, "cases.tsv line {line:?}");
-            Case {
-                name: f[0].to_owned(),
-                prompt: list(f[1]),
-                greedy: list(f[2]),
-                gaps: list(f[3]),
-            }
-        })
-        .collect();
-    assert!(cases.len() >= 12, "only {} golden cases", cases.len());
-    cases
-}
-
-fn golden_logits(name: &str) -> Vec<f32> {
-    let bytes = std::fs::read(data_dir().join(format!("{name}.f32"))).expect("golden logits");
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    common::data_dir("llama")
 }
 
 fn model() -> &'static Model {
@@ -101,145 +55,24 @@ fn model() -> &'static Model {
     })
 }
 
-/// The strict tests' machine requirement (see the module documentation): fails, saying why,
-/// unless the active kernels are ziglama-tensor's x86-64 AVX2 or AVX-512 ones.
-fn require_x86_simd_kernels() {
-    let isa = Isa::active();
-    assert!(
-        matches!(isa, Isa::Avx2 | Isa::Avx512),
-        "the strict comparison with llama.cpp assumes ziglama-tensor's x86-64 AVX2 or AVX-512 \
-         kernels (they add in the order of llama.cpp's x86 code); the active kernel set is \
-         {isa:?} (ZIGLAMA_KERNELS={:?})",
-        std::env::var("ZIGLAMA_KERNELS").ok()
-    );
-}
-
-fn pool() -> ThreadPool {
-    ThreadPool::new(2)
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    ab / (aa.sqrt() * bb.sqrt())
-}
-
 /// The bound that holds with any kernel set.
 #[test]
 fn last_position_logits_match_llama_cpp() {
-    check_logits(MIN_COSINE_ANY);
+    check_logits(model(), &data_dir(), MIN_COSINE_ANY);
 }
 
 /// Issue 3's bound; bit-exact in fact on x86-64 AVX2/AVX-512 (required).
 #[test]
 fn last_position_logits_match_llama_cpp_strict() {
     require_x86_simd_kernels();
-    check_logits(MIN_COSINE);
-}
-
-fn check_logits(min_cosine: f64) {
-    let model = model();
-    let pool = pool();
-    let mut failures = Vec::new();
-    for case in cases() {
-        let want = golden_logits(&case.name);
-        assert_eq!(want.len(), model.n_vocab(), "{}: golden length", case.name);
-        let mut state = model.new_state(case.prompt.len(), 1);
-        let got = model
-            .forward(&Batch::prompt(&case.prompt, 0, 0), &mut state, &pool)
-            .expect("forward");
-        let max_abs = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        let cos = cosine(&got, &want);
-        let (top_got, top_want) = (argmax(&got), argmax(&want));
-        let unequal = got
-            .iter()
-            .zip(&want)
-            .filter(|(a, b)| a.to_bits() != b.to_bits())
-            .count();
-        println!(
-            "{:12} tokens {:3} cosine {cos:.7} max|diff| {max_abs:.4} top1 {top_got} (llama.cpp {top_want}), {unequal} of {} logits not bit-equal",
-            case.name,
-            case.prompt.len(),
-            want.len()
-        );
-        if top_got != top_want || cos < min_cosine {
-            failures.push(format!(
-                "{}: top1 {top_got} vs {top_want}, cosine {cos}",
-                case.name
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{failures:#?}");
+    check_logits(model(), &data_dir(), MIN_COSINE);
 }
 
 /// Issue 3's bound; all continuations equal in fact on x86-64 AVX2/AVX-512 (required).
 #[test]
 fn greedy_continuations_match_llama_cpp_strict() {
     require_x86_simd_kernels();
-    check_greedy(NEAR_TIE);
-}
-
-fn check_greedy(near_tie: f32) {
-    let model = model();
-    let pool = pool();
-    let mut failures = Vec::new();
-    for case in cases() {
-        let n_ctx = case.prompt.len() + case.greedy.len();
-        let mut state = model.new_state(n_ctx, 1);
-        let mut logits = model
-            .forward(&Batch::prompt(&case.prompt, 0, 0), &mut state, &pool)
-            .expect("prompt");
-        let mut outcome = format!("equal ({} tokens)", case.greedy.len());
-        for (step, &want) in case.greedy.iter().enumerate() {
-            let got = argmax(&logits) as u32;
-            if got != want {
-                let gap = case.gaps[step];
-                outcome = format!(
-                    "diverges at step {step}: {got} vs llama.cpp {want}, llama.cpp top-2 gap {gap}"
-                );
-                if gap >= near_tie {
-                    failures.push(format!("{}: {outcome}", case.name));
-                } else {
-                    outcome.push_str(&format!(" (below {near_tie}: allowed)"));
-                }
-                break;
-            }
-            if step + 1 == case.greedy.len() {
-                break;
-            }
-            logits = model
-                .forward(
-                    &Batch::one(got, case.prompt.len() + step, 0),
-                    &mut state,
-                    &pool,
-                )
-                .expect("decode step");
-        }
-        println!("{:12} {outcome}", case.name);
-    }
-    assert!(failures.is_empty(), "{failures:#?}");
-}
-
-/// The two top logits' gap.
-fn top2_gap(logits: &[f32]) -> f32 {
-    let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
-    for &v in logits {
-        if v > a {
-            (a, b) = (v, a);
-        } else if v > b {
-            b = v;
-        }
-    }
-    a - b
+    check_greedy(model(), &data_dir(), NEAR_TIE);
 }
 
 /// A prompt in one batch (logits at every position) against the same prompt one token per
@@ -251,7 +84,7 @@ fn top2_gap(logits: &[f32]) -> f32 {
 fn prompt_in_one_batch_equals_token_by_token() {
     let model = model();
     let pool = pool();
-    let case = &cases()[2];
+    let case = &cases(&data_dir())[2];
     let n = case.prompt.len();
     let mut whole = model.new_state(n, 1);
     let mut all = Batch::new();
@@ -299,7 +132,7 @@ fn prompt_in_one_batch_equals_token_by_token() {
 fn two_sequences_in_one_batch_equal_each_alone() {
     let model = model();
     let pool = pool();
-    let all = cases();
+    let all = cases(&data_dir());
     let (a, b) = (&all[0].prompt, &all[1].prompt);
     let n_ctx = a.len().max(b.len());
     let mut batch = Batch::prompt(a, 0, 0);

@@ -3,6 +3,8 @@
 //! contractions, special-token text): the same tokens with and without `parse_special`, and
 //! decoding gives back the text. Golden data: `scripts/golden/tokenizer_smollm2_corpus.py`.
 
+mod common;
+
 use ziglama_model::catalog::KnownModel;
 use ziglama_model::gguf::GgufFile;
 use ziglama_model::tokenizer::{PreTokenizer, Tokenizer, TokenizerKind};
@@ -11,14 +13,6 @@ fn smollm2() -> Tokenizer {
     let path = KnownModel::SmolLM2.ensure().expect("fetch SmolLM2");
     let file = GgufFile::open(path).expect("open SmolLM2");
     Tokenizer::from_gguf(&file).expect("SmolLM2 tokenizer")
-}
-
-fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .expect("token array")
-        .iter()
-        .map(|t| t.as_u64().expect("token id") as u32)
-        .collect()
 }
 
 #[test]
@@ -41,40 +35,5 @@ fn special_tokens_as_llama_cpp_reports_them() {
 
 #[test]
 fn corpus_matches_llama_cpp_and_round_trips() {
-    let tok = smollm2();
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/tokenizer/smollm2_corpus.json"
-    );
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("read corpus")).expect("json");
-    let cases = doc["cases"].as_array().expect("cases");
-    assert!(cases.len() >= 300, "corpus has {} strings", cases.len());
-    let mut failures = Vec::new();
-    for case in cases {
-        let text = case["text"].as_str().expect("text");
-        for (key, parse_special) in [("tokens", false), ("tokens_special", true)] {
-            let expected = ids(&case[key]);
-            let got = tok.encode(text, true, parse_special).unwrap();
-            if got != expected {
-                failures.push(format!(
-                    "{text:?} (parse_special {parse_special})\n  expected {expected:?}\n  got      {got:?}"
-                ));
-            }
-            let body = if tok.add_bos() { &got[1..] } else { &got[..] };
-            if tok.decode(body) != text.as_bytes() {
-                failures.push(format!(
-                    "{text:?} (parse_special {parse_special}) decodes to {:?}",
-                    tok.decode_lossy(body)
-                ));
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} checks failed:\n{}",
-        failures.len(),
-        cases.len() * 4,
-        failures.join("\n")
-    );
+    common::check_corpus(&smollm2(), "smollm2_corpus.json");
 }
