@@ -12,7 +12,7 @@ use super::filters;
 use super::json::tojson;
 use super::limits::Limits;
 use super::methods::unknown_method;
-use super::python::py_str;
+use super::python::{is_namespace, py_str};
 
 /// The name the template is stored under (no file extension: no auto-escaping).
 pub(crate) const TEMPLATE_NAME: &str = "chat_template";
@@ -87,6 +87,7 @@ pub(crate) fn build(
         v.kind() == ValueKind::Map
             && v.as_object()
                 .is_none_or(|o| matches!(o.repr(), ObjectRepr::Map))
+            && !is_namespace(v)
     });
 
     env.add_template_owned(TEMPLATE_NAME, source)?;

@@ -6,7 +6,7 @@ use minijinja::value::{Kwargs, ObjectRepr, ValueKind};
 use minijinja::{Error, ErrorKind, Value};
 
 use super::error::ChatError;
-use super::python::float_repr;
+use super::python::{float_repr, is_namespace};
 
 /// Parses JSON text into a template value; objects keep their key order.
 ///
@@ -136,7 +136,8 @@ fn write_value(out: &mut String, value: &Value, style: &Style, depth: usize) -> 
         ValueKind::Map
             if value
                 .as_object()
-                .is_none_or(|o| matches!(o.repr(), ObjectRepr::Map)) =>
+                .is_none_or(|o| matches!(o.repr(), ObjectRepr::Map))
+                && !is_namespace(value) =>
         {
             let mut entries = Vec::new();
             for key in value.try_iter()? {

@@ -29,7 +29,44 @@ pub(crate) fn py_repr(value: &Value) -> String {
 /// Nesting beyond which containers print as `[...]` (Python prints recursive ones so).
 const MAX_DEPTH: usize = 64;
 
+/// Whether a value is a `namespace()` object (which minijinja does not expose as a type;
+/// its debug text starts with `Namespace {`, and only the start is formatted).
+pub(crate) fn is_namespace(value: &Value) -> bool {
+    struct Prefix(String);
+    impl std::fmt::Write for Prefix {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for c in s.chars() {
+                if self.0.len() >= 11 {
+                    return Err(std::fmt::Error);
+                }
+                self.0.push(c);
+            }
+            Ok(())
+        }
+    }
+    let Some(obj) = value.as_object() else {
+        return false;
+    };
+    if !matches!(obj.repr(), ObjectRepr::Map) {
+        return false;
+    }
+    let mut prefix = Prefix(String::new());
+    let _ = std::fmt::Write::write_fmt(&mut prefix, format_args!("{obj:?}"));
+    prefix.0 == "Namespace {"
+}
+
 fn write_repr(out: &mut String, value: &Value, depth: usize) {
+    if depth < MAX_DEPTH && is_namespace(value) {
+        // jinja2's Namespace prints as `<Namespace {'a': 1}>`.
+        let items = Value::from_pairs(value.try_iter().into_iter().flatten().map(|k| {
+            let v = value.get_item(&k).unwrap_or_default();
+            (k, v)
+        }));
+        out.push_str("<Namespace ");
+        write_repr(out, &items, depth + 1);
+        out.push('>');
+        return;
+    }
     match value.kind() {
         ValueKind::Undefined => {}
         ValueKind::None => out.push_str("None"),
