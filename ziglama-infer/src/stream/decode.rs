@@ -5,18 +5,8 @@
 //! as byte tokens (`<0xF0>`, `<0x9F>`, ...). [`IncrementalDecoder`] shows a character only
 //! once all its bytes have arrived, so a stream never shows a half character as U+FFFD.
 //!
-//! ## The rule, and why the streamed and the whole decode agree
-//!
-//! The text of a token sequence is `String::from_utf8_lossy` of its concatenated pieces
-//! ([`Tokenizer::decode_lossy`](ziglama_model::tokenizer::Tokenizer::decode_lossy)): valid
-//! characters as they are, each maximal invalid subsequence replaced by one U+FFFD. That
-//! decoding reads left to right and settles each character (or each invalid subsequence)
-//! from at most four bytes, so the decoder can settle everything except a trailing sequence
-//! that is still a valid beginning of a character; it holds those (at most three) bytes
-//! back. When the pieces end, [`finish`](IncrementalDecoder::finish) renders held bytes as
-//! one U+FFFD, exactly as `from_utf8_lossy` renders an incomplete sequence at the end. The
-//! concatenation of everything the decoder returns is therefore always the lossy decode of
-//! the whole sequence, however the bytes were split into pieces.
+//! The rule that makes the streamed and the whole decoding agree is on
+//! [`IncrementalDecoder`].
 
 use ziglama_model::tokenizer::{TokenAttr, Tokenizer};
 
@@ -37,6 +27,19 @@ pub enum SpecialTokens {
 /// it equals [`Tokenizer::detokenize`]`(ids, false, false)` for SentencePiece vocabularies
 /// (vocabularies that clean up spaces before punctuation are not covered: that cleanup looks
 /// ahead).
+///
+/// # The rule, and why the streamed and the whole decoding agree
+///
+/// The text of a token sequence is `String::from_utf8_lossy` of its concatenated pieces
+/// ([`Tokenizer::decode_lossy`](ziglama_model::tokenizer::Tokenizer::decode_lossy)): valid
+/// characters as they are, each maximal invalid subsequence replaced by one U+FFFD. That
+/// decoding reads left to right and settles each character (or each invalid subsequence)
+/// from at most four bytes, so the decoder can settle everything except a trailing sequence
+/// that is still a valid beginning of a character; it holds those (at most three) bytes
+/// back. When the pieces end, [`finish`](Self::finish) renders held bytes as
+/// one U+FFFD, exactly as `from_utf8_lossy` renders an incomplete sequence at the end. The
+/// concatenation of everything the decoder returns is therefore always the lossy decode of
+/// the whole sequence, however the bytes were split into pieces.
 ///
 /// ```
 /// use ziglama_infer::stream::IncrementalDecoder;

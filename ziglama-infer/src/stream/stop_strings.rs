@@ -1,16 +1,7 @@
 //! Stop strings: ending the text where one of the caller's strings appears, even when it
 //! spans several tokens, without ever showing part of it.
 //!
-//! ## Which stop string, and where
-//!
-//! Generation stops as soon as the text contains a stop string, so the match is the one that
-//! *ends* first in the text; among matches ending at the same place, the one that starts
-//! first (the longest), and among equal ones the first in the list. This depends only on the
-//! text, not on how it was cut into pieces, so a streamed and a whole generation agree, and
-//! the text before the match never contains a stop string. [`StopStrings::find_in`] applies
-//! the rule to a whole text.
-//!
-//! Empty stop strings are ignored (they would stop every generation before it starts).
+//! The rule that picks the stop string is on [`StopStrings`].
 
 /// A stop string found in the text.
 ///
@@ -34,6 +25,23 @@ pub struct StopStringMatch {
 /// string. A suffix that could still grow into a stop string is held back. When a stop
 /// string completes, the push returns the text before it, and the matcher ignores everything
 /// after.
+///
+/// # Which stop string, and where
+///
+/// Generation stops as soon as the text contains a stop string, so the match is the one that
+/// *ends* first in the text; among matches ending at the same place, the one that starts
+/// first (the longest), and among equal ones the first in the list. This depends only on the
+/// text, not on how it was cut into pieces, so a streamed and a whole generation agree, and
+/// the text before the match never contains a stop string. [`find_in`](Self::find_in) applies
+/// the rule to a whole text.
+///
+/// llama.cpp's server, after each token, takes among the stop strings now complete the one
+/// that *starts* first. The two rules differ only when two stop strings overlap and complete
+/// within the same token (stops `abcd` and `bc`, one token `abcd`: llama.cpp cuts before
+/// `abcd`, ziglama before `bc`); llama.cpp's choice then depends on the tokenization (had
+/// `abc` and `d` been two tokens, it too would have stopped at `bc`), ziglama's does not.
+///
+/// Empty stop strings are ignored (they would stop every generation before it starts).
 ///
 /// ```
 /// use ziglama_infer::stream::StopStrings;
@@ -98,7 +106,7 @@ impl StopStrings {
             .map(|(_, s)| s.as_str())
     }
 
-    /// The first stop string in `text` by the rule of the [module documentation](self).
+    /// The first stop string in `text`, by the rule above ([`StopStrings`]).
     ///
     /// ```
     /// use ziglama_infer::stream::StopStrings;
