@@ -340,3 +340,34 @@ impl<'a, T> IntoIterator for &'a Consumer<T> {
         Iter(&self.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_zero_is_one_and_try_pop_does_not_block() {
+        let buffer = TokenBuffer::new(0);
+        assert_eq!(buffer.capacity(), 1);
+        assert_eq!(buffer.try_pop(), None);
+        buffer.push('a').unwrap();
+        assert_eq!((buffer.len(), buffer.is_empty()), (1, false));
+        assert_eq!(buffer.try_pop(), Some('a'));
+        assert!(buffer.is_empty() && !buffer.is_closed());
+    }
+
+    #[test]
+    fn the_first_end_counts() {
+        let (producer, consumer) = TokenBuffer::<u8>::bounded(4);
+        producer.push(1).unwrap();
+        producer.finish(StopReason::MaxTokens);
+        consumer.close();
+        assert_eq!(
+            consumer.status(),
+            StreamStatus::Finished(StopReason::MaxTokens)
+        );
+        assert_eq!(consumer.pop(), Some(1));
+        assert_eq!(consumer.pop(), None);
+        assert_eq!(Closed(3u8).to_string(), "the stream's buffer is closed");
+    }
+}
