@@ -176,6 +176,8 @@ pub(crate) fn matmul_typed<W: VecDot>(
     } else {
         rows_per_task
     };
+    // Task t's results for rows r0..r0 + rows, activation-major: [j][r - r0], so that each
+    // activation's results are one contiguous segment of y's row j.
     let mut yt = vec![0f32; m * n];
     {
         let chunks: Vec<Mutex<&mut [f32]>> =
@@ -194,50 +196,51 @@ pub(crate) fn matmul_typed<W: VecDot>(
                     while j + TILE_COLS <= n {
                         let v = kernel.call_tile(wr, std::array::from_fn(|c| act(j + c)));
                         for (k, vr) in v.iter().enumerate() {
-                            out[(i + k) * n + j..][..TILE_COLS].copy_from_slice(vr);
+                            for (c, &x) in vr.iter().enumerate() {
+                                out[(j + c) * rows + i + k] = x;
+                            }
                         }
                         j += TILE_COLS;
                     }
                     for jj in j..n {
                         for (k, w) in wr.iter().enumerate() {
-                            out[(i + k) * n + jj] = kernel.call(w, act(jj));
+                            out[jj * rows + i + k] = kernel.call(w, act(jj));
                         }
                     }
                     i += TILE_ROWS;
                 }
             }
-            for (ii, o) in out.chunks_exact_mut(n).enumerate().skip(i) {
+            for ii in i..rows {
                 let wr = row(r0 + ii);
-                for (j, o) in o.iter_mut().enumerate() {
-                    *o = kernel.call(wr, act(j));
+                for j in 0..n {
+                    out[j * rows + ii] = kernel.call(wr, act(j));
                 }
             }
         });
     }
-    transpose(&yt, y, m, n, pool);
+    gather(&yt, y, m, n, rows_per_task, pool);
     Ok(())
 }
 
-/// Activation rows per task of [`transpose`], and weight rows per block of it.
-const TRANSPOSE_BLOCK: usize = 16;
+/// Activation rows per task of [`gather`].
+const GATHER_ROWS: usize = 16;
 
-/// `y[j * m + r] = yt[r * n + j]`, in parallel over groups of output rows and in blocks of
-/// [`TRANSPOSE_BLOCK`] x [`TRANSPOSE_BLOCK`] (element by element, the strided writes into `y`
-/// cost as much as a small model's matrix products).
-fn transpose(yt: &[f32], y: &mut [f32], m: usize, n: usize, pool: &ThreadPool) {
-    let chunks: Vec<Mutex<&mut [f32]>> =
-        y.chunks_mut(TRANSPOSE_BLOCK * m).map(Mutex::new).collect();
+/// Copies the tasks' results into `y` (`n` rows of `m`): task `t` of `rows_per_task` weight
+/// rows holds, from `yt[t * rows_per_task * n]` on, its rows' results for activation `j` at
+/// `j * rows_t..(j + 1) * rows_t` (`rows_t` is `rows_per_task` except for a shorter last
+/// task), which is one contiguous segment of row `j` of `y`. In parallel over groups of
+/// activation rows.
+fn gather(yt: &[f32], y: &mut [f32], m: usize, n: usize, rows_per_task: usize, pool: &ThreadPool) {
+    let chunks: Vec<Mutex<&mut [f32]>> = y.chunks_mut(GATHER_ROWS * m).map(Mutex::new).collect();
     pool.run(chunks.len(), |t| {
         let mut out = chunks[t].lock().unwrap_or_else(|e| e.into_inner());
-        let j0 = t * TRANSPOSE_BLOCK;
-        let cols = out.len() / m;
-        for rb in (0..m).step_by(TRANSPOSE_BLOCK) {
-            let re = (rb + TRANSPOSE_BLOCK).min(m);
-            for j in 0..cols {
-                let dst = &mut out[j * m + rb..j * m + re];
-                for (d, r) in dst.iter_mut().zip(rb..re) {
-                    *d = yt[r * n + j0 + j];
-                }
+        let j0 = t * GATHER_ROWS;
+        for (jj, dst) in out.chunks_exact_mut(m).enumerate() {
+            let j = j0 + jj;
+            for (task, seg) in dst.chunks_mut(rows_per_task).enumerate() {
+                let rows = seg.len();
+                let base = task * rows_per_task * n;
+                seg.copy_from_slice(&yt[base + j * rows..base + (j + 1) * rows]);
             }
         }
     });
