@@ -113,7 +113,7 @@ pub trait VecDot: Block {
 /// Weight rows of a GEMM tile ([`RawTile`]).
 pub const TILE_ROWS: usize = 4;
 /// Activation rows of a GEMM tile ([`RawTile`]).
-pub const TILE_COLS: usize = 8;
+pub const TILE_COLS: usize = 4;
 
 /// An instruction-set-specific GEMM tile kernel: the dot products of [`TILE_ROWS`] weight rows
 /// with [`TILE_COLS`] activation rows, `out[r][c]` for weight row `r` and activation row `c`,
