@@ -1,10 +1,11 @@
-//! Filters whose jinja2 behaviour differs from minijinja's built-in ones, written to give
-//! jinja2's output: `trim`, `join`, `indent`, `escape`, `string`, and the filters that
-//! return Python generators (`map`, `select`, `reject`, `selectattr`, `rejectattr`).
+//! Text filters whose jinja2 behaviour differs from minijinja's built-in ones (or that
+//! minijinja lacks), written to give jinja2's output: `string`, `trim`, `join`, `indent`,
+//! `center`, `truncate`, `wordcount`, `escape`, `forceescape`; and the registration of
+//! the number filters ([`super::numbers`]) and generator filters ([`super::generators`]).
 
 use std::borrow::Cow;
 
-use minijinja::value::{Kwargs, Rest, ValueKind, ValueOrKwargs};
+use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 use super::python::py_str;
@@ -19,8 +20,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("join", join);
     env.add_filter("indent", indent);
     env.add_filter("wordcount", wordcount);
-    env.add_filter("int", int);
-    env.add_filter("float", float);
+    super::numbers::register(env);
+    super::generators::register(env);
     env.add_filter("center", center);
     env.add_filter("truncate", truncate);
     env.add_filter("forceescape", |value: &Value| {
@@ -28,12 +29,6 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("escape", escape);
     env.add_filter("e", escape);
-    env.add_filter("map", map);
-    env.add_filter("select", select);
-    env.add_filter("reject", reject);
-    env.add_filter("selectattr", selectattr);
-    env.add_filter("rejectattr", rejectattr);
-    env.add_filter(super::source::ITERABLE_GUARD, iterable_guard);
 }
 
 /// Python's `str.isspace` for one character (Rust's `char::is_whitespace` leaves out the
@@ -138,14 +133,19 @@ fn item_attribute(item: &Value, attr: &Value) -> Result<Value, Error> {
 }
 
 /// Argument `pos` of a filter, given by position or by `name`.
-fn arg(args: &[Value], kwargs: &Kwargs, pos: usize, name: &str) -> Result<Option<Value>, Error> {
+pub(crate) fn arg(
+    args: &[Value],
+    kwargs: &Kwargs,
+    pos: usize,
+    name: &str,
+) -> Result<Option<Value>, Error> {
     match args.get(pos) {
         Some(v) => Ok(Some(v.clone())),
         None => kwargs.get::<Option<Value>>(name),
     }
 }
 
-fn int_arg(v: Option<Value>, default: i64) -> Result<i64, Error> {
+pub(crate) fn int_arg(v: Option<Value>, default: i64) -> Result<i64, Error> {
     match v {
         None => Ok(default),
         Some(v) => v.as_i64().ok_or_else(|| {
@@ -208,78 +208,6 @@ fn truncate(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, 
         }
     };
     Ok(head + &end)
-}
-
-/// Python's `int(text, base)` of a string: surrounding whitespace, a sign and `_` between
-/// digits allowed.
-fn parse_py_int(text: &str, base: u32) -> Option<i128> {
-    let t = text.trim_matches(py_isspace);
-    let (negative, digits) = match t.as_bytes().first()? {
-        b'-' => (true, &t[1..]),
-        b'+' => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-    {
-        return None;
-    }
-    let v = i128::from_str_radix(&digits.replace('_', ""), base).ok()?;
-    Some(if negative { -v } else { v })
-}
-
-/// Python's `float(text)` of a string.
-fn parse_py_float(text: &str) -> Option<f64> {
-    let t = text.trim_matches(py_isspace);
-    if t.starts_with('_') || t.ends_with('_') || t.contains("__") {
-        return None;
-    }
-    t.replace('_', "").parse::<f64>().ok()
-}
-
-/// jinja2's `int(value, default=0, base=10)`: Python's `int`, then `int(float(value))`,
-/// then the default.
-fn int(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
-    let default = arg(&args, &kwargs, 0, "default")?.unwrap_or(Value::from(0));
-    let base = int_arg(arg(&args, &kwargs, 1, "base")?, 10)?;
-    kwargs.assert_all_used()?;
-    let base = u32::try_from(base)
-        .ok()
-        .filter(|b| (2..=36).contains(b))
-        .unwrap_or(10);
-    let as_int = match value.kind() {
-        ValueKind::Bool => Some(i128::from(value.is_true())),
-        ValueKind::Number if value.is_integer() => i128::try_from(value.clone()).ok(),
-        ValueKind::Number => f64::try_from(value.clone())
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(|f| f.trunc() as i128),
-        ValueKind::String => {
-            let s = value.as_str().unwrap_or_default();
-            parse_py_int(s, base).or_else(|| {
-                parse_py_float(s)
-                    .filter(|f| f.is_finite())
-                    .map(|f| f.trunc() as i128)
-            })
-        }
-        _ => None,
-    };
-    Ok(as_int.map(Value::from).unwrap_or(default))
-}
-
-/// jinja2's `float(value, default=0.0)`: Python's `float`, or the default.
-fn float(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
-    let default = arg(&args, &kwargs, 0, "default")?.unwrap_or(Value::from(0.0));
-    kwargs.assert_all_used()?;
-    let as_float = match value.kind() {
-        ValueKind::Bool => Some(f64::from(u8::from(value.is_true()))),
-        ValueKind::Number => f64::try_from(value.clone()).ok(),
-        ValueKind::String => parse_py_float(value.as_str().unwrap_or_default()),
-        _ => None,
-    };
-    Ok(as_float.map(Value::from).unwrap_or(default))
 }
 
 /// jinja2's `wordcount`: the number of runs of word characters (`\w+`).
@@ -376,66 +304,6 @@ pub(crate) fn markup_escape(s: &str) -> String {
         }
     }
     out
-}
-
-/// The items as a Python generator would give them: iterable once, without a length,
-/// and not serializable to JSON.
-fn generator(items: Vec<Value>) -> Value {
-    Value::make_one_shot_iterator(items.into_iter())
-}
-
-fn map(state: &mut State, value: Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
-    minijinja::filters::map(state, value, args).map(generator)
-}
-
-fn select(
-    state: &mut State,
-    value: Value,
-    test: Option<Cow<'_, str>>,
-    args: Rest<ValueOrKwargs>,
-) -> Result<Value, Error> {
-    minijinja::filters::select(state, value, test, args).map(generator)
-}
-
-fn reject(
-    state: &mut State,
-    value: Value,
-    test: Option<Cow<'_, str>>,
-    args: Rest<ValueOrKwargs>,
-) -> Result<Value, Error> {
-    minijinja::filters::reject(state, value, test, args).map(generator)
-}
-
-fn selectattr(
-    state: &mut State,
-    value: Value,
-    attr: Cow<'_, str>,
-    test: Option<Cow<'_, str>>,
-    args: Rest<ValueOrKwargs>,
-) -> Result<Value, Error> {
-    minijinja::filters::selectattr(state, value, attr, test, args).map(generator)
-}
-
-fn rejectattr(
-    state: &mut State,
-    value: Value,
-    attr: Cow<'_, str>,
-    test: Option<Cow<'_, str>>,
-    args: Rest<ValueOrKwargs>,
-) -> Result<Value, Error> {
-    minijinja::filters::rejectattr(state, value, attr, test, args).map(generator)
-}
-
-/// What every `for` loop's iterable goes through (see `source::guard_for_loops`): Python
-/// cannot iterate over `None`, minijinja would iterate over nothing.
-fn iterable_guard(value: Value) -> Result<Value, Error> {
-    if value.is_none() {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            "'NoneType' object is not iterable",
-        ));
-    }
-    Ok(value)
 }
 
 #[cfg(test)]
