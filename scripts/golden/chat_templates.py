@@ -8,6 +8,8 @@ Usage (with a Python that has jinja2, e.g. the peer's venv):
 The templates are:
 - the `tokenizer.chat_template` of the two real models (SmolLM2, Gemma 3), read from their
   GGUF files with the bos/eos token texts of their vocabularies;
+- llama.cpp's ChatML fallback (used for a GGUF file without a template), read from
+  llama.cpp's common/chat.cpp (--llama-src), against which ChatTemplate::chatml() is tested;
 - every `*.jinja` of llama.cpp's `models/templates/` (installed into
   `<models>/llama-templates/` by `scripts/fetch_llama_vocab_tests.py --templates`, run
   first if needed), rendered with bos_token "<s>" and eos_token "</s>".
@@ -34,9 +36,11 @@ file without a template gets {"missing": "tokenizer.chat_template"} (Gemma 3 270
 from __future__ import annotations
 
 import argparse
+import codecs
 import datetime
 import hashlib
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -185,6 +189,20 @@ def render_all(name: str, source: str, origin: str, bos: str, eos: str, conversa
     return out
 
 
+def llama_chatml_fallback(llama_src: Path) -> str:
+    """The template llama.cpp falls back to when a GGUF file has none (the string of the
+    CHATML_TEMPLATE_SRC macro of common/chat.cpp), read from llama.cpp's source tree."""
+    lines = (llama_src / "common" / "chat.cpp").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("#define CHATML_TEMPLATE_SRC"))
+    body = []
+    for line in lines[start + 1:]:
+        body.append(line)
+        if not line.rstrip().endswith("\\"):
+            break
+    literals = re.findall(r'"((?:[^"\\]|\\.)*)"', "\n".join(body))
+    return "".join(codecs.decode(lit, "unicode_escape") for lit in literals)
+
+
 def render_snippets() -> None:
     """Renders the small templates of snippets.json into snippets_expected.json."""
     spec = json.loads((DATA / "snippets.json").read_text(encoding="utf-8"))
@@ -214,6 +232,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--templates", help="directory of llama.cpp's *.jinja (default: fetched)")
     parser.add_argument("--smollm2", default=str(REPO / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"))
     parser.add_argument("--gemma3", default=str(REPO / "models" / "gemma-3-270m-q4_k_m.gguf"))
+    parser.add_argument("--llama-src", default=str(Path.home() / ".cache/ziglama-peer/src/llama_cpp_python-0.3.36/vendor/llama.cpp"),
+                        help="llama.cpp's source tree (for its ChatML fallback template)")
     args = parser.parse_args(argv)
 
     conversations = json.loads((DATA / "conversations.json").read_text(encoding="utf-8"))["conversations"]
@@ -233,6 +253,10 @@ def main(argv: list[str]) -> int:
             print(f"gguf-{name}: no tokenizer.chat_template", file=sys.stderr)
             continue
         jobs.append((f"gguf-{name}", source, f"tokenizer.chat_template of {Path(path).name}", bos, eos))
+    # What llama.cpp renders with when a GGUF file has no template (Gemma 3 270M): ChatML.
+    jobs.append(("llama-cpp-chatml-fallback", llama_chatml_fallback(Path(args.llama_src)),
+                 "llama.cpp common/chat.cpp CHATML_TEMPLATE_SRC (the fallback without a template)",
+                 LLAMA_BOS, LLAMA_EOS))
     for path in sorted(llama_templates_dir(args.templates).glob("*.jinja")):
         source = path.read_bytes().decode("utf-8")
         jobs.append((path.stem, source, f"llama.cpp models/templates/{path.name}", LLAMA_BOS, LLAMA_EOS))

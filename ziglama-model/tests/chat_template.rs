@@ -4,6 +4,9 @@
 //! `tests/data/chat/conversations.json`, our text equals jinja2's byte for byte, or both
 //! fail (with the template's own message when it calls `raise_exception`).
 //!
+//! llama.cpp's ChatML fallback (for files without a template) is compared with
+//! `ChatTemplate::chatml()`.
+//!
 //! The expected texts were written by `scripts/golden/chat_templates.py` (jinja2, with
 //! `strftime_now` reading a fixed time, which the test gives our templates too). llama.cpp's
 //! templates are not committed: `scripts/fetch_llama_vocab_tests.py --templates` installs
@@ -111,9 +114,13 @@ fn read_golden(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("read golden")).expect("json")
 }
 
-/// The text of the template a golden record was made from.
+/// The text of the template a golden record was made from. For llama.cpp's ChatML
+/// fallback (a string in llama.cpp's C++ source, not fetched), ours: `ChatTemplate::chatml`.
 fn template_source(golden: &serde_json::Value, llama_dir: &Path) -> String {
     let name = golden["template"].as_str().unwrap();
+    if name == "llama-cpp-chatml-fallback" {
+        return ChatTemplate::chatml().unwrap().source().to_owned();
+    }
     let source = if name == "gguf-SmolLM2" {
         let file = GgufFile::open(KnownModel::SmolLM2.ensure().expect("fetch SmolLM2")).unwrap();
         file.metadata()
@@ -268,7 +275,7 @@ fn every_template_renders_like_jinja2() {
         unexpected.len(),
         unexpected.join("\n")
     );
-    assert!(n_templates >= 70, "only {n_templates} templates checked");
+    assert!(n_templates >= 72, "only {n_templates} templates checked");
 }
 
 #[test]
@@ -301,6 +308,21 @@ fn gguf_without_template_is_an_error() {
         "{err}"
     );
     assert!(err.to_string().contains("tokenizer.chat_template"));
+
+    // As llama.cpp does, fall back to ChatML, with the file's bos and eos texts.
+    let t = ChatTemplate::from_gguf_or_chatml(&file).unwrap();
+    assert_eq!(t.source(), ChatTemplate::chatml().unwrap().source());
+    assert_eq!(t.bos_token(), golden["bos_token"].as_str().unwrap());
+    assert_eq!(t.eos_token(), golden["eos_token"].as_str().unwrap());
+    assert_eq!(t.bos_token(), "<bos>");
+    // A file with a template keeps it.
+    let smollm2 = GgufFile::open(KnownModel::SmolLM2.ensure().expect("fetch SmolLM2")).unwrap();
+    assert_eq!(
+        ChatTemplate::from_gguf_or_chatml(&smollm2)
+            .unwrap()
+            .source(),
+        ChatTemplate::from_gguf(&smollm2).unwrap().source()
+    );
 }
 
 #[test]

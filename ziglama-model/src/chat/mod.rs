@@ -63,6 +63,7 @@ mod error;
 mod expr;
 mod filters;
 mod generators;
+mod gguf;
 mod json;
 mod limits;
 mod markup;
@@ -76,8 +77,9 @@ mod template;
 
 pub use clock::{Clock, DateTime};
 pub use error::{ChatError, Result};
+pub use gguf::{CHAT_TEMPLATE_KEY, CHAT_TEMPLATE_TOOL_USE_KEY};
 pub use json::parse_json;
 pub use limits::Limits;
 pub use message::Message;
 pub use minijinja::Value;
-pub use template::{ChatTemplate, CHAT_TEMPLATE_KEY};
+pub use template::ChatTemplate;

@@ -10,10 +10,6 @@ use super::error::{ChatError, Result};
 use super::limits::Limits;
 use super::message::Message;
 use super::source::prepare;
-use crate::gguf::GgufFile;
-
-/// The GGUF metadata key of the chat template.
-pub const CHAT_TEMPLATE_KEY: &str = "tokenizer.chat_template";
 
 /// A Jinja chat template, ready to render conversations into a prompt exactly as
 /// Hugging Face's `apply_chat_template` renders them with Python's jinja2.
@@ -71,43 +67,6 @@ impl ChatTemplate {
             clock,
             limits,
         })
-    }
-
-    /// The template of a GGUF file (`tokenizer.chat_template`), with the texts of its
-    /// `tokenizer.ggml.bos_token_id` and `tokenizer.ggml.eos_token_id` tokens as
-    /// `bos_token` and `eos_token` (empty when the file names none).
-    ///
-    /// ```no_run
-    /// use ziglama_model::chat::{ChatTemplate, Message};
-    /// use ziglama_model::gguf::GgufFile;
-    /// let file = GgufFile::open("SmolLM2-135M-Instruct.Q4_1.gguf")?;
-    /// let t = ChatTemplate::from_gguf(&file)?;
-    /// let prompt = t.render(&[Message::user("Hello")], true)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn from_gguf(file: &GgufFile) -> Result<Self> {
-        let meta = file.metadata();
-        let source = meta
-            .get_opt::<&str>(CHAT_TEMPLATE_KEY)
-            .map_err(ChatError::Metadata)?
-            .ok_or(ChatError::MissingTemplate {
-                key: CHAT_TEMPLATE_KEY,
-            })?;
-        let token_text = |key: &str| -> Result<String> {
-            let Some(id) = meta.get_opt::<u32>(key).map_err(ChatError::Metadata)? else {
-                return Ok(String::new());
-            };
-            let tokens = meta
-                .get_str_array("tokenizer.ggml.tokens")
-                .map_err(ChatError::Metadata)?;
-            Ok(tokens
-                .get_str(id as usize)
-                .map_err(ChatError::Metadata)?
-                .to_owned())
-        };
-        let bos = token_text("tokenizer.ggml.bos_token_id")?;
-        let eos = token_text("tokenizer.ggml.eos_token_id")?;
-        Ok(Self::new(source)?.with_special_tokens(bos, eos))
     }
 
     /// Sets the texts of `bos_token` and `eos_token`.
