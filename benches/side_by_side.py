@@ -128,7 +128,7 @@ def run_child(cmd: list[str], env: dict | None = None) -> tuple[str, float]:
     p.stderr.close()
     if p.returncode != 0:
         sys.stderr.write(err.decode(errors="replace"))
-        raise SystemExit(f"{cmd[0]} failed with exit code {p.returncode}")
+        raise RuntimeError(f"{Path(cmd[0]).name} failed with exit code {p.returncode}")
     return out.decode(), rusage.ru_maxrss / 1024.0
 
 
@@ -175,7 +175,7 @@ def loadavg() -> str:
 
 
 def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if b else "-"
+    return f"{a / b:.2f}" if a and b else "-"
 
 
 def main() -> None:
@@ -214,17 +214,23 @@ def main() -> None:
             for rnd in range(a.rounds):
                 order = ["ours", "llama"] if rnd % 2 == 0 else ["llama", "ours"]
                 for side in order:
-                    if side == "ours":
-                        log(f"== ours   {model.name} t={t} round {rnd + 1}")
-                        o_rounds.append(ours(binary, model, a, t))
-                    elif peer:
-                        log(f"== llama  {model.name} t={t} round {rnd + 1}")
-                        l_rounds.append(llama(model, a, t))
+                    try:
+                        if side == "ours":
+                            log(f"== ours   {model.name} t={t} round {rnd + 1}")
+                            o_rounds.append(ours(binary, model, a, t))
+                        elif peer:
+                            log(f"== llama  {model.name} t={t} round {rnd + 1}")
+                            l_rounds.append(llama(model, a, t))
+                    except RuntimeError as e:
+                        log(f"   {side} failed: {e}")
+            if not o_rounds:
+                o_rounds = [{"pp": 0.0, "pp_std": 0.0, "tg": 0.0, "tg_std": 0.0, "load_s": 0.0,
+                             "rss": 0.0, "kernels": "failed"}]
             rows.append({"model": model.name, "label": label, "threads": t,
                          "ours": merge(o_rounds), "llama": merge(l_rounds) if l_rounds else None})
     load_after = loadavg()
 
-    kernels = rows[0]["ours"]["kernels"] if rows else "?"
+    kernels = next((r["ours"]["kernels"] for r in rows if r["ours"]["kernels"] != "failed"), "?")
     print(f"\n{started}, load average before {load_before}, after {load_after}; "
           f"ours: kernels {kernels}; -p {a.p} -n {a.n} -r {a.r}, {a.rounds} round(s)\n")
     print("| model | threads | test | ours t/s | llama.cpp t/s | ratio |")
