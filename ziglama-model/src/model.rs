@@ -132,6 +132,16 @@ impl State {
     }
 }
 
+/// What a forward pass returns for the entries of a batch that want logits, in batch order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outputs {
+    /// One row of [`Model::n_vocab`] logits per entry.
+    pub logits: Vec<f32>,
+    /// One row of [`Model::n_embd`] values per entry: the last hidden state, after the final
+    /// norm.
+    pub hidden: Vec<f32>,
+}
+
 /// A model ready to run: hyperparameters and weights. Immutable and `Send + Sync`.
 #[derive(Debug)]
 pub struct Model {
@@ -197,6 +207,11 @@ impl Model {
         &self.weights
     }
 
+    /// Width of the residual stream: the length of each hidden-state row.
+    pub fn n_embd(&self) -> usize {
+        self.hparams.n_embd
+    }
+
     /// Vocabulary size: the length of each logits row.
     pub fn n_vocab(&self) -> usize {
         self.hparams.n_vocab
@@ -235,6 +250,24 @@ impl Model {
     /// state's context or a sequence it does not have (checked before anything runs), or an
     /// error of the layers below.
     pub fn forward(&self, batch: &Batch, state: &mut State, pool: &ThreadPool) -> Result<Vec<f32>> {
+        self.forward_with_hidden(batch, state, pool)
+            .map(|out| out.logits)
+    }
+
+    /// [`Model::forward`], also returning the last hidden state of each entry that wants
+    /// logits: the residual stream after the final norm, the vector the output projection
+    /// turns into logits (what contrastive search compares). It costs nothing more than
+    /// `forward`, which computes it anyway.
+    ///
+    /// # Errors
+    ///
+    /// As [`Model::forward`].
+    pub fn forward_with_hidden(
+        &self,
+        batch: &Batch,
+        state: &mut State,
+        pool: &ThreadPool,
+    ) -> Result<Outputs> {
         for (index, e) in batch.entries.iter().enumerate() {
             let reason = if e.token as usize >= self.n_vocab() {
                 format!(
@@ -322,7 +355,10 @@ impl Model {
             let inv = 1.0 / c;
             logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * c);
         }
-        Ok(logits)
+        Ok(Outputs {
+            logits,
+            hidden: out_rows,
+        })
     }
 }
 
