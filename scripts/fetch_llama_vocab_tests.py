@@ -19,6 +19,9 @@ With --templates it installs llama.cpp's chat templates instead (`models/templat
 the real chat templates of many model families that llama.cpp tests against) into
 `<models>/llama-templates/`.
 
+The downloaded archive is kept next to the installed directories
+(`.llama-cpp-python-0.3.36.tar.gz`), so the second kind needs no second download.
+
 It is idempotent (a complete directory, marked by a `.complete` file, is left alone) and
 safe to run concurrently (a file lock makes a second process wait for the first). On
 success it prints the directory on standard output; progress goes to standard error.
@@ -89,6 +92,21 @@ def download(dest: Path) -> Path:
     return archives[0]
 
 
+def cached_download(parent: Path) -> Path:
+    """The source archive, downloaded once into `parent` (git-ignored with the models) and
+    shared by both kinds, so that the vocabulary tests and the templates cost one download.
+    A lock of its own (always taken inside a kind's lock) serializes the download."""
+    path = parent / f".{PACKAGE}-{VERSION}.tar.gz"
+    with (parent / f".{PACKAGE}-download.lock").open("a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            log(f"using the source archive {path}")
+            return path
+        with tempfile.TemporaryDirectory(prefix=".fetch-sdist-", dir=parent) as tmp:
+            os.replace(download(Path(tmp)), path)
+        return path
+
+
 def wanted(name: str, kind: Kind) -> str | None:
     """The file name to install for an archive member, or None to skip it."""
     idx = name.find(MEMBER_DIR)
@@ -140,7 +158,7 @@ def install(dest: Path, archive: Path | None, kind: Kind) -> Path:
             return dest
         with tempfile.TemporaryDirectory(prefix=".fetch-vocab-", dir=dest.parent) as tmp:
             tmp_dir = Path(tmp)
-            src = archive if archive else download(tmp_dir / "dl")
+            src = archive if archive else cached_download(dest.parent)
             staging = tmp_dir / "files"
             staging.mkdir()
             n = extract(src, staging, kind)
