@@ -16,7 +16,9 @@ Writes into --out:
                             logit, then id), their count and how many have a finite logit, the
                             "probes" (the candidates for every token named in the history, the
                             accepts and the biases, where penalties and biases show) and the
-                            token accepted after the step.
+                            token accepted after the step. "dry_breakers" lists, for SmolLM2,
+                            the tokens whose text contains a breaker ("\n", ":"): the
+                            single-token breakers llama.cpp derives from those strings.
 
 Random logits are not stored: `splitmix:SEED:N` sources are regenerated bit for bit by the
 tests from the same formula (splitmix64 counter stream, 24-bit uniforms, float32 products):
@@ -31,6 +33,22 @@ import numpy as np
 import llama_cpp as L
 
 KEEP = 48
+VOCAB = {}  # name -> the llama_cpp model whose vocabulary DRY's breaker strings are read with
+
+
+def single_char_breaker_tokens(m, breakers):
+    """The tokens whose text contains one of the (one-character) breakers: for such breakers
+    llama.cpp's DRY makes exactly these single-token breakers (no partial matches exist)."""
+    import llama_cpp as L
+    assert all(len(b.encode()) == 1 for b in breakers)
+    buf = ctypes.create_string_buffer(256)
+    out = []
+    for t in range(m.n_vocab()):
+        n = L.llama_token_to_piece(m._model.vocab, t, buf, 256, 0, True)
+        piece = bytes(buf[:n])
+        if any(b.encode() in piece for b in breakers):
+            out.append(t)
+    return out
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -64,6 +82,11 @@ def make_sampler(k, v, n_vocab):
     if k == "greedy": return L.llama_sampler_init_greedy()
     if k == "dry":  # [multiplier, base, allowed_length, penalty_last_n], no sequence breakers
         return L.llama_sampler_init_dry(None, float(v[0]), float(v[1]), int(v[2]), int(v[3]), None, 0)
+    if k == "dry_breakers":  # [multiplier, base, allowed_length, penalty_last_n, [breakers]], SmolLM2's vocab
+        strs = [b.encode() for b in v[4]]
+        arr = (ctypes.c_char_p * len(strs))(*strs)
+        return L.llama_sampler_init_dry(VOCAB["smollm2"]._model.vocab, float(v[0]), float(v[1]), int(v[2]), int(v[3]),
+                                        arr, len(strs))
     if k == "logit_bias":  # [[token, bias], ...]
         arr = (L.llama_logit_bias * len(v))()
         for i, (t, b) in enumerate(v):
@@ -170,6 +193,20 @@ def cases():
     return out
 
 
+def breaker_cases(nl, colon):
+    """DRY with llama.cpp's breaker strings "\n" and ":" (SmolLM2's vocabulary), histories in
+    which a breaker limits the repeat or is itself the token that would extend one."""
+    b = ["\n", ":"]
+    return [
+        {"chain": [{"dry_breakers": [0.8, 1.75, 2, 64, b]}], "history": [1, 2, 3, 4, nl, 1, 2, 3, 9, 1, 2, 3],
+         "steps": 3, "accept": [4, 1, 2]},
+        {"chain": [{"dry_breakers": [1.0, 2.0, 1, 32, b]}], "history": [5, 6, 7, 5, 6, colon, 5, 6],
+         "steps": 2, "accept": [7, 5]},
+        {"chain": [{"dry_breakers": [1.0, 2.0, 1, 32, b]}], "history": [5, nl, 8, 5, 8, 5], "steps": 2,
+         "accept": [nl, 5]},
+    ]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smollm2", required=True)
@@ -183,14 +220,24 @@ def main():
         lg = np.load(path).astype("<f4").reshape(-1)
         lg.tofile(os.path.join(a.out, name + ".f32"))
         sources["file:" + name + ".f32"] = lg
+    from llama_cpp import Llama
+    smol = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    m = Llama(model_path=smol, vocab_only=True, verbose=False)
+    VOCAB["smollm2"] = m
+    nl, colon = m.tokenize(b"\n", add_bos=False)[0], m.tokenize(b":", add_bos=False)[0]
     out = []
     for src, lg in sources.items():
         for c in cases():
             out.append({"logits": src, **c, "steps": run_case(lg, c)})
+        if len(lg) == m.n_vocab():
+            for c in breaker_cases(nl, colon):
+                out.append({"logits": src, **c, "steps": run_case(lg, c)})
+    breakers = {"smollm2": {"strings": ["\n", ":"], "tokens": single_char_breaker_tokens(m, ["\n", ":"])}}
     # a few values of the generator, so a test can check its own copy before anything else
     check = {k: [float(x) for x in v[:4]] for k, v in sources.items() if k.startswith("splitmix")}
     with open(os.path.join(a.out, "vectors.json"), "w") as f:
-        json.dump({"generator_check": check, "cases": out}, f, separators=(",", ":"))
+        json.dump({"generator_check": check, "dry_breakers": breakers, "cases": out}, f, separators=(",", ":"))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 //! vectors (random ones of 49,152 and 262,144 tokens regenerated here bit for bit, and the real
 //! last-position logits of SmolLM2 and Gemma 3 for "The capital of France is"), the candidates
 //! left after the chain, their count, how many are finite, the selected token, and the
-//! candidates of the tokens penalties and biases touch. Multi-step cases carry the state of
+//! candidates of the tokens penalties and biases touch. DRY runs with and without sequence
+//! breakers (llama.cpp's "\n" and ":" through SmolLM2's vocabulary, on the 49,152-token
+//! vectors). Multi-step cases carry the state of
 //! penalties, DRY, Mirostat's mu and the seeded generators from step to step.
 //!
 //! Tolerances: probabilities within 1e-5 absolute (the bar; the f32 sums may run in a
@@ -87,7 +89,9 @@ struct Chain {
 }
 
 impl Chain {
-    fn from_json(spec: &Value, n_vocab: usize) -> Chain {
+    /// `breaker_tokens`: the single-token DRY breakers llama.cpp derived from the breaker
+    /// strings with SmolLM2's vocabulary (the tokens whose text contains one).
+    fn from_json(spec: &Value, n_vocab: usize, breaker_tokens: &[u32]) -> Chain {
         let mut processors: Vec<Box<dyn LogitProcessor>> = Vec::new();
         let mut selector: Option<Box<dyn Sampler>> = None;
         for step in spec.as_array().unwrap() {
@@ -111,6 +115,16 @@ impl Chain {
                 }
                 "dry" => Box::new(
                     Dry::new(num(a(0)), num(a(1)), keep(a(2)), keep(a(3)), Vec::new()).unwrap(),
+                ),
+                "dry_breakers" => Box::new(
+                    Dry::new(
+                        num(a(0)),
+                        num(a(1)),
+                        keep(a(2)),
+                        keep(a(3)),
+                        breaker_tokens.iter().map(|&t| vec![t]),
+                    )
+                    .unwrap(),
                 ),
                 "logit_bias" => Box::new(
                     LogitBias::new(
@@ -210,6 +224,12 @@ fn run_source(source: &str) -> usize {
             assert_eq!(logits[i], num(v), "generator of {source} at {i}");
         }
     }
+    let breaker_tokens: Vec<u32> = golden["dry_breakers"]["smollm2"]["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| int(t) as u32)
+        .collect();
     let mut errors = Vec::new();
     let mut n_steps = 0;
     let mut n_sampled = 0;
@@ -219,14 +239,14 @@ fn run_source(source: &str) -> usize {
             continue;
         }
         let name = serde_json::to_string(&case["chain"]).unwrap();
-        let mut chain = Chain::from_json(&case["chain"], logits.len());
+        let mut chain = Chain::from_json(&case["chain"], logits.len(), &breaker_tokens);
         // The same chain as a SamplerChain, through `Sampler::sample` (the path a generator
         // takes: identity processors skipped, top-k fused with the candidate fill).
         let mut sampler = {
             let Chain {
                 processors,
                 selector,
-            } = Chain::from_json(&case["chain"], logits.len());
+            } = Chain::from_json(&case["chain"], logits.len(), &breaker_tokens);
             selector.map(|s| SamplerChain::from_boxed(processors, s))
         };
         if let Some(h) = case.get("history") {
