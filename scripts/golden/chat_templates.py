@@ -29,7 +29,9 @@ Writes ziglama-model/tests/data/chat/expected/<template>.json:
      "results": {<conversation>: {"output": TEXT} | {"error": {"type": ..., "message": ...}}}}
 and ziglama-model/tests/data/chat/snippets_expected.json: the small templates of
 snippets.json (probes of the Python semantics templates rely on) rendered over its
-variables. A template jinja2 cannot compile gets {"compile_error": {...}} instead of "results"; a GGUF
+variables. And ziglama-model/tests/data/chat/expressions.json: 300 random expressions (seeded) mixing
+~, + and % with the operators around them in precedence, with jinja2's output or error.
+A template jinja2 cannot compile gets {"compile_error": {...}} instead of "results"; a GGUF
 file without a template gets {"missing": "tokenizer.chat_template"} (Gemma 3 270M has none).
 """
 
@@ -40,6 +42,7 @@ import codecs
 import datetime
 import hashlib
 import json
+import random
 import re
 import struct
 import subprocess
@@ -219,6 +222,67 @@ def render_snippets() -> None:
     print(f"snippets: {len(results) - n_err} rendered, {n_err} raised", file=sys.stderr)
 
 
+EXPR_VARS = {"a": "x<y>", "b": 3, "c": 2.5, "n": None, "t": True, "l": [1, "z"], "m": {"k": "v"}, "s": "&'\""}
+
+
+def random_expression(rng, depth: int = 0) -> str:
+    """A random jinja2 expression mixing the operators whose evaluation ziglama rewrites
+    (~, +, %) with everything around them in precedence."""
+    atoms = ["a", "b", "c", "n", "t", "l", "m", "s", "undefined_x", "'q'", "'%s!'", "'<'|safe",
+             "1", "2", "0", "-3", "1.5", "none", "true", "[1, 2]", "('p', 3)", "m.k", "l[1]",
+             "a|length", "b|string", "l|join('-')", "'x'|e"]
+    if depth > 3 or rng.random() < 0.3:
+        return rng.choice(atoms)
+    kind = rng.random()
+    left = random_expression(rng, depth + 1)
+    right = random_expression(rng, depth + 1)
+    if kind < 0.55:
+        op = rng.choice(["~", "~", "+", "+", "-", "*", "%", "%", "//", "/", "==", "!=", "<",
+                         "and", "or", "in"])
+        return f"{left} {op} {right}"
+    if kind < 0.7:
+        return f"({left})"
+    if kind < 0.8:
+        cond = random_expression(rng, depth + 1)
+        return f"{left} if {cond} else {right}"
+    if kind < 0.87:
+        return f"not {left}"
+    if kind < 0.94:
+        return f"-{left}" if not left.startswith("-") else left
+    return f"[{left}, {right}]"
+
+
+def render_expressions(count: int = 300) -> None:
+    """Random expressions (seeded) rendered as `{{ expr }}` into expressions.json: the
+    input and jinja2's output or error, for the rewrites of ~, + and %."""
+    rng = random.Random(20240309)
+    cases = []
+    seen = set()
+    n_errors = 0
+    while len(cases) < count:
+        expr = random_expression(rng)
+        if expr in seen or not any(op in expr for op in ("~", "+", "%")):
+            continue
+        seen.add(expr)
+        template = "{{ " + expr + " }}"
+        try:
+            result = {"output": compile_template(template).render(**EXPR_VARS)}
+        except Exception as e:  # noqa: BLE001 - any failure is recorded
+            # Most random expressions fail (types); keep a fifth of the cases as errors.
+            if n_errors >= count // 5:
+                continue
+            n_errors += 1
+            result = {"error": error_record(e)}
+        cases.append({"template": template, **result})
+    out = {"about": "Random expressions (scripts/golden/chat_templates.py, render_expressions) "
+                    "rendered by jinja2 over `variables`.",
+           "jinja2": jinja2.__version__, "variables": EXPR_VARS, "cases": cases}
+    text = json.dumps(out, ensure_ascii=False, indent=1) + "\n"
+    (DATA / "expressions.json").write_text(text, encoding="utf-8")
+    n_err = sum("error" in c for c in cases)
+    print(f"expressions: {len(cases) - n_err} rendered, {n_err} raised", file=sys.stderr)
+
+
 def llama_templates_dir(override: str | None) -> Path:
     if override:
         return Path(override)
@@ -273,6 +337,7 @@ def main(argv: list[str]) -> int:
         print(f"{name}: {summary}", file=sys.stderr)
     print(f"wrote {len(jobs)} files into {expected}", file=sys.stderr)
     render_snippets()
+    render_expressions()
     return 0
 
 

@@ -64,8 +64,11 @@ pub(crate) fn build(
     env.add_function(super::markup::ADD_FUNCTION, |a: &Value, b: &Value| {
         super::markup::add(a, b)
     });
-    env.add_function(super::percent::MOD_FUNCTION, |a: &Value, b: &Value| {
-        super::percent::modulo(a, b)
+    env.add_function(super::arithmetic::MOD_FUNCTION, |a: &Value, b: &Value| {
+        super::arithmetic::modulo(a, b)
+    });
+    env.add_function(super::arithmetic::NEG_FUNCTION, |v: &Value| {
+        super::arithmetic::negate(v)
     });
     env.add_function("strftime_now", move |format: &str| -> Value {
         Value::from(clock().strftime(format))

@@ -223,6 +223,37 @@ impl<'a> Expr<'a> {
         }
     }
 
+    /// The last token of the operand of a unary operator at `k` (jinja2's `parse_unary`
+    /// without filters: a literal, name or bracketed group, then attributes, subscripts
+    /// and calls, or another unary minus or plus).
+    pub(crate) fn unary_operand_end(&self, k: usize) -> Option<usize> {
+        let n = self.tokens.len();
+        let mut i = k + 1;
+        if i >= n {
+            return None;
+        }
+        match self.tokens[i].kind {
+            Kind::Op if matches!(self.text(i), "-" | "+") => return self.unary_operand_end(i),
+            Kind::Name if KEYWORDS.contains(&self.text(i)) => return None,
+            Kind::Name | Kind::Number | Kind::Str => {}
+            Kind::Open => i = self.matching[i],
+            _ => return None,
+        }
+        loop {
+            let next = i + 1;
+            if next >= n {
+                return Some(i);
+            }
+            match (self.tokens[next].kind, self.text(next)) {
+                (Kind::Op, ".") if next + 1 < n && self.tokens[next + 1].kind == Kind::Name => {
+                    i = next + 1;
+                }
+                (Kind::Open, "[" | "(") => i = self.matching[next],
+                _ => return Some(i),
+            }
+        }
+    }
+
     /// Inserts `text` before token `i`; `order` sorts insertions at one place (lower
     /// first).
     pub(crate) fn insert_before(&mut self, i: usize, order: u8, text: impl Into<String>) {

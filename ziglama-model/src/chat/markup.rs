@@ -9,6 +9,7 @@
 use minijinja::value::ValueKind;
 use minijinja::{Error, ErrorKind, Value};
 
+use super::arithmetic::as_f64;
 use super::expr::{Expr, Level};
 use super::filters::markup_escape;
 
@@ -83,8 +84,8 @@ pub(crate) fn add(a: &Value, b: &Value) -> Result<Value, Error> {
             match (int(a), int(b)) {
                 (Some(x), Some(y)) => x.checked_add(y).map(Value::from).ok_or_else(unsupported),
                 _ => {
-                    let x = f64::try_from(a.clone()).map_err(|_| unsupported())?;
-                    let y = f64::try_from(b.clone()).map_err(|_| unsupported())?;
+                    let x = as_f64(a).ok_or_else(unsupported)?;
+                    let y = as_f64(b).ok_or_else(unsupported)?;
                     Ok(Value::from(x + y))
                 }
             }

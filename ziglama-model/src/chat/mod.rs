@@ -56,6 +56,7 @@
 //! - `serde_json`: JSON text (tools, tool calls, extra variables) parsed into template
 //!   values with the order of object keys kept.
 
+mod arithmetic;
 mod clock;
 mod concat;
 mod environment;
@@ -70,7 +71,6 @@ mod markup;
 mod message;
 mod methods;
 mod numbers;
-mod percent;
 mod python;
 mod source;
 mod template;

@@ -21,6 +21,9 @@ pub(crate) fn py_str(value: &Value) -> String {
 
 /// Python's `repr(value)`.
 pub(crate) fn py_repr(value: &Value) -> String {
+    if value.is_undefined() {
+        return "Undefined".into();
+    }
     let mut out = String::new();
     write_repr(&mut out, value, 0);
     out
@@ -68,8 +71,16 @@ fn write_repr(out: &mut String, value: &Value, depth: usize) {
         return;
     }
     match value.kind() {
+        // jinja2's Undefined prints as nothing, but its repr (inside a list) is `Undefined`.
+        ValueKind::Undefined if depth > 0 => out.push_str("Undefined"),
         ValueKind::Undefined => {}
         ValueKind::None => out.push_str("None"),
+        // A markup string (from `safe`, `escape`) is markupsafe's `Markup('...')`.
+        ValueKind::String if value.is_safe() => {
+            out.push_str("Markup(");
+            write_str_repr(out, value.as_str().unwrap_or_default());
+            out.push(')');
+        }
         ValueKind::Bool => out.push_str(if value.is_true() { "True" } else { "False" }),
         ValueKind::Number => write_number(out, value),
         ValueKind::String => write_str_repr(out, value.as_str().unwrap_or_default()),

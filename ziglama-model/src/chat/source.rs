@@ -14,7 +14,8 @@ use regex::Regex;
 ///   cannot iterate over `None` (see [`guard_for_loops`]).
 /// - in templates that make markup strings (`safe`, `escape`), `+` escapes as
 ///   markupsafe's `Markup` does (see [`super::markup`]);
-/// - `str % args` formats as Python's printf-style formatting (see [`super::percent`]);
+/// - `str % args` formats as Python's printf-style formatting, and `-x` negates booleans
+///   (see [`super::arithmetic`]);
 /// - operands of `~` are printed as Python's `str` prints them (see
 ///   [`super::concat::python_concat`]).
 pub(crate) fn prepare(source: &str) -> String {
@@ -23,7 +24,10 @@ pub(crate) fn prepare(source: &str) -> String {
         text = map_tags(&text, super::markup::python_add);
     }
     if text.contains('%') {
-        text = map_tags(&text, super::percent::python_mod);
+        text = map_tags(&text, super::arithmetic::python_mod);
+    }
+    if text.contains('-') {
+        text = map_tags(&text, super::arithmetic::python_neg);
     }
     if text.contains('~') {
         map_tags(&text, super::concat::python_concat)

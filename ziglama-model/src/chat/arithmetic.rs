@@ -1,13 +1,17 @@
-//! The `%` operator as Python evaluates it: printf-style formatting when the left operand
-//! is a string (`'%s: %d' % (name, n)`), floored modulo on numbers. minijinja has only
-//! the modulo, so every chain holding a binary `%` is rewritten before compiling:
-//! `a % b` becomes `_ziglama_mod(a, b)` (see [`modulo`]).
+//! Arithmetic that minijinja evaluates differently from Python.
+//!
+//! `%` is printf-style formatting when the left operand is a string (`'%s: %d' % (name,
+//! n)`) and floored modulo on numbers; minijinja has only the modulo, so every chain
+//! holding a binary `%` is rewritten before compiling: `a % b` becomes
+//! `_ziglama_mod(a, b)` (see [`modulo`]). Unary minus on anything but a number literal
+//! becomes `_ziglama_neg(x)`, since Python negates booleans (`-True` is `-1`; see
+//! [`negate`]).
 
 use minijinja::formatting::{format, FormatStyle};
 use minijinja::value::ValueKind;
 use minijinja::{Error, ErrorKind, Value};
 
-use super::expr::{Expr, Level};
+use super::expr::{Expr, Kind, Level};
 use super::python::{py_repr, py_str};
 
 /// The name of the function `%` becomes.
@@ -23,6 +27,56 @@ pub(crate) fn python_mod(tag: &str, is_statement: bool) -> String {
     };
     expr.rewrite_chains(Level::Math2, &["*", "/", "//", "%"], "%", MOD_FUNCTION);
     expr.finish()
+}
+
+/// The name of the function unary minus becomes.
+pub(crate) const NEG_FUNCTION: &str = "_ziglama_neg";
+
+/// Rewrites unary minus on anything but a number literal (`-x`, `-(a)`) into
+/// `_ziglama_neg(x)`: Python negates booleans (`-True` is `-1`), minijinja refuses.
+pub(crate) fn python_neg(tag: &str, is_statement: bool) -> String {
+    if !tag[2..tag.len().saturating_sub(2).max(2)].contains('-') {
+        return tag.to_owned();
+    }
+    let Some(mut expr) = Expr::parse(tag, is_statement) else {
+        return tag.to_owned();
+    };
+    for k in 0..expr.len() {
+        let unary = expr.kind(k) == Kind::Op
+            && expr.text(k) == "-"
+            && !expr.is_binary(k, "-")
+            && k + 1 < expr.len()
+            && expr.kind(k + 1) != Kind::Number;
+        if !unary {
+            continue;
+        }
+        if let Some(end) = expr.unary_operand_end(k) {
+            expr.replace(k, format!("{NEG_FUNCTION}("));
+            expr.insert_after(end, 0, ")");
+        }
+    }
+    expr.finish()
+}
+
+/// `-v` as Python evaluates it: numbers and booleans negate, anything else is an error.
+pub(crate) fn negate(v: &Value) -> Result<Value, Error> {
+    match v.kind() {
+        ValueKind::Bool => Ok(Value::from(-i64::from(v.is_true()))),
+        ValueKind::Number if v.is_integer() => i128::try_from(v.clone())
+            .ok()
+            .and_then(i128::checked_neg)
+            .map(Value::from)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "integer overflow in -")),
+        ValueKind::Number => Ok(Value::from(-as_f64(v).unwrap_or(f64::NAN))),
+        ValueKind::Undefined => Err(Error::new(
+            ErrorKind::UndefinedError,
+            "undefined value negated",
+        )),
+        kind => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("bad operand type for unary -: '{kind}'"),
+        )),
+    }
 }
 
 /// `a % b` as Python evaluates it.
@@ -45,7 +99,7 @@ pub(crate) fn modulo(a: &Value, b: &Value) -> Result<Value, Error> {
             Ok(Value::from(if y < 0 && r != 0 { r + y } else { r }))
         }
         _ => {
-            let (Ok(x), Ok(y)) = (f64::try_from(a.clone()), f64::try_from(b.clone())) else {
+            let (Some(x), Some(y)) = (as_f64(a), as_f64(b)) else {
                 return Err(Error::new(
                     ErrorKind::InvalidOperation,
                     format!(
@@ -67,9 +121,21 @@ pub(crate) fn modulo(a: &Value, b: &Value) -> Result<Value, Error> {
     }
 }
 
+/// A number (or bool, as Python's `True` is 1) as a float.
+pub(crate) fn as_f64(v: &Value) -> Option<f64> {
+    match v.kind() {
+        ValueKind::Bool => Some(if v.is_true() { 1.0 } else { 0.0 }),
+        ValueKind::Number => f64::try_from(v.clone()).ok(),
+        _ => None,
+    }
+}
+
 /// Python's `format % args`: a tuple gives the arguments, anything else is the one
 /// argument; `%s`, `%r` and `%a` print with Python's `str`/`repr`, the rest as printf.
+/// As in Python, a list or dict given to a format without conversions is accepted (they
+/// could serve `%(name)s`).
 fn printf(format_str: &str, args: &Value) -> Result<Value, Error> {
+    let mapping_like = !args.is_tuple() && matches!(args.kind(), ValueKind::Seq | ValueKind::Map);
     let args: Vec<Value> = if args.is_tuple() {
         args.try_iter()?.collect()
     } else {
@@ -92,6 +158,9 @@ fn printf(format_str: &str, args: &Value) -> Result<Value, Error> {
                 break;
             }
         }
+    }
+    if conversions.is_empty() && mapping_like {
+        return Ok(Value::from(format_str.replace("%%", "%")));
     }
     if conversions.len() != args.len() {
         return Err(Error::new(
@@ -128,6 +197,10 @@ mod tests {
             "{{ _ziglama_mod(a * b , c) - _ziglama_mod(d , 2) }}"
         );
         assert_eq!(python_mod("{{ '100%' }}", false), "{{ '100%' }}");
+        assert_eq!(
+            python_neg("{{ -t + -1 - -x.y[0](2)|abs ~ --(a) }}", false),
+            "{{ _ziglama_neg(t) + -1 - _ziglama_neg(x.y[0](2))|abs ~ _ziglama_neg(_ziglama_neg((a))) }}"
+        );
     }
 
     #[test]
