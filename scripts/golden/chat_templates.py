@@ -29,8 +29,9 @@ Writes ziglama-model/tests/data/chat/expected/<template>.json:
      "results": {<conversation>: {"output": TEXT} | {"error": {"type": ..., "message": ...}}}}
 and ziglama-model/tests/data/chat/snippets_expected.json: the small templates of
 snippets.json (probes of the Python semantics templates rely on) rendered over its
-variables. And ziglama-model/tests/data/chat/expressions.json: 300 random expressions (seeded) mixing
-~, + and % with the operators around them in precedence, with jinja2's output or error.
+variables. And ziglama-model/tests/data/chat/expressions.json: 400 random expressions (seeded) mixing
+~, + and % with the operators around them in precedence, printed or in set/if/for/macro
+statements, with jinja2's output or error.
 A template jinja2 cannot compile gets {"compile_error": {...}} instead of "results"; a GGUF
 file without a template gets {"missing": "tokenizer.chat_template"} (Gemma 3 270M has none).
 """
@@ -252,9 +253,10 @@ def random_expression(rng, depth: int = 0) -> str:
     return f"[{left}, {right}]"
 
 
-def render_expressions(count: int = 300) -> None:
-    """Random expressions (seeded) rendered as `{{ expr }}` into expressions.json: the
-    input and jinja2's output or error, for the rewrites of ~, + and %."""
+def render_expressions(count: int = 400) -> None:
+    """Random expressions (seeded), printed or used in set/if/for/macro statements, into
+    expressions.json: the template and jinja2's output or error, for the rewrites of ~, +,
+    % and unary minus."""
     rng = random.Random(20240309)
     cases = []
     seen = set()
@@ -264,7 +266,18 @@ def render_expressions(count: int = 300) -> None:
         if expr in seen or not any(op in expr for op in ("~", "+", "%")):
             continue
         seen.add(expr)
-        template = "{{ " + expr + " }}"
+        # Some in statements: set, if, for (a one-item list), macro default.
+        form = rng.random()
+        if form < 0.6:
+            template = "{{ " + expr + " }}"
+        elif form < 0.7:
+            template = "{% set v = " + expr + " %}[{{ v }}]"
+        elif form < 0.8:
+            template = "{% if " + expr + " %}yes{% else %}no{% endif %}"
+        elif form < 0.9:
+            template = "{% for v in [" + expr + "] %}{{ loop.index }}:{{ v }}{% endfor %}"
+        else:
+            template = "{% macro f(v=" + expr + ") %}<{{ v }}>{% endmacro %}{{ f() }}"
         try:
             result = {"output": compile_template(template).render(**EXPR_VARS)}
         except Exception as e:  # noqa: BLE001 - any failure is recorded
