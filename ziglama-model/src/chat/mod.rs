@@ -8,8 +8,9 @@
 //! `raise_exception` and `strftime_now`, a `tojson` filter that writes what Python's
 //! `json.dumps` writes, values printed as Python prints them (`None`, `True`, `['a']`), and
 //! Python's string and dict methods (`strip`, `split`, `startswith`, `items`, `get`, ...).
-//! The test `chat_template` checks this against jinja2 on the real models' templates and
-//! on every template of llama.cpp's `models/templates/`.
+//! The test `chat_template` checks this against jinja2 on SmolLM2's template, on every
+//! template of llama.cpp's `models/templates/` and on llama.cpp's ChatML fallback, over 29
+//! conversations, and on probes of Python semantics and random expressions.
 //!
 //! ```
 //! use ziglama_model::chat::{ChatTemplate, Message};
@@ -42,7 +43,14 @@
 //! - `~` prints its operands with Python's `str`: each operand goes through a filter;
 //! - `markup + str` escapes the string (markupsafe): in templates that use `safe` or
 //!   `escape`, chains of `+` become calls of a function with Python's semantics;
-//! - `str % args` is Python's printf-style formatting: `%` becomes a function call.
+//! - `str % args` is Python's printf-style formatting: `%` becomes a function call;
+//! - `-x` negates booleans as Python does: unary minus (on anything but a number literal)
+//!   becomes a function call.
+//!
+//! What remains different (checked by the tests, never met in a real template): ordering
+//! comparisons of values Python cannot order (a list and a string, an undefined value)
+//! give false instead of an error; `x + not y` does not parse; a `namespace()` lists its
+//! attributes in sorted order, not in the order they were set.
 //!
 //! `{% generation %}` blocks (accepted by transformers' environment) render their body.
 //! The variables are those `apply_chat_template` passes, except that only `bos_token` and
