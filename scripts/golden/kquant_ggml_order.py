@@ -1,7 +1,8 @@
 """Golden data for ziglama-tensor/tests/kquant_kernels.rs (ggml_order_*): asks libggml-cpu (llama.cpp's CPU
 backend built by shared/tools/setup-peer.sh for this machine) for Q4_K/Q6_K products of random
-blocks: repacked gemm/gemv, vec_dot, and the Q8_K quants. Usage (from the repository root):
-  for c in "1 2 24 7" "2 1 16 4" "3 5 8 5"; do set -- $c
+blocks: repacked gemm/gemv, vec_dot, ggml_mul_mat of the plain weights (tiled for 8+ rows), and
+the Q8_K quants. Usage (from the repository root):
+  for c in "1 2 24 7" "2 1 16 4" "3 5 8 5" "4 2 16 9"; do set -- $c
     ~/.cache/ziglama-peer/venv/bin/python scripts/golden/kquant_ggml_order.py \
       ziglama-tensor/tests/data/kquant_ggml $1 $2 $3 $4; done
 (arguments: out dir, seed, super-blocks per row, weight rows (multiple of 8), activation rows)."""
@@ -88,10 +89,41 @@ s6 = np.zeros((nr, nc), dtype=np.float32)
 for r in range(nr):
     for c in range(nc):
         cpu.ggml_vec_dot_q6_K_q8_K(n, ptr(s6[r, c:]), 0, ptr(w6[c]), 0, ptr(xq[r]), 0, 1)
+# ggml_mul_mat through a graph, plain (not repacked) weights: ggml_vec_dot_* for fewer than
+# 8 activation rows, the tiled k-quant path (ggml-cpu/tiled) for 8 or more.
+class InitParams(ctypes.Structure):
+    _fields_ = [("mem_size", ctypes.c_size_t), ("mem_buffer", P), ("no_alloc", ctypes.c_bool)]
+base = ctypes.CDLL(LIB + "libggml-base.so")
+base.ggml_init.argtypes = [InitParams]; base.ggml_init.restype = P
+base.ggml_new_tensor_2d.argtypes = [P, I, I64, I64]; base.ggml_new_tensor_2d.restype = P
+base.ggml_get_data.argtypes = [P]; base.ggml_get_data.restype = P
+for f in ("ggml_mul_mat", "ggml_new_graph"):
+    getattr(base, f).restype = P
+base.ggml_mul_mat.argtypes = [P, P, P]; base.ggml_new_graph.argtypes = [P]
+base.ggml_build_forward_expand.argtypes = [P, P]; base.ggml_free.argtypes = [P]
+cpu.ggml_graph_compute_with_ctx.argtypes = [P, P, I]
+
+def mul_mat(wb, wtype):
+    ctx = base.ggml_init(InitParams(64 << 20, None, False))
+    a = base.ggml_new_tensor_2d(ctx, wtype, n, nc)
+    b = base.ggml_new_tensor_2d(ctx, 0, n, nr)
+    ctypes.memmove(base.ggml_get_data(a), wb.ctypes.data, wb.nbytes)
+    ctypes.memmove(base.ggml_get_data(b), x.ctypes.data, x.nbytes)
+    c = base.ggml_mul_mat(ctx, a, b)
+    g = base.ggml_new_graph(ctx)
+    base.ggml_build_forward_expand(g, c)
+    cpu.ggml_graph_compute_with_ctx(ctx, g, 2)
+    res = np.zeros((nr, nc), dtype=np.float32)
+    ctypes.memmove(res.ctypes.data, base.ggml_get_data(c), res.nbytes)
+    base.ggml_free(ctx)
+    return res
+
+mm4 = mul_mat(np.ascontiguousarray(w), 12)
+mm6 = mul_mat(np.ascontiguousarray(w6), 14)
 os.makedirs(out, exist_ok=True)
 hdr = np.array([nb, nc, nr], dtype=np.uint32)
 with open(os.path.join(out, f"case{seed}.bin"), "wb") as f:
-    for a in (hdr, w, w6, x, xq, s_gemm, s_gemv, s_vd, s6):
+    for a in (hdr, w, w6, x, xq, s_gemm, s_gemv, s_vd, s6, mm4, mm6):
         f.write(a.tobytes())
 print("ok", nb, nc, nr, s_gemm.shape, "gemm-vs-gemv rows0..4 equal:", np.array_equal(s_gemm, s_gemv[:g4]),
       "gemv==vecdot:", np.array_equal(s_gemv, s_vd))

@@ -423,7 +423,9 @@ fn round_trip<Q: Quantize>(x: &[f32]) -> Vec<f32> {
 
 proptest! {
     /// Q8_K: `d = max / -127` and quants are rounded to nearest, so every value is within half
-    /// a step `|d| / 2` (plus the rounding of `d * q` and of `d` itself) of the input.
+    /// a step `|d| / 2` (plus the rounding of `d * q` and of `d` itself, and of the difference
+    /// taken in f32: a value exactly halfway between two steps, as seed 16357672070577570565
+    /// draws, lands a few ulps of the value beyond the half step) of the input.
     #[test]
     fn q8_k_round_trip(seed in any::<u64>(), nb in 1usize..=4) {
         let x = random_row(&mut Rng(seed), nb);
@@ -432,7 +434,8 @@ proptest! {
             let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
             let step = amax / 127.0;
             for (a, b) in xb.iter().zip(yb) {
-                prop_assert!((a - b).abs() <= 0.5 * step * (1.0 + 1e-5), "{a} vs {b}");
+                let ulps = 4.0 * f32::EPSILON * a.abs().max(b.abs());
+                prop_assert!((a - b).abs() <= 0.5 * step * (1.0 + 1e-5) + ulps, "{a} vs {b}");
             }
         }
     }
@@ -690,7 +693,9 @@ proptest! {
 // plain weights by `ggml_vec_dot_q4_K_q8_K` and `ggml_vec_dot_q6_K_q8_K`. Layout (little
 // endian): `nb, nc, nr` (u32), Q4_K weights (`nc` rows of `nb` blocks), Q6_K weights (same
 // shape), activations (`nr` rows of `256 nb` f32), their Q8_K blocks, then f32 outputs
-// `[row][col]`: gemm (`nr - nr % 4` rows), gemv, Q4_K vec_dot, Q6_K vec_dot (`nr` rows each).
+// `[row][col]`: gemm (`nr - nr % 4` rows), gemv, Q4_K vec_dot, Q6_K vec_dot, and `ggml_mul_mat`
+// of the plain (not repacked) Q4_K and Q6_K weights through a graph (`nr` rows each), which is
+// `ggml_vec_dot_*` for fewer than 8 activation rows and the tiled k-quant path for 8 or more.
 
 struct GgmlCase {
     nc: usize,
@@ -703,11 +708,13 @@ struct GgmlCase {
     gemv: Vec<f32>,
     q4k_vec_dot: Vec<f32>,
     q6k_vec_dot: Vec<f32>,
+    q4k_mul_mat: Vec<f32>,
+    q6k_mul_mat: Vec<f32>,
 }
 
 fn ggml_cases() -> Vec<GgmlCase> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kquant_ggml");
-    (1..=3)
+    (1..=4)
         .map(|i| {
             let bytes = std::fs::read(format!("{dir}/case{i}.bin")).unwrap();
             let mut at = 0;
@@ -741,6 +748,8 @@ fn ggml_cases() -> Vec<GgmlCase> {
                 gemv: pods(take(nr * nc * 4)),
                 q4k_vec_dot: pods(take(nr * nc * 4)),
                 q6k_vec_dot: pods(take(nr * nc * 4)),
+                q4k_mul_mat: pods(take(nr * nc * 4)),
+                q6k_mul_mat: pods(take(nr * nc * 4)),
             }
         })
         .collect()
@@ -775,6 +784,13 @@ fn ggml_order_models_equal_llama_cpp() {
                 if r < c.nr - c.nr % 4 {
                     assert_bits(&at, q4_k::vec_dot_ggml_gemm(w4, a), c.gemm[o]);
                 }
+                if q6_k::x86_uses_tiled(c.nr) {
+                    assert_bits(&at, q4_k::vec_dot_ggml_tiled(w4, a), c.q4k_mul_mat[o]);
+                    assert_bits(&at, q6_k::vec_dot_ggml_tiled(w6, a), c.q6k_mul_mat[o]);
+                } else {
+                    assert_bits(&at, q4_k::vec_dot_ggml_x86(w4, a), c.q4k_mul_mat[o]);
+                    assert_bits(&at, q6_k::vec_dot_ggml_x86(w6, a), c.q6k_mul_mat[o]);
+                }
             }
         }
     }
@@ -790,6 +806,7 @@ fn ggml_order_kernels_equal_llama_cpp() {
             let gemm = x86_kernel(X86Order::Gemm, isa);
             let vec_dot = x86_kernel(X86Order::VecDot, isa);
             let q6 = DotKernel::<BlockQ6_K>::select(isa);
+            let q6_tiled = ziglama_tensor::formats::q6_k::x86_tiled_kernel(isa);
             if gemv.isa() == Isa::Scalar {
                 continue;
             }
@@ -805,6 +822,9 @@ fn ggml_order_kernels_equal_llama_cpp() {
                     assert_bits(&at, q6.call(w6, a), c.q6k_vec_dot[o]);
                     if r < c.nr - c.nr % 4 {
                         assert_bits(&at, gemm.call(w4, a), c.gemm[o]);
+                    }
+                    if c.nr >= 8 {
+                        assert_bits(&at, q6_tiled.call(w6, a), c.q6k_mul_mat[o]);
                     }
                 }
             }
@@ -939,6 +959,12 @@ proptest! {
         let acts = random_rows(&mut rng, nb + skip, extreme_activation);
         for (_, k) in kernels::<BlockQ6_K>().into_iter().filter(|(_, k)| k.isa() != Isa::Scalar) {
             check_order("Q6_K", k, ziglama_tensor::formats::q6_k::vec_dot_ggml_x86, &rows, &acts, skip);
+        }
+        for isa in Isa::all_supported() {
+            let k = ziglama_tensor::formats::q6_k::x86_tiled_kernel(isa);
+            if k.isa() != Isa::Scalar {
+                check_order("Q6_K tiled", k, ziglama_tensor::formats::q6_k::vec_dot_ggml_tiled, &rows, &acts, skip);
+            }
         }
     }
 }

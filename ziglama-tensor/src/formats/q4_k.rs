@@ -482,6 +482,24 @@ pub fn vec_dot_ggml_gemm(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
     acc - acc_min
 }
 
+/// The dot product in the order of llama.cpp's tiled k-quant matrix multiplication
+/// (`ggml_compute_forward_mul_mat_tiled`), which it uses for every output of a product with
+/// 8 or more activation rows whose Q4_K weights are not repacked (row count not a multiple
+/// of 8): per super-block, with `I` and `M` the exact integer sums of the whole super-block
+/// and of its minimum terms, `r = fma(-dmin_w, M, I * d_w)` (`I * d_w` rounded), then
+/// `acc = fma(r, d_a, acc)`, in block order.
+pub fn vec_dot_ggml_tiled(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = 0f32;
+    for (x, y) in w.iter().zip(a) {
+        let (isum, imin) = pair_sums(x, y);
+        let i = isum.iter().sum::<i32>() as f32;
+        let m = imin.iter().sum::<i32>() as f32;
+        let r = (-x.dmin.to_f32()).mul_add(m, i * x.d.to_f32());
+        acc = r.mul_add(y.d, acc);
+    }
+    acc
+}
+
 /// ggml's `hsum_float_8`: `((a4 + a0) + (a6 + a2)) + ((a5 + a1) + (a7 + a3))`.
 pub(crate) fn hsum_float_8(a: [f32; 8]) -> f32 {
     let r = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];

@@ -8,8 +8,8 @@
 use half::f16;
 
 use super::q8_k::nearest_int;
-use super::{q8_k::BlockQ8_K, Block, Kernels, Quantize, VecDot, QK_K};
-use crate::GgmlType;
+use super::{q8_k::BlockQ8_K, Block, DotKernel, Kernels, Quantize, VecDot, QK_K};
+use crate::{GgmlType, Isa};
 
 /// ggml's `block_q6_k`.
 #[repr(C)]
@@ -258,6 +258,67 @@ pub fn vec_dot_ggml_x86(w: &[BlockQ6_K], a: &[BlockQ8_K]) -> f32 {
         }
     }
     super::q4_k::hsum_float_8(acc)
+}
+
+/// The dot product in the order of llama.cpp's tiled k-quant matrix multiplication
+/// (`ggml_compute_forward_mul_mat_tiled`, `ggml-cpu/tiled/`), which it uses instead of
+/// [`vec_dot_ggml_x86`] for every output of a product whose activation has 8 rows or more
+/// (`src1->ne[1] >= 8`) and whose weights are not repacked (on x86 every Q6_K tensor).
+///
+/// Per super-block, the exact integer sum `I` of the whole super-block (scales and the offset
+/// of 32 applied) is converted to f32 and multiplied by `d_w` (one rounding), then
+/// `acc = fma(that, d_a, acc)` in block order (the compiler fuses llama.cpp's multiply and
+/// add). Checked against llama.cpp's AVX-512 VNNI build.
+pub fn vec_dot_ggml_tiled(w: &[BlockQ6_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = 0f32;
+    for (x, y) in w.iter().zip(a) {
+        let mut isum = 0i32;
+        for h in 0..2 {
+            let ql = &x.ql[64 * h..64 * h + 64];
+            let qh = &x.qh[32 * h..32 * h + 32];
+            for p in 0..32 {
+                for (r, &q) in unpack_q6(ql, qh, p).iter().enumerate() {
+                    let i = 128 * h + 32 * r + p;
+                    isum += x.scales[i / 16] as i32 * q as i32 * y.qs[i] as i32;
+                }
+            }
+        }
+        acc = (isum as f32 * x.d.to_f32()).mul_add(y.d, acc);
+    }
+    acc
+}
+
+/// Which of llama.cpp's x86 orders a Q6_K product follows: [`vec_dot_ggml_x86`] for batches
+/// of fewer than 8 activation rows, [`vec_dot_ggml_tiled`] for 8 or more (every row of the
+/// batch).
+pub fn x86_uses_tiled(n_rows: usize) -> bool {
+    n_rows >= 8
+}
+
+/// The best Q6_K kernel in the order of [`vec_dot_ggml_tiled`] at or below `isa` that this
+/// CPU can run (the scalar reference where there is none). The single-row kernel of
+/// [`VecDot::KERNELS`] follows [`vec_dot_ggml_x86`].
+pub fn x86_tiled_kernel(isa: Isa) -> DotKernel<BlockQ6_K> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::simd::x86_64::{avx2::kquant as v2, avx512::kquant as v5};
+        let k2: super::RawDot<BlockQ6_K> = v2::vec_dot_q6_k_q8_k_tiled;
+        let k5: super::RawDot<BlockQ6_K> = v5::vec_dot_q6_k_q8_k_tiled;
+        for (target, f, name) in [(Isa::Avx512, k5, "avx512"), (Isa::Avx2, k2, "avx2")] {
+            if isa >= target && target.is_supported() {
+                // `f` needs exactly the features of `target`, which this CPU has.
+                return DotKernel {
+                    f,
+                    f4: None,
+                    tile: None,
+                    isa: target,
+                    name,
+                };
+            }
+        }
+    }
+    let _ = isa;
+    DotKernel::scalar()
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use std::arch::x86_64::*;
 use crate::formats::q3_k::unpack_scales as q3k_scales;
 use crate::formats::q8_k::BlockQ8_K;
 use crate::formats::{BlockIQ4_XS, BlockQ2_K, BlockQ3_K, BlockQ4_K, BlockQ5_K, BlockQ6_K};
+use crate::formats::{TILE_COLS, TILE_ROWS};
 
 /// 32 bytes starting at byte `32 i` of `s`.
 #[inline(always)]
@@ -411,18 +412,19 @@ pub(crate) unsafe fn vec_dot4_q4_k_q8_k_gemm(w: [&[BlockQ4_K]; 4], a: &[BlockQ8_
     q4k_repack_order!(gemm4, w, a, q4k_pairs)
 }
 
-/// Four weight rows by four activation rows in the order of llama.cpp's repacked
-/// matrix-matrix kernel: `out[r][c]` is [`vec_dot_q4_k_q8_k_gemm`] of `(w[r], a[c])`, by four
-/// calls of the four-row kernel.
+/// A GEMM tile ([`TILE_ROWS`] = 4 weight rows by [`TILE_COLS`] activation rows) in the order
+/// of llama.cpp's repacked matrix-matrix kernel: `out[r][c]` is [`vec_dot_q4_k_q8_k_gemm`] of
+/// `(w[r], a[c])`, by one call of the four-row kernel per activation row.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn tile_q4_k_q8_k_gemm(
-    w: [&[BlockQ4_K]; 4],
-    a: [&[BlockQ8_K]; 4],
-) -> [[f32; 4]; 4] {
-    let mut out = [[0f32; 4]; 4];
+    w: [&[BlockQ4_K]; TILE_ROWS],
+    a: [&[BlockQ8_K]; TILE_COLS],
+) -> [[f32; TILE_COLS]; TILE_ROWS] {
+    const { assert!(TILE_ROWS == 4) };
+    let mut out = [[0f32; TILE_COLS]; TILE_ROWS];
     for (c, a) in a.iter().enumerate() {
         // SAFETY: this function's own target features are those of the kernel.
         let v = unsafe { vec_dot4_q4_k_q8_k_gemm(w, a) };
@@ -667,6 +669,26 @@ pub(crate) unsafe fn vec_dot_iq4_xs_q8_k(w: &[BlockIQ4_XS], a: &[BlockQ8_K]) -> 
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
     hsum(acc)
+}
+
+/// Q6_K·Q8_K in the order of llama.cpp's tiled k-quant matrix multiplication (see
+/// [`crate::formats::q6_k::vec_dot_ggml_tiled`]), which it uses for batches of 8 or more
+/// activation rows: per super-block the lanes reduced to the exact sum `I`, then
+/// `acc = fma(f32(I) * d_w, d_a, acc)`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q6_k_q8_k_tiled(w: &[BlockQ6_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = _mm_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let s = halves_sum(q6k_sums(x, y));
+        let s = _mm_hadd_epi32(s, s);
+        let s = _mm_hadd_epi32(s, s);
+        let r = _mm_mul_ss(_mm_cvtepi32_ps(s), f16_pair(x.d, x.d));
+        acc = _mm_fmadd_ss(r, _mm_set_ss(y.d), acc);
+    }
+    _mm_cvtss_f32(acc)
 }
 
 /// Q8_K·Q8_K: signed products summed exactly into i32 (see [`pairs_signed`]), scaled by
