@@ -3,6 +3,8 @@
 //! Layer 6 of ziglama: the `TextGenerator` builder, samplers and logit processors, KV cache
 //! implementations, streaming, batching, grammar-constrained output and profiling.
 //!
+//! - [`generator`]: the `TextGenerator` builder, generation parameters and results,
+//!   contrastive search.
 //! - [`sampling`]: the `Sampler` and `LogitProcessor` traits and the sampler catalogue.
 //! - [`stream`]: incremental UTF-8-safe detokenization, stop strings and the token buffer
 //!   that carries a generation to its consumer.
@@ -15,5 +17,6 @@
 
 pub use ziglama_model as model;
 
+pub mod generator;
 pub mod sampling;
 pub mod stream;
