@@ -40,6 +40,9 @@ fn worse(a: &Candidate, b: &Candidate) -> bool {
     a.logit < b.logit || (a.logit == b.logit && a.id > b.id)
 }
 
+/// Above this `k`, top-k selects with `select_nth_unstable` (linear) instead of a heap.
+const HEAP_TOP_K_MAX: usize = 1024;
+
 /// The set of candidate tokens for one sampling step.
 ///
 /// ```
@@ -271,7 +274,8 @@ impl Candidates {
     ///
     /// One pass with a `k`-element min-heap whose root is the threshold to beat: on a
     /// vocabulary of 262,144 almost every candidate costs one comparison, with no allocation
-    /// once the scratch buffer has grown.
+    /// once the scratch buffer has grown. Above 1,024, a linear-time selection and a sort of
+    /// the `k` kept.
     pub fn truncate_top_k(&mut self, k: usize) {
         let n = self.data.len();
         if k == 0 {
@@ -283,6 +287,14 @@ impl Candidates {
         }
         if self.sorted {
             self.truncate(k);
+            return;
+        }
+        if k > HEAP_TOP_K_MAX {
+            // A large k makes the heap churn: select in linear time, then sort the k.
+            self.sort_prefix(k);
+            self.data.truncate(k);
+            self.sorted = true;
+            self.normalized = false;
             return;
         }
         let heap = &mut self.scratch;
@@ -316,7 +328,7 @@ impl Candidates {
     /// As [`Candidates::fill_from_logits`]; the set is left empty then.
     pub fn fill_top_k(&mut self, logits: &[f32], k: usize) -> Result<(), SamplingError> {
         let n = logits.len();
-        if k == 0 || k >= n {
+        if k == 0 || k >= n || k > HEAP_TOP_K_MAX {
             self.fill_from_logits(logits)?;
             self.truncate_top_k(k);
             return Ok(());
@@ -483,15 +495,21 @@ mod tests {
 
     #[test]
     fn fill_top_k_equals_fill_then_top_k() {
-        let logits: Vec<f32> = (0..1000)
+        let logits: Vec<f32> = (0..5000)
             .map(|i| (((i * 7919) % 1009) as f32 * 0.01).floor())
             .collect();
-        for k in [0, 1, 7, 40, 999, 1000, 2000] {
+        for k in [0, 1, 7, 40, 999, 1024, 1025, 2000, 4999, 5000, 6000] {
+            let mut sorted = Candidates::from_logits(&logits).unwrap();
+            sorted.sort_descending();
+            sorted.truncate(k.max(1).min(logits.len()));
             let mut a = Candidates::from_logits(&logits).unwrap();
             a.truncate_top_k(k);
             let mut b = Candidates::new();
             b.fill_top_k(&logits, k).unwrap();
             assert_eq!(a.as_slice(), b.as_slice(), "k = {k}");
+            if k > 0 {
+                assert_eq!(a.as_slice(), sorted.as_slice(), "k = {k}");
+            }
             assert_eq!(a.is_sorted(), b.is_sorted());
         }
         let mut bad = logits.clone();

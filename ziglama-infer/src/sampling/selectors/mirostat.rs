@@ -84,7 +84,12 @@ impl Sampler for Mirostat {
         "mirostat"
     }
     fn select(&mut self, c: &mut Candidates) -> Result<TokenId, SamplingError> {
-        c.softmax_for("mirostat", true)?;
+        // The estimate reads only the m most probable tokens and the cut keeps the top k:
+        // sort those m (a selection, not a sort of the vocabulary), and the rest only when
+        // k reaches past them.
+        c.softmax_for("mirostat", false)?;
+        let prefix = self.m.max(1);
+        let all_sorted = c.sort_prefix(prefix);
         let n = c.data.len();
         let mut sum_ti_bi = 0.0f32;
         let mut sum_ti_sq = 0.0f32;
@@ -107,7 +112,11 @@ impl Sampler for Mirostat {
         } else {
             (k as i64).max(1) as usize
         };
-        c.truncate_top_k(k);
+        if !all_sorted && k > prefix {
+            c.sort_after_prefix(prefix);
+        }
+        c.truncate(k);
+        c.sorted = true;
         c.softmax_for("mirostat", true)?;
         Ok(draw_and_learn(
             c,
@@ -161,10 +170,25 @@ impl Sampler for MirostatV2 {
         "mirostat-v2"
     }
     fn select(&mut self, c: &mut Candidates) -> Result<TokenId, SamplingError> {
-        c.softmax_for("mirostat-v2", true)?;
+        c.softmax_for("mirostat-v2", false)?;
         let mu = self.mu;
-        let keep = c.data.iter().position(|x| -x.p.log2() > mu);
-        c.truncate(keep.unwrap_or(c.data.len()).max(1));
+        if c.sorted {
+            let keep = c.data.iter().position(|x| -x.p.log2() > mu);
+            c.truncate(keep.unwrap_or(c.data.len()).max(1));
+        } else {
+            // Surprise grows as the logit falls, so the tokens kept are the top ones: count
+            // them, then select that many (no sort of the whole vocabulary).
+            // Compared in probability space (p >= 2^-mu), with llama.cpp's exact test
+            // (-log2 p > mu) only within 1e-4 of the threshold: one log2 per token saved.
+            let thr = (-mu).exp2();
+            let (hi, lo) = (thr * 1.0001, thr * 0.9999);
+            let keep = c
+                .data
+                .iter()
+                .filter(|x| x.p > hi || (x.p >= lo && -x.p.log2() <= mu))
+                .count();
+            c.truncate_top_k(keep.max(1));
+        }
         c.softmax_for("mirostat-v2", true)?;
         Ok(draw_and_learn(
             c,
