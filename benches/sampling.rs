@@ -12,14 +12,18 @@
 //!   the candidate set filled from the logits, the chain applied, the token accepted. This is
 //!   what llama.cpp's `llama_sampler_sample` does per token, and `benches/sampling_peer.py`
 //!   times that call on the same logits for the side-by-side comparison (docs/sampling.md).
-//! - `top_k_40/<logits>`: the candidate fill and top-k alone.
+//! - `mirostat_v2_chain/<logits>`: llama.cpp's chain for `--mirostat 2` (temperature 0.8,
+//!   Mirostat 2 with tau 5, eta 0.1), per token as above (`sampling_peer.py` times it too).
+//! - `top_k_40/<logits>`: the candidate fill and top-k alone (the unfused path).
 
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ziglama::infer::sampling::{Candidates, LogitProcessor, Sampler, SamplingConfig, TopK};
+use ziglama::infer::sampling::{
+    Candidates, LogitProcessor, MirostatMode, Sampler, SamplingConfig, TopK,
+};
 
 /// The committed golden logits (`ziglama-infer/tests/data/sampling/<name>.f32`).
 fn logits(name: &str) -> Vec<f32> {
@@ -43,6 +47,23 @@ fn bench_chain(c: &mut Criterion) {
             .with_seed(1234)
             .build(n)
             .expect("default config");
+        g.bench_function(format!("{name}_{n}"), |b| {
+            b.iter(|| {
+                let token = chain.sample(black_box(&logits)).unwrap();
+                chain.accept(token);
+                token
+            })
+        });
+        g.finish();
+
+        let mut g = c.benchmark_group("mirostat_v2_chain");
+        let mut chain = SamplingConfig {
+            mirostat: MirostatMode::V2,
+            ..SamplingConfig::default()
+        }
+        .with_seed(1234)
+        .build(n)
+        .expect("mirostat config");
         g.bench_function(format!("{name}_{n}"), |b| {
             b.iter(|| {
                 let token = chain.sample(black_box(&logits)).unwrap();

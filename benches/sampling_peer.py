@@ -12,8 +12,9 @@ default common_params_sampling (penalties 64/1/0/0, DRY 0, top-n-sigma -1, top-k
 typical 1, top-p 0.95, min-p 0.05, XTC 0/0.1, temp-ext 0.8/0/1, dist), and times
 `llama_sampler_sample(chain, ctx, -1)`: candidate fill from the logits, chain, accept, the
 same work as one `chain.sample(logits)` + `chain.accept(token)` in ziglama. Prints one JSON
-line per model with the per-token time of each repeat (microseconds, ctypes call overhead
-of about a microsecond included).
+line per model and chain with the per-token time of each repeat (microseconds, ctypes call
+overhead of about a microsecond included). The second chain is common/sampling.cpp's for
+mirostat = 2 (temperature 0.8, Mirostat 2 with tau 5, eta 0.1), timed over iters / 10 calls.
 """
 import argparse, ctypes, json, os, time
 import numpy as np
@@ -39,6 +40,27 @@ def default_chain(n_vocab, seed):
     return ch
 
 
+def mirostat_v2_chain(seed):
+    """common/sampling.cpp with mirostat = 2: temperature, then Mirostat 2 (tau 5, eta 0.1)."""
+    ch = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
+    L.llama_sampler_chain_add(ch, L.llama_sampler_init_temp(0.8))
+    L.llama_sampler_chain_add(ch, L.llama_sampler_init_mirostat_v2(seed, 5.0, 0.1))
+    return ch
+
+
+def time_chain(chain, ctx, iters, repeats):
+    for _ in range(200):
+        L.llama_sampler_sample(chain, ctx, -1)
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter_ns()
+        for _ in range(iters):
+            L.llama_sampler_sample(chain, ctx, -1)
+        runs.append(round((time.perf_counter_ns() - t0) / iters / 1000.0, 2))
+    L.llama_sampler_free(chain)
+    return runs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--iters", type=int, default=2000)
@@ -53,19 +75,12 @@ def main():
         got = np.ctypeslib.as_array(L.llama_get_logits_ith(m.ctx, -1), shape=(n,))
         want = np.fromfile(os.path.join(ROOT, "ziglama-infer/tests/data/sampling", name + ".f32"), dtype="<f4")
         same = bool(np.array_equal(got, want))
-        chain = default_chain(n, 1234)
-        for _ in range(200):
-            L.llama_sampler_sample(chain, m.ctx, -1)
-        runs = []
-        for _ in range(a.repeats):
-            t0 = time.perf_counter_ns()
-            for _ in range(a.iters):
-                L.llama_sampler_sample(chain, m.ctx, -1)
-            runs.append((time.perf_counter_ns() - t0) / a.iters / 1000.0)
-        L.llama_sampler_free(chain)
-        print(json.dumps({"model": name, "n_vocab": n, "logits_match_committed": same,
-                          "us_per_token": [round(r, 2) for r in runs], "best_us": round(min(runs), 2),
-                          "load": os.getloadavg()[0]}))
+        for chain_name, chain, iters in (("default", default_chain(n, 1234), a.iters),
+                                         ("mirostat_v2", mirostat_v2_chain(1234), max(1, a.iters // 10))):
+            runs = time_chain(chain, m.ctx, iters, a.repeats)
+            print(json.dumps({"model": name, "chain": chain_name, "n_vocab": n,
+                              "logits_match_committed": same, "us_per_token": runs,
+                              "best_us": min(runs), "load": os.getloadavg()[0]}))
 
 
 if __name__ == "__main__":
