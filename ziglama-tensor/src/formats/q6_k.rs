@@ -205,10 +205,20 @@ impl VecDot for BlockQ6_K {
         }
         sumf
     }
+    /// On x86, in the order of llama.cpp's `ggml_vec_dot_q6_K_q8_K` ([`vec_dot_ggml_x86`]),
+    /// which it uses for batches of fewer than 8 activation rows (see [`x86_tiled_kernel`] for
+    /// the order of larger batches).
     #[cfg(target_arch = "x86_64")]
     const KERNELS: Kernels<Self> = Kernels {
         avx2: Some(crate::simd::x86_64::avx2::kquant::vec_dot_q6_k_q8_k),
         avx512: Some(crate::simd::x86_64::avx512::kquant::vec_dot_q6_k_q8_k),
+        avx512_vnni: None,
+        neon: None,
+    };
+    #[cfg(target_arch = "x86_64")]
+    const KERNELS4: super::Kernels4<Self> = super::Kernels4 {
+        avx2: Some(crate::simd::x86_64::avx2::kquant::vec_dot4_q6_k_q8_k),
+        avx512: Some(crate::simd::x86_64::avx512::kquant::vec_dot4_q6_k_q8_k),
         avx512_vnni: None,
         neon: None,
     };

@@ -260,19 +260,18 @@ pub(crate) fn common4<'a, W, A>(w: [&'a [W]; 4], a: &'a [A]) -> ([&'a [W]; 4], &
     (w.map(|r| &r[..n]), &a[..n])
 }
 
-/// Q4_K·Q8_K in a llama.cpp repacked-kernel order; `$pairs` maps a block, its activation and
-/// its unpacked scales to the four pair-of-sub-block vectors of eight i32 lanes, `$reduce`
-/// maps those to `[I_0, I_1, I_2, I_3]`. `gemv`: one FMA per super-block of the whole sum;
-/// `gemm`: one per pair of sub-blocks, in order. Lane 0 of the accumulator is `acc`, lane 1
+/// Q4_K·Q8_K in a llama.cpp repacked-kernel order. `gemv`/`gemv4` take `$total`, which maps
+/// a block, its activation and its unpacked scales to eight i32 lanes summing to the whole
+/// super-block's integer sum, and make one FMA per super-block; `gemm`/`gemm4` take `$pairs`,
+/// which maps them to the four pair-of-sub-block vectors of eight i32 lanes, and make one FMA
+/// per pair of sub-blocks, in order. Lane 0 of the accumulator is `acc`, lane 1
 /// `acc_min`; the result is `acc - acc_min`.
 macro_rules! q4k_repack_order {
-    (gemv, $w:expr, $a:expr, $pairs:ident) => {{
+    (gemv, $w:expr, $a:expr, $total:ident) => {{
         let mut acc = _mm_setzero_ps();
         for (x, y) in $w.iter().zip($a) {
             let sm = k4_scales_mins(scales16(x));
-            let [p0, p1, p2, p3] = $pairs(x, y, sm);
-            let total = _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3));
-            let t = _mm_hadd_epi32(halves_sum(total), k4_min_sums(sm, y));
+            let t = _mm_hadd_epi32(halves_sum($total(x, y, sm)), k4_min_sums(sm, y));
             let t = _mm_hadd_epi32(t, t); // [I, M, I, M]
             let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d)); // [d, dmin, 0, 0]
             acc = _mm_fmadd_ps(_mm_cvtepi32_ps(t), dd, acc);
@@ -301,7 +300,7 @@ macro_rules! q4k_repack_order {
         }
         _mm_cvtss_f32(_mm_sub_ss(acc, _mm_movehdup_ps(acc)))
     }};
-    (gemv4, $w:expr, $a:expr, $pairs:ident) => {{
+    (gemv4, $w:expr, $a:expr, $total:ident) => {{
         let ([w0, w1, w2, w3], a) = common4($w, $a);
         let dist = 4 * std::mem::size_of_val(w0);
         let mut acc = _mm_setzero_ps();
@@ -313,11 +312,7 @@ macro_rules! q4k_repack_order {
             for r in 0..4 {
                 prefetch_block(x[r], dist);
                 let sm = k4_scales_mins(scales16(x[r]));
-                let [p0, p1, p2, p3] = $pairs(x[r], y, sm);
-                s[r] = halves_sum(_mm256_add_epi32(
-                    _mm256_add_epi32(p0, p1),
-                    _mm256_add_epi32(p2, p3),
-                ));
+                s[r] = halves_sum($total(x[r], y, sm));
                 m[r] = k4_min_sums(sm, y);
             }
             let (d, dmin) = q4k_scales4(x, y.d);
@@ -379,7 +374,7 @@ pub(crate) use q4k_repack_order;
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_q4_k_q8_k_gemv(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
-    q4k_repack_order!(gemv, w, a, q4k_pairs)
+    q4k_repack_order!(gemv, w, a, q4k_sums)
 }
 
 /// Four rows of [`vec_dot_q4_k_q8_k_gemv`], each bit-identical to it: the four rows' sums
@@ -389,7 +384,7 @@ pub(crate) unsafe fn vec_dot_q4_k_q8_k_gemv(w: &[BlockQ4_K], a: &[BlockQ8_K]) ->
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot4_q4_k_q8_k_gemv(w: [&[BlockQ4_K]; 4], a: &[BlockQ8_K]) -> [f32; 4] {
-    q4k_repack_order!(gemv4, w, a, q4k_pairs)
+    q4k_repack_order!(gemv4, w, a, q4k_sums)
 }
 
 /// Q4_K·Q8_K in the order of llama.cpp's repacked matrix-matrix kernel
@@ -669,6 +664,29 @@ pub(crate) unsafe fn vec_dot_iq4_xs_q8_k(w: &[BlockIQ4_XS], a: &[BlockQ8_K]) -> 
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
     hsum(acc)
+}
+
+/// Four rows of [`vec_dot_q6_k_q8_k`], each bit-identical to it (its own eight-lane
+/// accumulator, the same operations in the same order); the activation block is shared and
+/// each row is prefetched four rows ahead, block by block.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q6_k_q8_k(w: [&[BlockQ6_K]; 4], a: &[BlockQ8_K]) -> [f32; 4] {
+    let ([w0, w1, w2, w3], a) = common4(w, a);
+    let dist = 4 * std::mem::size_of_val(w0);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (i, y) in a.iter().enumerate() {
+        let x = [&w0[i], &w1[i], &w2[i], &w3[i]];
+        for (acc, x) in acc.iter_mut().zip(x) {
+            prefetch_block(x, dist);
+            let d = _mm_cvtss_f32(f16_pair(x.d, x.d)) * y.d;
+            let sumi = q6k_sums(x, y);
+            *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+        }
+    }
+    [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
 }
 
 /// Q6_K·Q8_K in the order of llama.cpp's tiled k-quant matrix multiplication (see

@@ -150,7 +150,7 @@ pub(crate) unsafe fn vec_dot_q4_k_q8_k(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 
 /// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_q4_k_q8_k_gemv(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
-    q4k_repack_order!(gemv, w, a, q4k_pairs)
+    q4k_repack_order!(gemv, w, a, q4k_sums)
 }
 
 /// Four rows of [`vec_dot_q4_k_q8_k_gemv`], each bit-identical to it.
@@ -159,7 +159,7 @@ pub(crate) unsafe fn vec_dot_q4_k_q8_k_gemv(w: &[BlockQ4_K], a: &[BlockQ8_K]) ->
 /// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot4_q4_k_q8_k_gemv(w: [&[BlockQ4_K]; 4], a: &[BlockQ8_K]) -> [f32; 4] {
-    q4k_repack_order!(gemv4, w, a, q4k_pairs)
+    q4k_repack_order!(gemv4, w, a, q4k_sums)
 }
 
 /// Q4_K·Q8_K in the order of llama.cpp's repacked matrix-matrix kernel (see
@@ -298,6 +298,29 @@ pub(crate) unsafe fn vec_dot_q6_k_q8_k(w: &[BlockQ6_K], a: &[BlockQ8_K]) -> f32 
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
     hsum(acc)
+}
+
+/// Four rows of [`vec_dot_q6_k_q8_k`], each bit-identical to it (its own eight-lane
+/// accumulator, the same operations in the same order); the activation block is shared and
+/// each row is prefetched four rows ahead, block by block.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot4_q6_k_q8_k(w: [&[BlockQ6_K]; 4], a: &[BlockQ8_K]) -> [f32; 4] {
+    let ([w0, w1, w2, w3], a) = common4(w, a);
+    let dist = 4 * std::mem::size_of_val(w0);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (i, y) in a.iter().enumerate() {
+        let x = [&w0[i], &w1[i], &w2[i], &w3[i]];
+        for (acc, x) in acc.iter_mut().zip(x) {
+            prefetch_block(x, dist);
+            let d = _mm_cvtss_f32(f16_pair(x.d, x.d)) * y.d;
+            let sumi = q6k_sums(x, y);
+            *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+        }
+    }
+    [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
 }
 
 /// Q6_K·Q8_K in the order of llama.cpp's tiled k-quant matrix multiplication (see
