@@ -115,7 +115,7 @@ impl VecDot for BlockQ5_0 {
     };
     #[cfg(target_arch = "x86_64")]
     const TILES: super::Tiles<Self> = super::Tiles {
-        avx2: None,
+        avx2: Some(crate::simd::x86_64::avx2::gemm::tile_q5_0_q8_0),
         avx512: Some(crate::simd::x86_64::avx512::gemm::tile_q5_0_q8_0),
         avx512_vnni: Some(crate::simd::x86_64::avx512::gemm::tile_q5_0_q8_0_vnni),
         neon: None,

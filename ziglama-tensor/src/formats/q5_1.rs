@@ -120,7 +120,7 @@ impl VecDot for BlockQ5_1 {
     };
     #[cfg(target_arch = "x86_64")]
     const TILES: super::Tiles<Self> = super::Tiles {
-        avx2: None,
+        avx2: Some(crate::simd::x86_64::avx2::gemm::tile_q5_1_q8_1),
         avx512: Some(crate::simd::x86_64::avx512::gemm::tile_q5_1_q8_1),
         avx512_vnni: Some(crate::simd::x86_64::avx512::gemm::tile_q5_1_q8_1_vnni),
         neon: None,

@@ -1,5 +1,6 @@
 //! AVX2 dot-product kernels, by format family.
 
 pub mod float;
+pub mod gemm;
 pub mod kquant;
 pub mod legacy;
