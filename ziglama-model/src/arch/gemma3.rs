@@ -34,10 +34,9 @@ fn sliding_layers(keys: ArchKeys<'_>, n_layer: usize) -> Result<Vec<bool>> {
         None => DEFAULT_SWA_PATTERN,
         Some(MetadataValue::Array(MetadataArray::Bool(flags))) => {
             if flags.len() != n_layer {
-                return Err(keys.invalid(
-                    KEY,
-                    format!("{} flags for {n_layer} layers", flags.len()),
-                ));
+                return Err(
+                    keys.invalid(KEY, format!("{} flags for {n_layer} layers", flags.len()))
+                );
             }
             return Ok(flags.clone());
         }

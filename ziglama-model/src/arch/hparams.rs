@@ -103,7 +103,9 @@ impl BaseHparams {
         }
         let rms_eps = keys.f32(arch::LAYER_NORM_RMS_EPSILON)?;
         let freq_base = keys.opt_f32(arch::ROPE_FREQ_BASE)?.unwrap_or(10000.0);
-        let n_rot = keys.opt_usize(arch::ROPE_DIMENSION_COUNT)?.unwrap_or(head_dim);
+        let n_rot = keys
+            .opt_usize(arch::ROPE_DIMENSION_COUNT)?
+            .unwrap_or(head_dim);
         if n_rot != head_dim {
             return Err(keys.invalid(
                 arch::ROPE_DIMENSION_COUNT,
@@ -158,7 +160,9 @@ fn rope_scaling(keys: ArchKeys<'_>, n_ctx_train: usize) -> Result<RopeScaling> {
             n_ctx_orig,
             beta_fast: keys.opt_f32("rope.scaling.yarn_beta_fast")?.unwrap_or(32.0),
             beta_slow: keys.opt_f32("rope.scaling.yarn_beta_slow")?.unwrap_or(1.0),
-            log_mul: keys.opt_f32("rope.scaling.yarn_log_multiplier")?.unwrap_or(0.0),
+            log_mul: keys
+                .opt_f32("rope.scaling.yarn_log_multiplier")?
+                .unwrap_or(0.0),
         },
         other => {
             return Err(keys.invalid(
