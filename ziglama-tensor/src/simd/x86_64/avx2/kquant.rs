@@ -15,6 +15,11 @@
 //! rounded to f32 in eight parts instead of one, and the order of the f32 additions.
 //! `tests/kquant_kernels.rs` bounds the difference.
 //!
+//! Q4_K and Q6_K go further: their kernels follow llama.cpp's x86 summation orders exactly
+//! (the repacked `gemv`/`gemm` kernels and `ggml_vec_dot_q4_K_q8_K` for Q4_K,
+//! `ggml_vec_dot_q6_K_q8_K` and the tiled matrix multiplication for Q6_K), each equal bit for
+//! bit to a scalar model in `formats::q4_k` / `formats::q6_k` (see docs/kernels.md).
+//!
 //! IQ4_XS and Q8_K·Q8_K multiply signed weights by signed activations with `vpsignb`, which
 //! cannot negate -128: they are exact when the activation quants lie in `-127..=127`, which is
 //! what Q8_K's quantizer produces (`d = max / -127`, quants clamped to 127).
