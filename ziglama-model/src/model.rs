@@ -23,11 +23,16 @@
 
 pub mod kv_cache;
 mod layered_cache;
+mod paged;
+mod prefix;
 mod sliding_window;
+mod state_file;
+mod storage;
 
 use std::path::Path;
 
 use ziglama_nn::block::BlockScratch;
+use ziglama_nn::kv_cache::KeyRotation;
 use ziglama_nn::norm::rms_norm_rows;
 use ziglama_nn::KvCache;
 use ziglama_tensor::{matmul, ThreadPool};
@@ -38,7 +43,11 @@ use crate::{ModelError, Result};
 
 pub use kv_cache::ContiguousKvCache;
 pub use layered_cache::LayeredKvCache;
+pub use paged::MultiSequenceKvCache;
+pub use prefix::reuse_prefix;
 pub use sliding_window::SlidingWindowKvCache;
+pub use state_file::{load_sequence, save_sequence};
+pub use storage::KvType;
 
 /// One entry of a [`Batch`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,23 +121,30 @@ impl Batch {
 }
 
 /// Per-sequence state of a model: the KV cache and work buffers. Owned by the caller.
+///
+/// The cache is any [`KvCache`]: [`Model::new_state`] gives a [`LayeredKvCache`] in `f16`
+/// (the full context for global layers, the window for sliding-window layers), and
+/// [`Model::new_state_with`] takes the caller's (another storage format, a paged
+/// [`MultiSequenceKvCache`], a `Box<dyn KvCache + Send + Sync>`).
 #[derive(Clone, Debug)]
-pub struct State {
-    /// The KV cache: per layer, the full context or the layer's sliding window.
-    pub cache: LayeredKvCache,
+pub struct State<C = LayeredKvCache> {
+    /// The KV cache.
+    pub cache: C,
     scratch: BlockScratch,
     x: Vec<f32>,
 }
 
-impl State {
+impl<C: KvCache> State<C> {
     /// Positions each sequence can hold.
     pub fn n_ctx(&self) -> usize {
         self.cache.n_ctx()
     }
 
-    /// Forgets every position of `seq`, to run a new sequence in its place.
+    /// Forgets every position of `seq`, to run a new sequence in its place (a sequence the
+    /// cache does not have is left alone).
     pub fn clear(&mut self, seq: usize) {
-        self.cache.clear(seq);
+        // The only error is a sequence out of range, which holds nothing to forget.
+        let _ = self.cache.remove_positions(seq, 0..usize::MAX);
     }
 }
 
@@ -225,16 +241,51 @@ impl Model {
     /// A fresh state for `n_seq` sequences of up to `n_ctx` positions each: global layers
     /// cache `n_ctx` positions, sliding-window layers their window.
     pub fn new_state(&self, n_ctx: usize, n_seq: usize) -> State {
-        let row_len = self
-            .hparams
-            .layers
-            .first()
-            .map_or(0, |c| c.attention.n_head_kv * c.attention.head_dim);
+        self.new_state_with(LayeredKvCache::new(
+            &self.hparams.windows(),
+            n_seq,
+            n_ctx,
+            self.kv_row_len(),
+        ))
+    }
+
+    /// A fresh state with the caller's cache, which must have [`Model::kv_row_len`] values
+    /// per row and one layer per block (checked by [`Model::forward`]).
+    ///
+    /// ```no_run
+    /// use ziglama_model::catalog::KnownModel;
+    /// use ziglama_model::model::{KvType, LayeredKvCache, Model};
+    /// let model = Model::load(KnownModel::SmolLM2.ensure()?)?;
+    /// let cache = LayeredKvCache::with_type(
+    ///     &model.hparams().windows(), 1, 512, model.kv_row_len(), KvType::Q8_0)?;
+    /// let state = model.new_state_with(cache);
+    /// assert_eq!(state.n_ctx(), 512);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new_state_with<C: KvCache>(&self, cache: C) -> State<C> {
         State {
-            cache: LayeredKvCache::new(&self.hparams.windows(), n_seq, n_ctx, row_len),
+            cache,
             scratch: BlockScratch::default(),
             x: Vec::new(),
         }
+    }
+
+    /// Values in one key or value row of the KV cache: `n_head_kv * head_dim`.
+    pub fn kv_row_len(&self) -> usize {
+        self.hparams
+            .layers
+            .first()
+            .map_or(0, |c| c.attention.n_head_kv * c.attention.head_dim)
+    }
+
+    /// What a cache needs to re-rotate its keys when positions move
+    /// ([`KvCache::shift_positions`]): every layer's RoPE and the head width.
+    pub fn key_rotation(&self) -> KeyRotation {
+        let layers = &self.hparams.layers;
+        KeyRotation::new(
+            layers.iter().map(|c| c.rope.clone()).collect(),
+            layers.first().map_or(0, |c| c.attention.head_dim),
+        )
     }
 
     /// Runs `batch` through the model, storing its keys and values in `state`, and returns
@@ -249,7 +300,12 @@ impl Model {
     /// [`ModelError::InvalidBatch`] for a token outside the vocabulary, a position past the
     /// state's context or a sequence it does not have (checked before anything runs), or an
     /// error of the layers below.
-    pub fn forward(&self, batch: &Batch, state: &mut State, pool: &ThreadPool) -> Result<Vec<f32>> {
+    pub fn forward<C: KvCache + Sync>(
+        &self,
+        batch: &Batch,
+        state: &mut State<C>,
+        pool: &ThreadPool,
+    ) -> Result<Vec<f32>> {
         self.forward_with_hidden(batch, state, pool)
             .map(|out| out.logits)
     }
@@ -262,12 +318,29 @@ impl Model {
     /// # Errors
     ///
     /// As [`Model::forward`].
-    pub fn forward_with_hidden(
+    pub fn forward_with_hidden<C: KvCache + Sync>(
         &self,
         batch: &Batch,
-        state: &mut State,
+        state: &mut State<C>,
         pool: &ThreadPool,
     ) -> Result<Outputs> {
+        let cache = &state.cache;
+        if cache.n_layer() != self.hparams.layers.len() || cache.row_len() != self.kv_row_len() {
+            return Err(ziglama_nn::NnError::Shape {
+                what: "KV cache".into(),
+                expected: format!(
+                    "{} layers of rows of {} values",
+                    self.hparams.layers.len(),
+                    self.kv_row_len()
+                ),
+                found: format!(
+                    "{} layers of rows of {} values",
+                    cache.n_layer(),
+                    cache.row_len()
+                ),
+            }
+            .into());
+        }
         for (index, e) in batch.entries.iter().enumerate() {
             let reason = if e.token as usize >= self.n_vocab() {
                 format!(
@@ -319,16 +392,7 @@ impl Model {
             .zip(&self.hparams.layers)
             .enumerate()
         {
-            block.forward(
-                config,
-                il,
-                x,
-                &positions,
-                &seqs,
-                cache,
-                scratch,
-                pool,
-            )?;
+            block.forward(config, il, x, &positions, &seqs, cache, scratch, pool)?;
         }
         let mut out_rows = Vec::new();
         for (i, entry) in batch.entries.iter().enumerate() {

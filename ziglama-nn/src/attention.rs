@@ -144,7 +144,11 @@ pub fn causal_attention(
         HashMap::new()
     } else {
         if batch.keys.len() != n * row_len {
-            return Err(len_error("attention: batch key rows", n * row_len, batch.keys.len()));
+            return Err(len_error(
+                "attention: batch key rows",
+                n * row_len,
+                batch.keys.len(),
+            ));
         }
         if batch.values.len() != n * row_len {
             return Err(len_error(
@@ -154,15 +158,6 @@ pub fn causal_attention(
             ));
         }
         (0..n).map(|i| ((seqs[i], positions[i]), i)).collect()
-    };
-    let row = |seq: usize, t: usize| -> Result<(&[f16], &[f16])> {
-        match in_batch.get(&(seq, t)) {
-            Some(&j) => Ok((
-                &batch.keys[j * row_len..][..row_len],
-                &batch.values[j * row_len..][..row_len],
-            )),
-            None => Ok((cache.key(layer, seq, t)?, cache.value(layer, seq, t)?)),
-        }
     };
     let group = n_head / n_head_kv;
     // llama.cpp multiplies with tinyBLAS when the batch has two or more tokens, else with
@@ -190,11 +185,32 @@ pub fn causal_attention(
             let mut keys = vec![0f32; n_kv * head_dim];
             let mut values = vec![0f32; n_kv * head_dim];
             let at = kvh * head_dim..(kvh + 1) * head_dim;
-            for t in first..=pos {
-                let (k, v) = row(seq, t)?;
+            let mut t = first;
+            while t <= pos {
                 let r = (t - start) * head_dim;
-                k[at.clone()].convert_to_f32_slice(&mut keys[r..][..head_dim]);
-                v[at.clone()].convert_to_f32_slice(&mut values[r..][..head_dim]);
+                if let Some(&j) = in_batch.get(&(seq, t)) {
+                    let at = j * row_len + kvh * head_dim;
+                    batch.keys[at..][..head_dim].convert_to_f32_slice(&mut keys[r..][..head_dim]);
+                    batch.values[at..][..head_dim]
+                        .convert_to_f32_slice(&mut values[r..][..head_dim]);
+                    t += 1;
+                    continue;
+                }
+                // A run of positions the cache holds, read in one call.
+                let mut end = t + 1;
+                while end <= pos && !in_batch.contains_key(&(seq, end)) {
+                    end += 1;
+                }
+                let len = (end - t) * head_dim;
+                cache.read(
+                    layer,
+                    seq,
+                    t..end,
+                    at.clone(),
+                    &mut keys[r..][..len],
+                    &mut values[r..][..len],
+                )?;
+                t = end;
             }
             let mut o = outs[task].lock().unwrap_or_else(|e| e.into_inner());
             let mut scores = vec![f32::NEG_INFINITY; n_kv.next_multiple_of(16)];
@@ -261,8 +277,23 @@ mod tests {
     }
 
     impl KvCache for Cache {
+        fn n_layer(&self) -> usize {
+            1
+        }
+        fn n_seq(&self) -> usize {
+            1
+        }
+        fn n_ctx(&self) -> usize {
+            1024
+        }
         fn row_len(&self) -> usize {
             self.row_len
+        }
+        fn bytes(&self) -> usize {
+            4 * self.row_len * self.keys.len()
+        }
+        fn contains(&self, _: usize, _: usize, pos: usize) -> bool {
+            pos < self.keys.len()
         }
         fn store(&mut self, _: usize, _: usize, pos: usize, k: &[f32], v: &[f32]) -> Result<()> {
             if self.keys.len() <= pos {
@@ -273,25 +304,33 @@ mod tests {
             self.values[pos] = v.iter().map(|&x| f16::from_f32(x)).collect();
             Ok(())
         }
-        fn key(&self, _: usize, seq: usize, pos: usize) -> Result<&[f16]> {
-            self.keys
-                .get(pos)
-                .map(|r| r.as_slice())
-                .ok_or(NnError::PositionOutOfRange {
-                    seq,
-                    pos,
-                    capacity: self.keys.len(),
-                })
+        fn read(
+            &self,
+            _: usize,
+            seq: usize,
+            positions: std::ops::Range<usize>,
+            cols: std::ops::Range<usize>,
+            keys: &mut [f32],
+            values: &mut [f32],
+        ) -> Result<()> {
+            let w = cols.len();
+            for (i, pos) in positions.enumerate() {
+                let (Some(k), Some(v)) = (self.keys.get(pos), self.values.get(pos)) else {
+                    return Err(NnError::PositionOutOfRange {
+                        seq,
+                        pos,
+                        capacity: self.keys.len(),
+                    });
+                };
+                k[cols.clone()].convert_to_f32_slice(&mut keys[i * w..][..w]);
+                v[cols.clone()].convert_to_f32_slice(&mut values[i * w..][..w]);
+            }
+            Ok(())
         }
-        fn value(&self, _: usize, seq: usize, pos: usize) -> Result<&[f16]> {
-            self.values
-                .get(pos)
-                .map(|r| r.as_slice())
-                .ok_or(NnError::PositionOutOfRange {
-                    seq,
-                    pos,
-                    capacity: self.values.len(),
-                })
+        fn remove_positions(&mut self, _: usize, positions: std::ops::Range<usize>) -> Result<()> {
+            self.keys.truncate(positions.start);
+            self.values.truncate(positions.start);
+            Ok(())
         }
     }
 

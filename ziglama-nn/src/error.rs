@@ -66,6 +66,30 @@ pub enum NnError {
         n_seq: usize,
     },
 
+    /// A KV cache with no room left for a new block of positions.
+    #[error("KV cache: full ({capacity} blocks of positions in use)")]
+    CacheFull {
+        /// Blocks the cache can hold.
+        capacity: usize,
+    },
+
+    /// A KV cache storage format that cannot hold the rows asked for (e.g. a row or column
+    /// range not a whole number of quantization blocks).
+    #[error("KV cache storage {format}: {reason}")]
+    Storage {
+        /// The storage format.
+        format: String,
+        /// What does not fit.
+        reason: String,
+    },
+
+    /// A saved KV cache sequence that cannot be loaded: bad magic, wrong shapes, truncation.
+    #[error("KV cache state file: {reason}")]
+    StateFile {
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A matrix product the tensor layer refused.
     #[error("{what}: {source}")]
     Tensor {

@@ -2,11 +2,14 @@
 //! full context for global layers, a ring of the window for sliding-window layers), chosen
 //! from the architecture's per-layer windows.
 
-use ziglama_nn::half::f16;
+use std::ops::Range;
+
+use ziglama_nn::kv_cache::check_seq;
 use ziglama_nn::{KvCache, NnError};
 
 use super::kv_cache::ContiguousKvCache;
 use super::sliding_window::SlidingWindowKvCache;
+use super::storage::KvType;
 
 /// Where one model layer's keys and values live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +43,7 @@ pub struct LayeredKvCache {
     n_ctx: usize,
     n_seq: usize,
     row_len: usize,
+    ty: KvType,
     full: ContiguousKvCache,
     windows: Vec<SlidingWindowKvCache>,
     slots: Vec<Slot>,
@@ -48,8 +52,26 @@ pub struct LayeredKvCache {
 impl LayeredKvCache {
     /// A cache for layers with the given sliding windows (`None` for a global layer), `n_seq`
     /// sequences of up to `n_ctx` positions, rows of `row_len` values. A window of `n_ctx`
-    /// positions or more needs no ring and is held in full.
+    /// positions or more needs no ring and is held in full. Rows are stored in `f16`.
     pub fn new(windows: &[Option<usize>], n_seq: usize, n_ctx: usize, row_len: usize) -> Self {
+        match Self::with_type(windows, n_seq, n_ctx, row_len, KvType::F16) {
+            Ok(c) => c,
+            Err(_) => unreachable!("f16 rows are whole blocks of one value"),
+        }
+    }
+
+    /// [`LayeredKvCache::new`] with rows stored in `ty`.
+    ///
+    /// # Errors
+    ///
+    /// [`NnError::Storage`] when `row_len` is not whole blocks of `ty`.
+    pub fn with_type(
+        windows: &[Option<usize>],
+        n_seq: usize,
+        n_ctx: usize,
+        row_len: usize,
+        ty: KvType,
+    ) -> Result<Self, NnError> {
         let mut sizes: Vec<usize> = Vec::new();
         let mut per_size: Vec<usize> = Vec::new();
         let mut n_full = 0;
@@ -75,18 +97,19 @@ impl LayeredKvCache {
                 }
             })
             .collect();
-        LayeredKvCache {
+        Ok(LayeredKvCache {
             n_ctx,
             n_seq,
             row_len,
-            full: ContiguousKvCache::new(n_full, n_seq, n_ctx, row_len),
+            ty,
+            full: ContiguousKvCache::with_type(n_full, n_seq, n_ctx, row_len, ty)?,
             windows: sizes
                 .iter()
                 .zip(&per_size)
-                .map(|(&w, &n)| SlidingWindowKvCache::new(n, n_seq, w, row_len))
-                .collect(),
+                .map(|(&w, &n)| SlidingWindowKvCache::with_type(n, n_seq, w, row_len, ty))
+                .collect::<Result<_, _>>()?,
             slots,
-        }
+        })
     }
 
     /// Positions each sequence can reach.
@@ -129,29 +152,55 @@ impl LayeredKvCache {
 
     /// Bytes of key and value storage of `layer`.
     pub fn layer_bytes(&self, layer: usize) -> usize {
-        2 * self.capacity(layer) * self.n_seq * self.row_len * std::mem::size_of::<u16>()
+        let row_bytes = self.ty.row_bytes(self.row_len).unwrap_or(0);
+        2 * self.capacity(layer) * self.n_seq * row_bytes
     }
 
-    /// Forgets every position of `seq`, in every layer.
-    pub fn clear(&mut self, seq: usize) {
-        self.full.clear(seq);
-        for w in &mut self.windows {
-            w.clear(seq);
-        }
+    /// The storage format of the rows.
+    pub fn kv_type(&self) -> KvType {
+        self.ty
     }
 
     fn slot(&self, layer: usize) -> Result<Slot, NnError> {
-        self.slots.get(layer).copied().ok_or_else(|| NnError::Shape {
-            what: "KV cache layer".into(),
-            expected: format!("below {}", self.slots.len()),
-            found: layer.to_string(),
-        })
+        self.slots
+            .get(layer)
+            .copied()
+            .ok_or_else(|| NnError::Shape {
+                what: "KV cache layer".into(),
+                expected: format!("below {}", self.slots.len()),
+                found: layer.to_string(),
+            })
     }
 }
 
 impl KvCache for LayeredKvCache {
+    fn n_layer(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn n_seq(&self) -> usize {
+        self.n_seq
+    }
+
+    fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
     fn row_len(&self) -> usize {
         self.row_len
+    }
+
+    fn bytes(&self) -> usize {
+        LayeredKvCache::bytes(self)
+    }
+
+    fn contains(&self, layer: usize, seq: usize, pos: usize) -> bool {
+        pos < self.n_ctx
+            && match self.slots.get(layer) {
+                Some(Slot::Full(l)) => self.full.contains(*l, seq, pos),
+                Some(Slot::Window(g, l)) => self.windows[*g].contains(*l, seq, pos),
+                None => false,
+            }
     }
 
     fn store(
@@ -162,6 +211,13 @@ impl KvCache for LayeredKvCache {
         key: &[f32],
         value: &[f32],
     ) -> Result<(), NnError> {
+        if pos >= self.n_ctx {
+            return Err(NnError::PositionOutOfRange {
+                seq,
+                pos,
+                capacity: self.n_ctx,
+            });
+        }
         match self.slot(layer)? {
             Slot::Full(l) => self.full.store(l, seq, pos, key, value),
             Slot::Window(g, l) => self.windows[g].store(l, seq, pos, key, value),
@@ -169,20 +225,42 @@ impl KvCache for LayeredKvCache {
         .map_err(|e| relabel(e, layer))
     }
 
-    fn key(&self, layer: usize, seq: usize, pos: usize) -> Result<&[f16], NnError> {
+    fn read(
+        &self,
+        layer: usize,
+        seq: usize,
+        positions: Range<usize>,
+        cols: Range<usize>,
+        keys: &mut [f32],
+        values: &mut [f32],
+    ) -> Result<(), NnError> {
         match self.slot(layer)? {
-            Slot::Full(l) => self.full.key(l, seq, pos),
-            Slot::Window(g, l) => self.windows[g].key(l, seq, pos),
+            Slot::Full(l) => self.full.read(l, seq, positions, cols, keys, values),
+            Slot::Window(g, l) => self.windows[g].read(l, seq, positions, cols, keys, values),
         }
         .map_err(|e| relabel(e, layer))
     }
 
-    fn value(&self, layer: usize, seq: usize, pos: usize) -> Result<&[f16], NnError> {
-        match self.slot(layer)? {
-            Slot::Full(l) => self.full.value(l, seq, pos),
-            Slot::Window(g, l) => self.windows[g].value(l, seq, pos),
+    fn remove_positions(&mut self, seq: usize, positions: Range<usize>) -> Result<(), NnError> {
+        check_seq(self.n_seq, seq)?;
+        self.full.remove_positions(seq, positions.clone())?;
+        for w in &mut self.windows {
+            w.remove_positions(seq, positions.clone())?;
         }
-        .map_err(|e| relabel(e, layer))
+        Ok(())
+    }
+
+    fn seq_len(&self, seq: usize) -> usize {
+        let windows = self.windows.iter().map(|w| w.seq_len(seq));
+        windows.fold(self.full.seq_len(seq), usize::max)
+    }
+
+    fn copy_sequence(&mut self, src: usize, dst: usize) -> Result<(), NnError> {
+        self.full.copy_sequence(src, dst)?;
+        for w in &mut self.windows {
+            w.copy_sequence(src, dst)?;
+        }
+        Ok(())
     }
 }
 
@@ -219,19 +297,30 @@ mod tests {
         );
         for pos in 0..5 {
             for l in 0..5 {
-                c.store(l, 0, pos, &[(10 * l + pos) as f32], &[0.0]).unwrap();
+                c.store(l, 0, pos, &[(10 * l + pos) as f32], &[0.0])
+                    .unwrap();
             }
         }
+        let (mut k, mut v) = ([0f32], [0f32]);
         for l in 0..5 {
-            assert_eq!(c.key(l, 0, 4).unwrap()[0].to_f32(), (10 * l + 4) as f32);
+            c.read(l, 0, 4..5, 0..1, &mut k, &mut v).unwrap();
+            assert_eq!(k[0], (10 * l + 4) as f32);
         }
         assert_eq!(c.held(3, 0), 2);
-        let err = c.key(3, 0, 1).unwrap_err();
+        let err = c.read(3, 0, 1..2, 0..1, &mut k, &mut v).unwrap_err();
         assert!(
-            matches!(err, NnError::PositionEvicted { layer: 3, pos: 1, window: 2, .. }),
+            matches!(
+                err,
+                NnError::PositionEvicted {
+                    layer: 3,
+                    pos: 1,
+                    window: 2,
+                    ..
+                }
+            ),
             "{err}"
         );
         assert_eq!(c.bytes(), (2 * 50 + 2 + 3 + 2) * 2 * 2);
-        assert!(c.key(5, 0, 0).is_err());
+        assert!(c.read(5, 0, 0..1, 0..1, &mut k, &mut v).is_err());
     }
 }

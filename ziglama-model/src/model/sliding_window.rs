@@ -2,20 +2,25 @@
 //! `window` positions, so memory and per-token attention cost stay flat however long the
 //! sequence grows.
 
-use ziglama_nn::half::f16;
-use ziglama_nn::half::slice::HalfBitsSliceExt;
+use std::ops::Range;
+
+use ziglama_nn::kv_cache::check_seq;
 use ziglama_nn::{KvCache, NnError};
+
+use super::storage::{KvType, Rows};
 
 /// A slot no position occupies.
 const EMPTY: usize = usize::MAX;
 
-/// Keys and values of the last `window` positions of `n_seq` sequences, in `f16`.
+/// Keys and values of the last `window` positions of `n_seq` sequences, in a [`KvType`]
+/// (`f16` unless chosen otherwise). Positions are unbounded ([`KvCache::n_ctx`] is
+/// `usize::MAX`): the ring, not the context, limits what is held.
 ///
 /// Position `p` lives in slot `p % window`; storing `p + window` evicts it, and reading an
 /// evicted position is an error ([`NnError::PositionEvicted`]). Attention with a window of
 /// `window` positions never reads one (it sees `p - window + 1 ..= p`).
 ///
-/// Memory: `2 * n_layer * n_seq * window * row_len * 2` bytes.
+/// Memory: `2 * n_layer * n_seq * window * row_bytes` bytes.
 ///
 /// ```
 /// use ziglama_model::model::SlidingWindowKvCache;
@@ -25,8 +30,11 @@ const EMPTY: usize = usize::MAX;
 ///     cache.store(0, 0, pos, &[pos as f32, 0.0], &[0.0; 2]).unwrap();
 /// }
 /// assert_eq!(cache.held(0, 0), 4); // positions 6..=9
-/// assert_eq!(cache.key(0, 0, 9).unwrap()[0].to_f32(), 9.0);
-/// assert!(cache.key(0, 0, 5).is_err()); // evicted by position 9
+/// let (mut k, mut v) = ([0f32; 2], [0f32; 2]);
+/// cache.read(0, 0, 9..10, 0..2, &mut k, &mut v).unwrap();
+/// assert_eq!(k[0], 9.0);
+/// assert!(cache.read(0, 0, 5..6, 0..2, &mut k, &mut v).is_err()); // evicted by position 9
+/// assert_eq!(cache.seq_len(0), 10);
 /// ```
 #[derive(Clone, Debug)]
 pub struct SlidingWindowKvCache {
@@ -34,8 +42,8 @@ pub struct SlidingWindowKvCache {
     n_seq: usize,
     window: usize,
     row_len: usize,
-    keys: Vec<u16>,
-    values: Vec<u16>,
+    keys: Rows,
+    values: Rows,
     /// The position in each (layer, sequence, slot), or [`EMPTY`].
     slots: Vec<usize>,
 }
@@ -44,17 +52,35 @@ impl SlidingWindowKvCache {
     /// A cache for `n_layer` layers, `n_seq` sequences, the last `window` positions of each
     /// (at least 1), rows of `row_len` values (`n_head_kv * head_dim`).
     pub fn new(n_layer: usize, n_seq: usize, window: usize, row_len: usize) -> Self {
+        match Self::with_type(n_layer, n_seq, window, row_len, KvType::F16) {
+            Ok(c) => c,
+            Err(_) => unreachable!("f16 rows are whole blocks of one value"),
+        }
+    }
+
+    /// [`SlidingWindowKvCache::new`] with rows stored in `ty`.
+    ///
+    /// # Errors
+    ///
+    /// [`NnError::Storage`] when `row_len` is not whole blocks of `ty`.
+    pub fn with_type(
+        n_layer: usize,
+        n_seq: usize,
+        window: usize,
+        row_len: usize,
+        ty: KvType,
+    ) -> Result<Self, NnError> {
         let window = window.max(1);
-        let len = n_layer * n_seq * window * row_len;
-        SlidingWindowKvCache {
+        let n_rows = n_layer * n_seq * window;
+        Ok(SlidingWindowKvCache {
             n_layer,
             n_seq,
             window,
             row_len,
-            keys: vec![0u16; len],
-            values: vec![0u16; len],
-            slots: vec![EMPTY; n_layer * n_seq * window],
-        }
+            keys: Rows::new(ty, row_len, n_rows)?,
+            values: Rows::new(ty, row_len, n_rows)?,
+            slots: vec![EMPTY; n_rows],
+        })
     }
 
     /// Positions each layer holds per sequence.
@@ -69,7 +95,7 @@ impl SlidingWindowKvCache {
 
     /// Bytes of key and value storage.
     pub fn bytes(&self) -> usize {
-        (self.keys.len() + self.values.len()) * std::mem::size_of::<u16>()
+        self.keys.bytes() + self.values.bytes()
     }
 
     /// Positions of `seq` that `layer` holds now (at most [`Self::window`]).
@@ -84,25 +110,9 @@ impl SlidingWindowKvCache {
             .count()
     }
 
-    /// Forgets every position of `seq`.
-    pub fn clear(&mut self, seq: usize) {
-        if seq >= self.n_seq {
-            return;
-        }
-        for layer in 0..self.n_layer {
-            let at = (layer * self.n_seq + seq) * self.window;
-            self.slots[at..at + self.window].fill(EMPTY);
-        }
-    }
-
     /// The slot index of `pos`, after checking `layer` and `seq`.
     fn slot(&self, layer: usize, seq: usize, pos: usize) -> Result<usize, NnError> {
-        if seq >= self.n_seq {
-            return Err(NnError::SequenceOutOfRange {
-                seq,
-                n_seq: self.n_seq,
-            });
-        }
+        check_seq(self.n_seq, seq)?;
         if layer >= self.n_layer {
             return Err(NnError::Shape {
                 what: "KV cache layer".into(),
@@ -113,11 +123,11 @@ impl SlidingWindowKvCache {
         Ok((layer * self.n_seq + seq) * self.window + pos % self.window)
     }
 
-    /// The row offset of `pos`, which must be held.
-    fn held_offset(&self, layer: usize, seq: usize, pos: usize) -> Result<usize, NnError> {
+    /// The slot of `pos`, which must be held.
+    fn held_slot(&self, layer: usize, seq: usize, pos: usize) -> Result<usize, NnError> {
         let slot = self.slot(layer, seq, pos)?;
         match self.slots[slot] {
-            p if p == pos => Ok(slot * self.row_len),
+            p if p == pos => Ok(slot),
             p if p != EMPTY && p > pos => Err(NnError::PositionEvicted {
                 layer,
                 seq,
@@ -130,8 +140,28 @@ impl SlidingWindowKvCache {
 }
 
 impl KvCache for SlidingWindowKvCache {
+    fn n_layer(&self) -> usize {
+        self.n_layer
+    }
+
+    fn n_seq(&self) -> usize {
+        self.n_seq
+    }
+
+    fn n_ctx(&self) -> usize {
+        usize::MAX
+    }
+
     fn row_len(&self) -> usize {
         self.row_len
+    }
+
+    fn bytes(&self) -> usize {
+        SlidingWindowKvCache::bytes(self)
+    }
+
+    fn contains(&self, layer: usize, seq: usize, pos: usize) -> bool {
+        self.held_slot(layer, seq, pos).is_ok()
     }
 
     fn store(
@@ -143,34 +173,87 @@ impl KvCache for SlidingWindowKvCache {
         value: &[f32],
     ) -> Result<(), NnError> {
         let slot = self.slot(layer, seq, pos)?;
-        for (what, row) in [("key", key), ("value", value)] {
-            if row.len() != self.row_len {
-                return Err(NnError::Shape {
-                    what: format!("KV cache {what} row"),
-                    expected: self.row_len.to_string(),
-                    found: row.len().to_string(),
-                });
-            }
-        }
-        let at = slot * self.row_len;
-        for (d, s) in self.keys[at..at + self.row_len].iter_mut().zip(key) {
-            *d = f16::from_f32(*s).to_bits();
-        }
-        for (d, s) in self.values[at..at + self.row_len].iter_mut().zip(value) {
-            *d = f16::from_f32(*s).to_bits();
-        }
+        self.keys.write(slot, key, "key")?;
+        self.values.write(slot, value, "value")?;
         self.slots[slot] = pos;
         Ok(())
     }
 
-    fn key(&self, layer: usize, seq: usize, pos: usize) -> Result<&[f16], NnError> {
-        let at = self.held_offset(layer, seq, pos)?;
-        Ok(self.keys[at..at + self.row_len].reinterpret_cast())
+    fn read(
+        &self,
+        layer: usize,
+        seq: usize,
+        positions: Range<usize>,
+        cols: Range<usize>,
+        keys: &mut [f32],
+        values: &mut [f32],
+    ) -> Result<(), NnError> {
+        let w = cols.len();
+        let n = positions.len();
+        if keys.len() != n * w || values.len() != n * w {
+            return Err(NnError::Shape {
+                what: "KV cache read buffers".into(),
+                expected: (n * w).to_string(),
+                found: format!("{} and {}", keys.len(), values.len()),
+            });
+        }
+        for (i, pos) in positions.enumerate() {
+            let slot = self.held_slot(layer, seq, pos)?;
+            self.keys
+                .read(slot, cols.clone(), &mut keys[i * w..][..w])?;
+            self.values
+                .read(slot, cols.clone(), &mut values[i * w..][..w])?;
+        }
+        Ok(())
     }
 
-    fn value(&self, layer: usize, seq: usize, pos: usize) -> Result<&[f16], NnError> {
-        let at = self.held_offset(layer, seq, pos)?;
-        Ok(self.values[at..at + self.row_len].reinterpret_cast())
+    fn remove_positions(&mut self, seq: usize, positions: Range<usize>) -> Result<(), NnError> {
+        check_seq(self.n_seq, seq)?;
+        for layer in 0..self.n_layer {
+            let at = (layer * self.n_seq + seq) * self.window;
+            for p in &mut self.slots[at..at + self.window] {
+                if *p != EMPTY && positions.contains(p) {
+                    *p = EMPTY;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn seq_len(&self, seq: usize) -> usize {
+        if seq >= self.n_seq {
+            return 0;
+        }
+        let mut len = 0;
+        for layer in 0..self.n_layer {
+            let at = (layer * self.n_seq + seq) * self.window;
+            for &p in &self.slots[at..at + self.window] {
+                if p != EMPTY {
+                    len = len.max(p + 1);
+                }
+            }
+        }
+        len
+    }
+
+    fn copy_sequence(&mut self, src: usize, dst: usize) -> Result<(), NnError> {
+        check_seq(self.n_seq, src)?;
+        check_seq(self.n_seq, dst)?;
+        if src == dst {
+            return Ok(());
+        }
+        for layer in 0..self.n_layer {
+            let s = (layer * self.n_seq + src) * self.window;
+            let d = (layer * self.n_seq + dst) * self.window;
+            for i in 0..self.window {
+                self.slots[d + i] = self.slots[s + i];
+                if self.slots[s + i] != EMPTY {
+                    self.keys.copy_row(s + i, d + i);
+                    self.values.copy_row(s + i, d + i);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -186,25 +269,26 @@ mod tests {
         }
         assert_eq!(c.held(1, 1), 3);
         assert_eq!(c.held(0, 1), 0);
-        for pos in 4..7 {
-            assert_eq!(c.key(1, 1, pos).unwrap()[0].to_f32(), pos as f32);
-            assert_eq!(c.value(1, 1, pos).unwrap()[0].to_f32(), -(pos as f32));
-        }
+        let (mut k, mut v) = ([0f32; 3], [0f32; 3]);
+        c.read(1, 1, 4..7, 0..1, &mut k, &mut v).unwrap();
+        assert_eq!(k, [4.0, 5.0, 6.0]);
+        assert_eq!(v, [-4.0, -5.0, -6.0]);
+        let (k, v) = (&mut [0f32; 1], &mut [0f32; 1]);
         assert!(matches!(
-            c.key(1, 1, 3),
+            c.read(1, 1, 3..4, 0..1, k, v),
             Err(NnError::PositionEvicted { pos: 3, .. })
         ));
         assert!(matches!(
-            c.key(1, 1, 7),
+            c.read(1, 1, 7..8, 0..1, k, v),
             Err(NnError::PositionNotStored { pos: 7, .. })
         ));
         assert!(matches!(
-            c.key(1, 0, 5),
+            c.read(1, 0, 5..6, 0..1, k, v),
             Err(NnError::PositionNotStored { .. })
         ));
-        c.clear(1);
+        c.remove_positions(1, 0..usize::MAX).unwrap();
         assert_eq!(c.held(1, 1), 0);
-        assert!(c.key(1, 1, 6).is_err());
+        assert!(!c.contains(1, 1, 6));
     }
 
     #[test]
