@@ -807,6 +807,7 @@ fn ggml_order_kernels_equal_llama_cpp() {
             let vec_dot = x86_kernel(X86Order::VecDot, isa);
             let q6 = DotKernel::<BlockQ6_K>::select(isa);
             let q6_tiled = ziglama_tensor::formats::q6_k::x86_tiled_kernel(isa);
+            let q4_tiled = x86_kernel(X86Order::Tiled, isa);
             if gemv.isa() == Isa::Scalar {
                 continue;
             }
@@ -825,6 +826,7 @@ fn ggml_order_kernels_equal_llama_cpp() {
                     }
                     if c.nr >= 8 {
                         assert_bits(&at, q6_tiled.call(w6, a), c.q6k_mul_mat[o]);
+                        assert_bits(&at, q4_tiled.call(w4, a), c.q4k_mul_mat[o]);
                     }
                 }
             }
@@ -931,10 +933,11 @@ proptest! {
         for (_, k) in kernels::<BlockQ4_K>().into_iter().filter(|(_, k)| k.isa() != Isa::Scalar) {
             check_order("Q4_K attached", k, q4_k::vec_dot_ggml_gemv, &rows, &acts, skip);
         }
-        let orders: [(X86Order, Q4kModel); 3] = [
+        let orders: [(X86Order, Q4kModel); 4] = [
             (X86Order::Gemv, q4_k::vec_dot_ggml_gemv),
             (X86Order::Gemm, q4_k::vec_dot_ggml_gemm),
             (X86Order::VecDot, q4_k::vec_dot_ggml_x86),
+            (X86Order::Tiled, q4_k::vec_dot_ggml_tiled),
         ];
         for isa in Isa::all_supported() {
             for (order, model) in orders {
@@ -985,4 +988,9 @@ fn q4_k_order_selection() {
     assert_eq!(orders(640, 4), [Gemm; 4]);
     assert_eq!(orders(640, 6), [Gemm, Gemm, Gemm, Gemm, Gemv, Gemv]);
     assert_eq!(orders(100, 6), [VecDot; 6]);
+    assert_eq!(orders(100, 8), [Tiled; 8]);
+    assert_eq!(
+        orders(640, 9),
+        [Gemm, Gemm, Gemm, Gemm, Gemm, Gemm, Gemm, Gemm, Gemv]
+    );
 }

@@ -308,7 +308,7 @@ impl VecDot for BlockQ4_K {
     const KERNELS: Kernels<Self> = Kernels::NONE;
 }
 
-/// The three summation orders of llama.cpp's Q4_K products on x86 with AVX2 (all three have
+/// The four summation orders of llama.cpp's Q4_K products on x86 with AVX2 (all four have
 /// a scalar model here and AVX2 and AVX-512 kernels equal to it bit for bit).
 ///
 /// Which one llama.cpp uses for an output is known from the tensor and the batch: Q4_K
@@ -316,8 +316,9 @@ impl VecDot for BlockQ4_K {
 /// time (`q4_K_8x8`); a batch of `n` activation rows then goes through the repacked
 /// matrix-matrix kernel for rows `0..n - n % 4` when `n > 3` ([`X86Order::Gemm`]) and
 /// through the matrix-vector kernel for the rest ([`X86Order::Gemv`], so every row when
-/// `n < 4`). Tensors with another row count are not repacked and every output is one
-/// `ggml_vec_dot_q4_K_q8_K` ([`X86Order::VecDot`]).
+/// `n < 4`). Tensors with another row count are not repacked: every output of a batch of
+/// fewer than 8 activation rows is one `ggml_vec_dot_q4_K_q8_K` ([`X86Order::VecDot`]), every
+/// output of a larger batch comes from the tiled k-quant path ([`X86Order::Tiled`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum X86Order {
     /// `ggml_gemv_q4_K_8x8_q8_K`: [`vec_dot_ggml_gemv`]. [`VecDot::KERNELS`] on x86.
@@ -326,6 +327,8 @@ pub enum X86Order {
     Gemm,
     /// `ggml_vec_dot_q4_K_q8_K`: [`vec_dot_ggml_x86`].
     VecDot,
+    /// The tiled k-quant matrix multiplication (`ggml-cpu/tiled`): [`vec_dot_ggml_tiled`].
+    Tiled,
 }
 
 impl X86Order {
@@ -333,7 +336,11 @@ impl X86Order {
     /// `n_rows`, with a Q4_K tensor of `n_out` rows (output features).
     pub fn for_output(n_out: usize, row: usize, n_rows: usize) -> Self {
         if !n_out.is_multiple_of(8) {
-            X86Order::VecDot
+            if n_rows >= 8 {
+                X86Order::Tiled
+            } else {
+                X86Order::VecDot
+            }
         } else if n_rows > 3 && row < n_rows - n_rows % 4 {
             X86Order::Gemm
         } else {
@@ -386,6 +393,10 @@ pub fn x86_kernel(order: X86Order, isa: Isa) -> DotKernel<BlockQ4_K> {
             X86Order::VecDot => (
                 (v2::vec_dot_q4_k_q8_k, None, None),
                 (v5::vec_dot_q4_k_q8_k, None, None),
+            ),
+            X86Order::Tiled => (
+                (v2::vec_dot_q4_k_q8_k_tiled, None, None),
+                (v5::vec_dot_q4_k_q8_k_tiled, None, None),
             ),
         };
         for (target, (f, f4, tile), name) in [(Isa::Avx512, k5, "avx512"), (Isa::Avx2, k2, "avx2")]

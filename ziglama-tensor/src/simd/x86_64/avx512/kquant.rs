@@ -300,6 +300,27 @@ pub(crate) unsafe fn vec_dot_q6_k_q8_k(w: &[BlockQ6_K], a: &[BlockQ8_K]) -> f32 
     hsum(acc)
 }
 
+/// Q4_K·Q8_K in the order of llama.cpp's tiled k-quant matrix multiplication (see
+/// [`crate::formats::q4_k::vec_dot_ggml_tiled`]), which it uses for batches of 8 or more
+/// activation rows with Q4_K weights it does not repack: per super-block the lanes reduced to
+/// the exact sums `I` and `M`, `r = fma(-dmin_w, M, f32(I) * d_w)`, `acc = fma(r, d_a, acc)`.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn vec_dot_q4_k_q8_k_tiled(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = _mm_setzero_ps();
+    for (x, y) in w.iter().zip(a) {
+        let sm = k4_scales_mins(scales16(x));
+        let t = _mm_hadd_epi32(halves_sum(q4k_sums(x, y, sm)), k4_min_sums(sm, y));
+        let f = _mm_cvtepi32_ps(_mm_hadd_epi32(t, t)); // [I, M, I, M]
+        let dd = f16_pair(x.d, x.dmin); // [d, dmin, 0, 0]
+        let r = _mm_fnmadd_ss(_mm_movehdup_ps(dd), _mm_movehdup_ps(f), _mm_mul_ss(f, dd));
+        acc = _mm_fmadd_ss(r, _mm_set_ss(y.d), acc);
+    }
+    _mm_cvtss_f32(acc)
+}
+
 /// Four rows of [`vec_dot_q6_k_q8_k`], each bit-identical to it (its own eight-lane
 /// accumulator, the same operations in the same order); the activation block is shared and
 /// each row is prefetched four rows ahead, block by block.
