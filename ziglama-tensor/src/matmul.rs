@@ -9,7 +9,7 @@ use std::mem::size_of;
 use std::sync::Mutex;
 
 use crate::error::{Result, TensorError};
-use crate::formats::{Block, DotKernel, Quantize, VecDot, TILE_COLS, TILE_ROWS};
+use crate::formats::{BatchKernels, Block, Quantize, VecDot, TILE_COLS, TILE_ROWS};
 use crate::{Isa, Tensor, ThreadPool};
 
 /// Work per task, at least, in weight bytes times activation rows: at memory speed (10-30
@@ -90,6 +90,18 @@ pub(crate) fn matmul_typed<W: VecDot>(
     pool: &ThreadPool,
     isa: Isa,
 ) -> Result<()> {
+    let plan = W::batch_kernels(w.n_rows(), x.len() / w.row_len().max(1), isa);
+    matmul_with_plan(w, x, y, pool, &plan)
+}
+
+/// [`matmul_typed`] with the kernels of `plan`.
+fn matmul_with_plan<W: VecDot>(
+    w: &Tensor,
+    x: &[f32],
+    y: &mut [f32],
+    pool: &ThreadPool,
+    plan: &BatchKernels<W>,
+) -> Result<()> {
     let k = w.row_len();
     let m = w.n_rows();
     let a_bs = <W::Activation as Block>::BLOCK_SIZE;
@@ -122,7 +134,7 @@ pub(crate) fn matmul_typed<W: VecDot>(
     let mut xq: Vec<W::Activation> = vec![bytemuck::Zeroable::zeroed(); n * a_row];
     quantize_rows::<W::Activation>(x, &mut xq, k, pool);
 
-    let kernel = DotKernel::<W>::select(isa);
+    let kernel = *plan.for_row(0);
     let row_bytes = w_row * size_of::<W>();
     let all_bytes: &[u8] = bytemuck::cast_slice(weights);
     let rows_per_task = rows_per_task(m, row_bytes, n, pool.n_threads());
@@ -170,7 +182,9 @@ pub(crate) fn matmul_typed<W: VecDot>(
     // rows at a time, each weight block loaded and unpacked once for TILE_COLS activations
     // and each activation block once for TILE_ROWS rows; every output is bit-identical to
     // the single-row kernel's.
-    let tiles = kernel.has_tile();
+    let split = plan.split.min(n);
+    let segments = [(&plan.head, 0, split), (&plan.tail, split, n)];
+    let tiles = segments.iter().any(|(k, j0, j1)| k.has_tile() && j0 < j1);
     let rows_per_task = if tiles {
         rows_per_task.next_multiple_of(TILE_ROWS)
     } else {
@@ -192,19 +206,23 @@ pub(crate) fn matmul_typed<W: VecDot>(
             if tiles {
                 while i + TILE_ROWS <= rows {
                     let wr: [&[W]; TILE_ROWS] = std::array::from_fn(|k| row(r0 + i + k));
-                    let mut j = 0;
-                    while j + TILE_COLS <= n {
-                        let v = kernel.call_tile(wr, std::array::from_fn(|c| act(j + c)));
-                        for (k, vr) in v.iter().enumerate() {
-                            for (c, &x) in vr.iter().enumerate() {
-                                out[(j + c) * rows + i + k] = x;
+                    for &(kernel, j0, j1) in &segments {
+                        let mut j = j0;
+                        if kernel.has_tile() {
+                            while j + TILE_COLS <= j1 {
+                                let v = kernel.call_tile(wr, std::array::from_fn(|c| act(j + c)));
+                                for (k, vr) in v.iter().enumerate() {
+                                    for (c, &x) in vr.iter().enumerate() {
+                                        out[(j + c) * rows + i + k] = x;
+                                    }
+                                }
+                                j += TILE_COLS;
                             }
                         }
-                        j += TILE_COLS;
-                    }
-                    for jj in j..n {
-                        for (k, w) in wr.iter().enumerate() {
-                            out[jj * rows + i + k] = kernel.call(w, act(jj));
+                        for jj in j..j1 {
+                            for (k, w) in wr.iter().enumerate() {
+                                out[jj * rows + i + k] = kernel.call(w, act(jj));
+                            }
                         }
                     }
                     i += TILE_ROWS;
@@ -213,7 +231,7 @@ pub(crate) fn matmul_typed<W: VecDot>(
             for ii in i..rows {
                 let wr = row(r0 + ii);
                 for j in 0..n {
-                    out[j * rows + ii] = kernel.call(wr, act(j));
+                    out[j * rows + ii] = plan.for_row(j).call(wr, act(j));
                 }
             }
         });
@@ -328,6 +346,45 @@ mod tests {
                                 let tol = 0.02 * k as f32 / 16.0;
                                 let got = y[j * m + r];
                                 assert!((got - exact).abs() < tol, "{ty:?} {got} vs {exact}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A plan that splits the activation rows between two kernels gives each output the value
+    /// of its row's kernel, with and without tiles, for split points inside and between tile
+    /// groups.
+    #[test]
+    fn batch_plans_give_each_activation_row_its_kernel() {
+        use crate::formats::{BlockQ4_1, DotKernel};
+        let (k, m) = (96, 13);
+        let w = Tensor::quantize(GgmlType::Q4_1, &[k, m], &random(k * m, 9)).unwrap();
+        let rows: &[BlockQ4_1] = w.blocks().unwrap();
+        let variants = DotKernel::<BlockQ4_1>::variants();
+        let (first, last) = (variants[0], *variants.last().unwrap());
+        for n in [2usize, 5, 9] {
+            let x = random(n * k, 10 + n as u64);
+            let mut xq = vec![bytemuck::Zeroable::zeroed(); n * k / 32];
+            quantize_rows::<crate::formats::BlockQ8_1>(&x, &mut xq, k, &ThreadPool::new(1));
+            for split in [0usize, 1, 4, n] {
+                for (head, tail) in [(first, last), (last, first)] {
+                    let plan = BatchKernels { split, head, tail };
+                    for threads in [1usize, 2] {
+                        let mut y = vec![f32::NAN; n * m];
+                        matmul_with_plan(&w, &x, &mut y, &ThreadPool::new(threads), &plan).unwrap();
+                        for j in 0..n {
+                            for r in 0..m {
+                                let want = plan
+                                    .for_row(j)
+                                    .call(&rows[r * 3..(r + 1) * 3], &xq[j * 3..(j + 1) * 3]);
+                                assert_eq!(
+                                    y[j * m + r].to_bits(),
+                                    want.to_bits(),
+                                    "n={n} split={split} r={r} j={j}"
+                                );
                             }
                         }
                     }

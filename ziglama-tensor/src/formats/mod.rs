@@ -108,6 +108,50 @@ pub trait VecDot: Block {
     /// loading and unpacking of the weight and activation blocks). An empty slot falls back
     /// to single-row calls.
     const TILES: Tiles<Self> = Tiles::NONE;
+
+    /// The kernels `matmul` uses for `n_out` weight rows times `n_rows` activation rows with
+    /// the kernels of `isa` (or the best below it this CPU supports). By default
+    /// [`DotKernel::select`] for every activation row. A format whose summation order in
+    /// llama.cpp depends on the shape of the product (the k-quants on x86: a repacked
+    /// matrix-matrix order for groups of four activation rows, a matrix-vector order for the
+    /// rest, a tiled order for large batches of weights it does not repack) overrides this
+    /// to give each activation row the kernel of llama.cpp's order.
+    fn batch_kernels(n_out: usize, n_rows: usize, isa: Isa) -> BatchKernels<Self> {
+        let _ = (n_out, n_rows);
+        BatchKernels::uniform(DotKernel::select(isa))
+    }
+}
+
+/// The kernels of one matrix product ([`VecDot::batch_kernels`]): activation rows
+/// `0..split` go through `head` (through its tile kernel where it has one, in groups of
+/// [`TILE_COLS`] starting at row 0), the rest through `tail`.
+pub struct BatchKernels<W: VecDot> {
+    /// The first activation row that goes through `tail`.
+    pub split: usize,
+    /// The kernel of activation rows `0..split`.
+    pub head: DotKernel<W>,
+    /// The kernel of activation rows `split..`.
+    pub tail: DotKernel<W>,
+}
+
+impl<W: VecDot> BatchKernels<W> {
+    /// `kernel` for every activation row.
+    pub fn uniform(kernel: DotKernel<W>) -> Self {
+        BatchKernels {
+            split: 0,
+            head: kernel,
+            tail: kernel,
+        }
+    }
+
+    /// The kernel of activation row `j`.
+    pub fn for_row(&self, j: usize) -> &DotKernel<W> {
+        if j < self.split {
+            &self.head
+        } else {
+            &self.tail
+        }
+    }
 }
 
 /// Weight rows of a GEMM tile ([`RawTile`]).
