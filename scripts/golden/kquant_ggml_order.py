@@ -140,3 +140,17 @@ for g in range(g4 // 4):
             qm = np.concatenate([qs[i] for i in range(r, 128, 4)]).view(np.int8)
             if dr != d4[r] or not np.array_equal(qr, qm):
                 print("mat/row differ: group", g, "block", b, "row", r, dr, d4[r], np.array_equal(qr, -qm))
+
+# Q5_K: ggml_vec_dot_q5_K_q8_K on random blocks against the same activation blocks
+# (file q5k_case{seed}.bin: nb, nc, nr (u32), Q5_K weights, Q8_K activations, outputs [row][col]).
+cpu.ggml_vec_dot_q5_K_q8_K.argtypes = [I, P, SZ, P, SZ, P, SZ, I]
+w5 = rng.integers(0, 256, size=(nc, nb, 176), dtype=np.uint8)
+w5[:, :, 0:2] = f16s(nc * nb, 1e-3).view(np.uint8).reshape(nc, nb, 2)
+w5[:, :, 2:4] = f16s(nc * nb, 1e-3).view(np.uint8).reshape(nc, nb, 2)
+s5 = np.zeros((nr, nc), dtype=np.float32)
+for r in range(nr):
+    for c in range(nc):
+        cpu.ggml_vec_dot_q5_K_q8_K(n, ptr(s5[r, c:]), 0, ptr(w5[c]), 0, ptr(xq[r]), 0, 1)
+with open(os.path.join(out, f"q5k_case{seed}.bin"), "wb") as f:
+    for a in (hdr, w5, xq, s5):
+        f.write(a.tobytes())

@@ -949,6 +949,22 @@ proptest! {
         }
     }
 
+    /// Every Q5_K kernel this CPU runs equals the scalar model of llama.cpp's x86 order, bit
+    /// for bit.
+    #[test]
+    fn q5_k_kernels_follow_ggml_order(seed in any::<u64>(), nb in counts(), skip in 0usize..=2) {
+        let mut rng = Rng(seed);
+        let rows = random_rows(&mut rng, nb + skip, |rng| {
+            let mut b = BlockQ5_K::random(rng);
+            (b.d, b.dmin) = (extreme_f16(rng), extreme_f16(rng));
+            b
+        });
+        let acts = random_rows(&mut rng, nb + skip, extreme_activation);
+        for (_, k) in kernels::<BlockQ5_K>().into_iter().filter(|(_, k)| k.isa() != Isa::Scalar) {
+            check_order("Q5_K", k, ziglama_tensor::formats::q4_k::vec_dot_q5_k_ggml_x86, &rows, &acts, skip);
+        }
+    }
+
     /// Every Q6_K kernel this CPU runs equals the scalar model of llama.cpp's x86 order, bit
     /// for bit.
     #[test]
@@ -993,4 +1009,44 @@ fn q4_k_order_selection() {
         orders(640, 9),
         [Gemm, Gemm, Gemm, Gemm, Gemm, Gemm, Gemm, Gemm, Gemv]
     );
+}
+
+/// Q5_K against llama.cpp's `ggml_vec_dot_q5_K_q8_K` (`tests/data/kquant_ggml/q5k_case*.bin`:
+/// `nb, nc, nr` (u32), Q5_K weights, Q8_K activations, f32 outputs `[row][col]`): the scalar
+/// model and every kernel this CPU runs, bit for bit.
+#[test]
+fn q5_k_equals_llama_cpp() {
+    use ziglama_tensor::formats::q4_k::vec_dot_q5_k_ggml_x86;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kquant_ggml");
+    for i in 1..=4 {
+        let bytes = std::fs::read(format!("{dir}/q5k_case{i}.bin")).unwrap();
+        let u = |k: usize| u32::from_le_bytes(bytes[4 * k..4 * k + 4].try_into().unwrap()) as usize;
+        let (nb, nc, nr) = (u(0), u(1), u(2));
+        let (w_at, a_at) = (12, 12 + nc * nb * 176);
+        let o_at = a_at + nr * nb * 292;
+        let w: Vec<BlockQ5_K> = bytes[w_at..a_at]
+            .chunks_exact(176)
+            .map(bytemuck::pod_read_unaligned)
+            .collect();
+        let a: Vec<BlockQ8_K> = bytes[a_at..o_at]
+            .chunks_exact(292)
+            .map(bytemuck::pod_read_unaligned)
+            .collect();
+        let out: Vec<f32> = bytes[o_at..]
+            .chunks_exact(4)
+            .map(bytemuck::pod_read_unaligned)
+            .collect();
+        for r in 0..nr {
+            for c in 0..nc {
+                let (wr, ar) = (&w[c * nb..(c + 1) * nb], &a[r * nb..(r + 1) * nb]);
+                let at = format!("Q5_K case {i} row {r} col {c}");
+                assert_bits(&at, vec_dot_q5_k_ggml_x86(wr, ar), out[r * nc + c]);
+                for (name, k) in kernels::<BlockQ5_K>() {
+                    if k.isa() != Isa::Scalar {
+                        assert_bits(&format!("{at} {name}"), k.call(wr, ar), out[r * nc + c]);
+                    }
+                }
+            }
+        }
+    }
 }

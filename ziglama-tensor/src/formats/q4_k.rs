@@ -511,6 +511,37 @@ pub fn vec_dot_ggml_tiled(w: &[BlockQ4_K], a: &[BlockQ8_K]) -> f32 {
     acc
 }
 
+/// Q5_K (which shares Q4_K's scales and minimums) in the order of llama.cpp's x86
+/// `ggml_vec_dot_q5_K_q8_K` (AVX2 branch, which AVX-512 builds run too; used for fewer than 8
+/// activation rows, Q5_K not being repacked on x86): eight i32 lanes as
+/// [`vec_dot_ggml_x86`] (`acc[l] = fma(d_a * d_w, lane l, acc[l])`), but the minimum terms of
+/// a super-block summed to one integer `M` and accumulated in one scalar,
+/// `summs = fma(-(d_a * dmin_w), M, summs)` (the compiler fuses llama.cpp's `+=`); the result
+/// is `hsum_float_8(acc) + summs`.
+pub fn vec_dot_q5_k_ggml_x86(w: &[super::BlockQ5_K], a: &[BlockQ8_K]) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut summs = 0f32;
+    for (x, y) in w.iter().zip(a) {
+        let (sc, m) = unpack_scales_mins(&x.scales);
+        let d = y.d * x.d.to_f32();
+        let dmin = -(y.d * x.dmin.to_f32());
+        let mut lanes = [0i32; 8];
+        for i in 0..QK_K {
+            let (k, half, p) = (i / 64, (i / 32) % 2, i % 32);
+            let q = ((x.qs[32 * k + p] >> (4 * half)) & 0xF) | (((x.qh[p] >> (i / 32)) & 1) << 4);
+            lanes[p / 4] += sc[i / 32] as i32 * q as i32 * y.qs[i] as i32;
+        }
+        let mins: i32 = (0..8)
+            .map(|j| m[j] as i32 * (y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32))
+            .sum();
+        summs = dmin.mul_add(mins as f32, summs);
+        for (acc, &l) in acc.iter_mut().zip(&lanes) {
+            *acc = d.mul_add(l as f32, *acc);
+        }
+    }
+    hsum_float_8(acc) + summs
+}
+
 /// ggml's `hsum_float_8`: `((a4 + a0) + (a6 + a2)) + ((a5 + a1) + (a7 + a3))`.
 pub(crate) fn hsum_float_8(a: [f32; 8]) -> f32 {
     let r = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];

@@ -229,24 +229,27 @@ fn q5k_sums(x: &BlockQ5_K, y: &BlockQ8_K, sm: __m128i) -> __m256i {
     fold(sumi)
 }
 
-/// Q5_K·Q8_K.
+/// Q5_K·Q8_K in the order of llama.cpp's x86 `ggml_vec_dot_q5_K_q8_K` (see
+/// [`crate::formats::q4_k::vec_dot_q5_k_ggml_x86`]).
 ///
 /// # Safety
 /// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
 pub(crate) unsafe fn vec_dot_q5_k_q8_k(w: &[BlockQ5_K], a: &[BlockQ8_K]) -> f32 {
     let mut acc = _mm256_setzero_ps();
-    let mut acc_m = _mm_setzero_ps();
+    let mut summs = _mm_setzero_ps();
     for (x, y) in w.iter().zip(a) {
         let dd = _mm_mul_ps(f16_pair(x.d, x.dmin), _mm_set1_ps(y.d));
         let sm = k4_scales_mins(scales16(x));
-        let mins = _mm_cvtepi32_ps(k4_min_sums(sm, y));
-        acc_m = _mm_fnmadd_ps(_mm_permute_ps::<0b0101_0101>(dd), mins, acc_m);
+        // The minimum terms summed to one integer, then one scalar FMA (ggml's `summs`).
+        let m = k4_min_sums(sm, y);
+        let m = _mm_hadd_epi32(m, m);
+        let m = _mm_cvtepi32_ps(_mm_hadd_epi32(m, m));
+        summs = _mm_fnmadd_ss(_mm_movehdup_ps(dd), m, summs);
         let sumi = q5k_sums(x, y, sm);
         acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
     }
-    let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-    hsum(acc) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)))
+    hsum(acc) + _mm_cvtss_f32(summs)
 }
 
 /// One Q6_K·Q8_K super-block (see `avx2::kquant::q6k_sums` for the bounds). Each half of
