@@ -4,8 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use ziglama_model::chat::ChatTemplate;
-use ziglama_model::model::{Model, State};
+use ziglama_model::model::{LayeredKvCache, Model, State};
 use ziglama_model::tokenizer::Tokenizer;
+use ziglama_nn::KvCache;
 use ziglama_tensor::ThreadPool;
 
 use crate::sampling::Sampler;
@@ -24,7 +25,7 @@ pub const DEFAULT_CONTEXT_SIZE: usize = 4096;
 /// |---|---|---|
 /// | tokenizer | the GGUF file's | [`tokenizer`](Self::tokenizer) |
 /// | sampler | the chain [`GenerationConfig::sampling`] describes | [`sampler`](Self::sampler) (any [`Sampler`]) |
-/// | KV cache | `model.new_state(n, 1)`, `n` = [`DEFAULT_CONTEXT_SIZE`] or less | [`state`](Self::state), [`context_size`](Self::context_size) |
+/// | KV cache | `model.new_state(n, 1)`, `n` = [`DEFAULT_CONTEXT_SIZE`] or less | [`state`](Self::state) (a `State` with any [`KvCache`]: `model.new_state_with(cache)`), [`context_size`](Self::context_size) |
 /// | threads | one per core | [`threads`](Self::threads), [`thread_pool`](Self::thread_pool) |
 /// | stop rules, streaming | [`GenerationConfig::default`] | [`config`](Self::config), [`cancellation`](Self::cancellation), [`decoder`](Self::decoder) |
 /// | chat template | the GGUF file's, read on first use | [`chat_template`](Self::chat_template) |
@@ -45,11 +46,12 @@ pub const DEFAULT_CONTEXT_SIZE: usize = 4096;
 /// println!("{}", result.text);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct TextGeneratorBuilder<'m> {
+pub struct TextGeneratorBuilder<'m, C = LayeredKvCache> {
     model: &'m Model,
     tokenizer: Option<Tokenizer>,
     sampler: Option<Box<dyn Sampler>>,
-    state: Option<State>,
+    /// Makes the state, given the context size asked for (a given state ignores it).
+    state: StateSource<C>,
     context_size: Option<usize>,
     pool: Option<Arc<ThreadPool>>,
     threads: Option<usize>,
@@ -59,7 +61,15 @@ pub struct TextGeneratorBuilder<'m> {
     cancellation: Option<Cancellation>,
 }
 
-impl fmt::Debug for TextGeneratorBuilder<'_> {
+/// Where the generator's state comes from.
+enum StateSource<C> {
+    /// A fresh state with llama.cpp's default cache (only for `LayeredKvCache`).
+    Fresh(fn(&Model, usize) -> State<C>),
+    /// The caller's.
+    Given(Box<State<C>>),
+}
+
+impl<C> fmt::Debug for TextGeneratorBuilder<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TextGeneratorBuilder")
             .field(
@@ -80,7 +90,7 @@ impl<'m> TextGeneratorBuilder<'m> {
             model,
             tokenizer: None,
             sampler: None,
-            state: None,
+            state: StateSource::Fresh(|model, n_ctx| model.new_state(n_ctx, 1)),
             context_size: None,
             pool: None,
             threads: None,
@@ -90,7 +100,9 @@ impl<'m> TextGeneratorBuilder<'m> {
             cancellation: None,
         }
     }
+}
 
+impl<'m, C: KvCache + Sync> TextGeneratorBuilder<'m, C> {
     /// Uses this tokenizer instead of the one the GGUF file describes.
     pub fn tokenizer(mut self, tokenizer: Tokenizer) -> Self {
         self.tokenizer = Some(tokenizer);
@@ -111,10 +123,32 @@ impl<'m> TextGeneratorBuilder<'m> {
         self
     }
 
-    /// Runs in this state (its KV cache; sequence 0 is used) instead of a fresh one.
-    pub fn state(mut self, state: State) -> Self {
-        self.state = Some(state);
-        self
+    /// Runs in this state (sequence 0 of its KV cache, whatever the [`KvCache`]) instead of a
+    /// fresh one.
+    ///
+    /// ```no_run
+    /// use ziglama_infer::generator::TextGenerator;
+    /// use ziglama_infer::model::{catalog::KnownModel, model::Model};
+    ///
+    /// let model = Model::load(KnownModel::SmolLM2.ensure()?)?;
+    /// let state = model.new_state(1024, 1); // or model.new_state_with(any_cache)
+    /// let mut generator = TextGenerator::builder(&model).state(state).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn state<D: KvCache + Sync>(self, state: State<D>) -> TextGeneratorBuilder<'m, D> {
+        TextGeneratorBuilder {
+            model: self.model,
+            tokenizer: self.tokenizer,
+            sampler: self.sampler,
+            state: StateSource::Given(Box::new(state)),
+            context_size: self.context_size,
+            pool: self.pool,
+            threads: self.threads,
+            config: self.config,
+            decoder: self.decoder,
+            template: self.template,
+            cancellation: self.cancellation,
+        }
     }
 
     /// Makes a fresh state of `n_ctx` positions (ignored when a state is given).
@@ -165,14 +199,14 @@ impl<'m> TextGeneratorBuilder<'m> {
     ///
     /// The GGUF file's tokenizer cannot be built, the configuration is invalid (sampling
     /// parameters out of range included), or the context size is 0.
-    pub fn build(self) -> Result<TextGenerator<'m>, GenerationError> {
+    pub fn build(self) -> Result<TextGenerator<'m, C>, GenerationError> {
         let tokenizer = match self.tokenizer {
             Some(t) => t,
             None => Tokenizer::from_gguf(self.model.gguf())?,
         };
         let state = match self.state {
-            Some(s) => s,
-            None => {
+            StateSource::Given(s) => *s,
+            StateSource::Fresh(fresh) => {
                 let n_ctx = self
                     .context_size
                     .unwrap_or_else(|| self.model.n_ctx_train().clamp(1, DEFAULT_CONTEXT_SIZE));
@@ -182,7 +216,7 @@ impl<'m> TextGeneratorBuilder<'m> {
                         reason: "a context of 0 positions holds no prompt".into(),
                     });
                 }
-                self.model.new_state(n_ctx, 1)
+                fresh(self.model, n_ctx)
             }
         };
         let pool = match self.pool {

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use ziglama_model::model::LayeredKvCache;
+use ziglama_nn::KvCache;
+
 use crate::stream::{Chunks, StopReason};
 
 use super::source::ModelSource;
@@ -13,17 +16,17 @@ use super::{GenerationError, GenerationResult};
 ///
 /// With echo the prompt's text comes first. A model or sampler error is yielded once and
 /// ends the iteration. The chunks concatenate to the result's text.
-pub struct GenerationChunks<'g> {
+pub struct GenerationChunks<'g, C: KvCache + Sync = LayeredKvCache> {
     echo: Option<String>,
-    chunks: Chunks<'g, 'static, ModelSource<'g>>,
+    chunks: Chunks<'g, 'static, ModelSource<'g, C>>,
     finish: Finish<'g>,
 }
 
-impl<'g> GenerationChunks<'g> {
+impl<'g, C: KvCache + Sync> GenerationChunks<'g, C> {
     pub(super) fn new(
-        chunks: Chunks<'g, 'static, ModelSource<'g>>,
+        chunks: Chunks<'g, 'static, ModelSource<'g, C>>,
         finish: Finish<'g>,
-    ) -> GenerationChunks<'g> {
+    ) -> GenerationChunks<'g, C> {
         GenerationChunks {
             echo: finish.echo.clone(),
             chunks,
@@ -60,7 +63,7 @@ impl<'g> GenerationChunks<'g> {
     }
 }
 
-impl Iterator for GenerationChunks<'_> {
+impl<C: KvCache + Sync> Iterator for GenerationChunks<'_, C> {
     type Item = Result<String, GenerationError>;
 
     fn next(&mut self) -> Option<Result<String, GenerationError>> {
@@ -71,7 +74,7 @@ impl Iterator for GenerationChunks<'_> {
     }
 }
 
-impl fmt::Debug for GenerationChunks<'_> {
+impl<C: KvCache + Sync> fmt::Debug for GenerationChunks<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GenerationChunks")
             .field("chunks", &self.chunks)

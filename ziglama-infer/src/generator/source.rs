@@ -5,7 +5,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use ziglama_model::model::{Batch, Model, State};
+use ziglama_model::model::{Batch, LayeredKvCache, Model, State};
+use ziglama_nn::KvCache;
 use ziglama_tensor::ThreadPool;
 
 use crate::sampling::{top_logprobs, Sampler, StepLogprobs};
@@ -92,10 +93,10 @@ pub(super) fn log_sum_exp(logits: &[f32]) -> f32 {
 
 /// The model stepped by a sampler: each call runs what is pending (the prompt, or the last
 /// token) through the model and samples the next token from the logits.
-pub(super) struct SampledSource<'a> {
+pub(super) struct SampledSource<'a, C = LayeredKvCache> {
     pub(super) model: &'a Model,
     pub(super) pool: &'a ThreadPool,
-    pub(super) state: &'a mut State,
+    pub(super) state: &'a mut State<C>,
     /// The tokens whose keys and values sequence 0 of `state` holds, at positions `0..`.
     pub(super) cached: &'a mut Vec<u32>,
     pub(super) sampler: &'a mut dyn Sampler,
@@ -105,7 +106,7 @@ pub(super) struct SampledSource<'a> {
     pub(super) steps: Steps,
 }
 
-impl TokenSource for SampledSource<'_> {
+impl<C: KvCache + Sync> TokenSource for SampledSource<'_, C> {
     type Error = GenerationError;
 
     fn next_token(&mut self) -> Result<Option<u32>, GenerationError> {
@@ -162,14 +163,14 @@ pub(super) fn step_logprobs(
 }
 
 /// The source a generation runs: sampling, or contrastive search.
-pub(super) enum ModelSource<'a> {
+pub(super) enum ModelSource<'a, C = LayeredKvCache> {
     /// A sampler chooses each token.
-    Sampled(SampledSource<'a>),
+    Sampled(SampledSource<'a, C>),
     /// Contrastive search chooses each token.
     Contrastive(Box<ContrastiveSource<'a>>),
 }
 
-impl TokenSource for ModelSource<'_> {
+impl<C: KvCache + Sync> TokenSource for ModelSource<'_, C> {
     type Error = GenerationError;
 
     fn next_token(&mut self) -> Result<Option<u32>, GenerationError> {

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ziglama_model::chat::ChatTemplate;
-use ziglama_model::model::{Model, State};
+use ziglama_model::model::{LayeredKvCache, Model, State};
 use ziglama_model::tokenizer::{TokenAttr, Tokenizer};
+use ziglama_nn::KvCache;
 use ziglama_tensor::ThreadPool;
 
 use crate::sampling::Sampler;
@@ -56,11 +57,11 @@ use super::{
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct TextGenerator<'m> {
+pub struct TextGenerator<'m, C = LayeredKvCache> {
     model: &'m Model,
     tokenizer: Arc<Tokenizer>,
     pool: Arc<ThreadPool>,
-    state: State,
+    state: State<C>,
     /// The tokens whose keys and values sequence 0 of `state` holds, at positions `0..`.
     cached: Vec<u32>,
     sampler: Box<dyn Sampler>,
@@ -73,11 +74,11 @@ pub struct TextGenerator<'m> {
 }
 
 /// What the builder hands over.
-pub(super) struct Parts<'m> {
+pub(super) struct Parts<'m, C> {
     pub(super) model: &'m Model,
     pub(super) tokenizer: Arc<Tokenizer>,
     pub(super) pool: Arc<ThreadPool>,
-    pub(super) state: State,
+    pub(super) state: State<C>,
     pub(super) sampler: Option<Box<dyn Sampler>>,
     pub(super) config: GenerationConfig,
     pub(super) decoder: IncrementalDecoder,
@@ -85,7 +86,7 @@ pub(super) struct Parts<'m> {
     pub(super) cancellation: Option<Cancellation>,
 }
 
-impl fmt::Debug for TextGenerator<'_> {
+impl<C: KvCache + Sync> fmt::Debug for TextGenerator<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TextGenerator")
             .field("n_ctx", &self.state.n_ctx())
@@ -191,12 +192,15 @@ fn streaming(
 }
 
 impl<'m> TextGenerator<'m> {
-    /// A builder for a generator running `model`.
+    /// A builder for a generator running `model` (in a state with llama.cpp's default KV
+    /// cache unless [`TextGeneratorBuilder::state`] gives one with another cache).
     pub fn builder(model: &'m Model) -> TextGeneratorBuilder<'m> {
         TextGeneratorBuilder::new(model)
     }
+}
 
-    pub(super) fn from_parts(parts: Parts<'m>) -> Result<TextGenerator<'m>, GenerationError> {
+impl<'m, C: KvCache + Sync> TextGenerator<'m, C> {
+    pub(super) fn from_parts(parts: Parts<'m, C>) -> Result<TextGenerator<'m, C>, GenerationError> {
         parts.config.validate()?;
         let custom_sampler = parts.sampler.is_some();
         let sampler = match parts.sampler {
@@ -253,7 +257,7 @@ impl<'m> TextGenerator<'m> {
     }
 
     /// The state (KV cache) generations run in.
-    pub fn state(&self) -> &State {
+    pub fn state(&self) -> &State<C> {
         &self.state
     }
 
@@ -459,7 +463,7 @@ impl<'m> TextGenerator<'m> {
     pub fn chunks(
         &mut self,
         prompt: impl Into<Prompt>,
-    ) -> Result<GenerationChunks<'_>, GenerationError> {
+    ) -> Result<GenerationChunks<'_, C>, GenerationError> {
         let (streaming, source, finish) = self.start(prompt.into())?;
         Ok(GenerationChunks::new(streaming.chunks(source), finish))
     }
@@ -470,7 +474,8 @@ impl<'m> TextGenerator<'m> {
     fn start(
         &mut self,
         prompt: Prompt,
-    ) -> Result<(&StreamingGenerator<'static>, ModelSource<'_>, Finish<'_>), GenerationError> {
+    ) -> Result<(&StreamingGenerator<'static>, ModelSource<'_, C>, Finish<'_>), GenerationError>
+    {
         let started = Instant::now();
         let (tokens, text) = self.prompt_tokens(prompt)?;
         let TextGenerator {
@@ -519,9 +524,14 @@ impl<'m> TextGenerator<'m> {
                 )))
             }
             None => {
-                let keep = reusable_prefix(model, state, cached, &tokens);
+                let keep = reusable_prefix(model, state.n_ctx(), cached, &tokens);
                 if keep == 0 {
                     state.clear(0);
+                } else {
+                    state
+                        .cache
+                        .remove_positions(0, keep..usize::MAX)
+                        .map_err(ziglama_model::ModelError::from)?;
                 }
                 cached.truncate(keep);
                 sampler.reset();
@@ -552,8 +562,7 @@ impl<'m> TextGenerator<'m> {
 /// common prefix with `cached`, less at least one token (its logits are needed), and none
 /// when a layer keeps only a sliding window (a window cannot go back to an earlier
 /// position).
-fn reusable_prefix(model: &Model, state: &State, cached: &[u32], prompt: &[u32]) -> usize {
-    let n_ctx = state.n_ctx();
+fn reusable_prefix(model: &Model, n_ctx: usize, cached: &[u32], prompt: &[u32]) -> usize {
     if model
         .hparams()
         .windows()
