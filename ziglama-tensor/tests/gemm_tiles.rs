@@ -3,9 +3,11 @@
 //! and every kernel variant this CPU runs (the scalar reference and formats without tile
 //! kernels take the single-row fallback, so they are covered too), over odd block counts; and
 //! `matmul` with several activation rows (the tiled path, with partial tiles of rows and
-//! activations) equals `matmul` of each activation row alone (the matrix-vector path), bit for
-//! bit, for every kernel set and thread count. This is what keeps prompt processing bit-exact
-//! with llama.cpp wherever the single-row kernels are.
+//! activations) equals, bit for bit, the kernels of the format's batch plan
+//! (`VecDot::batch_kernels`: the matrix-vector kernel for the formats whose llama.cpp order does
+//! not depend on the batch, so there it equals each activation row alone), for every kernel set
+//! and thread count. This is what keeps prompt processing bit-exact with llama.cpp wherever the
+//! single-row kernels are.
 
 use ziglama_tensor::formats::{
     BlockIQ4_NL, BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ6_K, BlockQ8_0,
@@ -157,8 +159,46 @@ fn iq4_nl_tile_fallback_equals_single_row_calls() {
 /// `matmul` of `n` activation rows at once equals `n` matrix-vector products, bit for bit, for
 /// odd numbers of weight rows and activation rows (partial tiles on both sides), on every
 /// kernel set and with one and two threads.
+/// `matmul` of `n` activation rows against the kernels of the format's batch plan
+/// ([`VecDot::batch_kernels`]), one call per (weight row, activation row): every output bit
+/// for bit. For the formats whose llama.cpp order does not depend on the batch (the legacy
+/// ones and the floats) the plan is the matrix-vector kernel, so the batched product equals
+/// each activation row alone; the k-quants on x86 follow llama.cpp's batch orders (Q4_K's
+/// repacked gemm for whole groups of four rows and gemv for the rest, Q6_K's tiled order for
+/// 8 or more rows).
+fn check_batched<W: VecDot + Quantize>(
+    w: &Tensor,
+    x: &[f32],
+    y: &[f32],
+    n: usize,
+    isa: Isa,
+    what: &str,
+) where
+    W::Activation: Quantize,
+{
+    let k = w.row_len();
+    let m = w.n_rows();
+    let blocks: &[W] = w.blocks().unwrap();
+    let w_row = k / W::BLOCK_SIZE;
+    let a_row = k / <W::Activation as ziglama_tensor::formats::Block>::BLOCK_SIZE;
+    let xq: Vec<W::Activation> = quantize_rows(x, k, true);
+    let plan = W::batch_kernels(m, n, isa);
+    for j in 0..n {
+        let kernel = plan.for_row(j);
+        for r in 0..m {
+            let want = kernel.call(&blocks[r * w_row..][..w_row], &xq[j * a_row..][..a_row]);
+            assert_eq!(
+                y[j * m + r].to_bits(),
+                want.to_bits(),
+                "{what} row {r} act {j}: {} vs {want}",
+                y[j * m + r]
+            );
+        }
+    }
+}
+
 #[test]
-fn batched_matmul_equals_matrix_vector_products() {
+fn batched_matmul_follows_the_batch_plan() {
     let types = [
         (GgmlType::Q4_0, 96),
         (GgmlType::Q4_1, 96),
@@ -171,7 +211,7 @@ fn batched_matmul_equals_matrix_vector_products() {
         (GgmlType::F32, 40),
     ];
     for (ty, k) in types {
-        for m in [1usize, 4, 7, 13] {
+        for m in [1usize, 4, 7, 8, 13, 16] {
             let w = Tensor::quantize(ty, &[k, m], &random_rows(m, k, m as u64 + 5)).unwrap();
             for n in [2usize, 4, 5, 9] {
                 let x = random_rows(n, k, 100 + n as u64);
@@ -180,18 +220,32 @@ fn batched_matmul_equals_matrix_vector_products() {
                         let pool = ThreadPool::new(threads);
                         let mut y = vec![f32::NAN; n * m];
                         matmul_with_isa(&w, &x, &mut y, &pool, isa).unwrap();
-                        for j in 0..n {
-                            let mut yj = vec![f32::NAN; m];
-                            matmul_with_isa(&w, &x[j * k..(j + 1) * k], &mut yj, &pool, isa)
-                                .unwrap();
-                            for r in 0..m {
-                                assert_eq!(
-                                    y[j * m + r].to_bits(),
-                                    yj[r].to_bits(),
-                                    "{ty:?} {isa} threads={threads} m={m} n={n} row {r} act {j}: {} vs {}",
-                                    y[j * m + r],
-                                    yj[r]
-                                );
+                        let what = format!("{ty:?} {isa} threads={threads} m={m} n={n}");
+                        match ty {
+                            GgmlType::Q4_0 => check_batched::<BlockQ4_0>(&w, &x, &y, n, isa, &what),
+                            GgmlType::Q4_1 => check_batched::<BlockQ4_1>(&w, &x, &y, n, isa, &what),
+                            GgmlType::Q5_0 => check_batched::<BlockQ5_0>(&w, &x, &y, n, isa, &what),
+                            GgmlType::Q5_1 => check_batched::<BlockQ5_1>(&w, &x, &y, n, isa, &what),
+                            GgmlType::Q8_0 => check_batched::<BlockQ8_0>(&w, &x, &y, n, isa, &what),
+                            GgmlType::Q4_K => check_batched::<BlockQ4_K>(&w, &x, &y, n, isa, &what),
+                            GgmlType::Q6_K => check_batched::<BlockQ6_K>(&w, &x, &y, n, isa, &what),
+                            _ => {}
+                        }
+                        if !matches!(ty, GgmlType::Q4_K | GgmlType::Q6_K) {
+                            // The plan is the matrix-vector kernel: equal to each row alone.
+                            for j in 0..n {
+                                let mut yj = vec![f32::NAN; m];
+                                matmul_with_isa(&w, &x[j * k..(j + 1) * k], &mut yj, &pool, isa)
+                                    .unwrap();
+                                for r in 0..m {
+                                    assert_eq!(
+                                        y[j * m + r].to_bits(),
+                                        yj[r].to_bits(),
+                                        "{what} row {r} act {j}: {} vs {}",
+                                        y[j * m + r],
+                                        yj[r]
+                                    );
+                                }
                             }
                         }
                     }

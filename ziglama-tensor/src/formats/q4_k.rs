@@ -9,7 +9,7 @@ use half::f16;
 use super::q8_k::nearest_int;
 use super::{q8_k::BlockQ8_K, Block, DotKernel, Kernels, Quantize, VecDot, QK_K};
 #[cfg(target_arch = "x86_64")]
-use super::{Kernels4, RawDot, RawDot4, RawTile};
+use super::{BatchKernels, Kernels4, RawDot, RawDot4, RawTile};
 use crate::{GgmlType, Isa};
 
 /// ggml's `block_q4_k`.
@@ -297,6 +297,24 @@ impl VecDot for BlockQ4_K {
         avx512_vnni: None,
         neon: None,
     };
+    /// On x86, llama.cpp's order for each activation row ([`X86Order::for_output`]): tensors
+    /// of a multiple of 8 rows in the repacked matrix-matrix order for the rows in whole groups
+    /// of four of a batch of more than three, the matrix-vector order for the rest; other
+    /// tensors in the `ggml_vec_dot_q4_K_q8_K` order, or the tiled order for 8 or more rows.
+    #[cfg(target_arch = "x86_64")]
+    fn batch_kernels(n_out: usize, n_rows: usize, isa: Isa) -> BatchKernels<Self> {
+        let head = X86Order::for_output(n_out, 0, n_rows);
+        let tail = X86Order::for_output(n_out, n_rows.saturating_sub(1), n_rows);
+        BatchKernels {
+            split: if head == X86Order::Gemm {
+                n_rows - n_rows % 4
+            } else {
+                0
+            },
+            head: x86_kernel(head, isa),
+            tail: x86_kernel(tail, isa),
+        }
+    }
     #[cfg(target_arch = "aarch64")]
     const KERNELS: Kernels<Self> = Kernels {
         avx2: None,

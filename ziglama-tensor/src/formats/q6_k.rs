@@ -222,6 +222,17 @@ impl VecDot for BlockQ6_K {
         avx512_vnni: None,
         neon: None,
     };
+    /// On x86, llama.cpp's order: [`vec_dot_ggml_x86`] for fewer than 8 activation rows,
+    /// [`vec_dot_ggml_tiled`] for every row of a larger batch.
+    #[cfg(target_arch = "x86_64")]
+    fn batch_kernels(n_out: usize, n_rows: usize, isa: Isa) -> super::BatchKernels<Self> {
+        let _ = n_out;
+        super::BatchKernels::uniform(if x86_uses_tiled(n_rows) {
+            x86_tiled_kernel(isa)
+        } else {
+            DotKernel::select(isa)
+        })
+    }
     #[cfg(target_arch = "aarch64")]
     const KERNELS: Kernels<Self> = Kernels {
         avx2: None,
