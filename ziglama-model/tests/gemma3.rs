@@ -30,7 +30,8 @@ use common::{require_x86_simd_kernels, NEAR_TIE};
 use ziglama_model::catalog::KnownModel;
 use ziglama_model::model::{Batch, LayeredKvCache, Model};
 
-/// The bound that holds with any kernel set.
+/// The bound that holds with any kernel set (under `ZIGLAMA_KERNELS=scalar` the worst is
+/// `long_essay`, 0.99698; the short prompts stay above 0.9995).
 const MIN_COSINE_ANY: f64 = 0.995;
 
 /// The bound every committed prompt meets with the x86 kernels today (the worst is
