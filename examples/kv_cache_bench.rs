@@ -10,7 +10,7 @@
 //! `--steps` decoding steps (mean milliseconds per token). Without a cache, producing the next
 //! token means running all `n + 1` tokens again (one batch, logits for the last only); that
 //! is timed `--recompute-steps` times. It prints a Markdown table (docs/kv_cache.md quotes
-//! it). A criterion version needs a `[[bench]]` entry in the root Cargo.toml.
+//! it). The criterion version is `cargo bench --bench kv_cache` (benches/kv_cache.rs).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
