@@ -25,15 +25,10 @@ pub fn silu_ggml(x: f32) -> f32 {
 
 /// SwiGLU in place, `gate[i] = silu(gate[i]) * up[i]`, as ggml's `ggml_vec_swiglu_f32`
 /// (AVX-512 build): [`silu_ggml`] over chunks of 16, [`silu`] for a tail.
+///
+/// Vectorized by `ziglama_tensor::vector::swiglu_ggml`, which computes exactly these values.
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
-    let n = gate.len().min(up.len());
-    let full = n / 16 * 16;
-    for (g, u) in gate[..full].iter_mut().zip(&up[..full]) {
-        *g = silu_ggml(*g) * u;
-    }
-    for (g, u) in gate[full..n].iter_mut().zip(&up[full..n]) {
-        *g = silu(*g) * u;
-    }
+    ziglama_tensor::vector::swiglu_ggml(gate, up);
 }
 
 /// `0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2)))`: GELU with the tanh approximation

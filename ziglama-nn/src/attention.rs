@@ -17,8 +17,9 @@ use half::slice::HalfFloatSliceExt;
 use ziglama_tensor::ThreadPool;
 
 use crate::error::len_error;
-use crate::ggml_order::{dot_gemm, dot_gemv, reduce16, softmax_ggml};
+use crate::ggml_order::reduce16;
 use crate::{KvCache, NnError, Result};
+use ziglama_tensor::vector::{axpy, dot_gemm, dot_gemv, softmax_ggml};
 
 /// A dot product of two rows in one of ggml's summation orders.
 type Dot = fn(&[f32], &[f32]) -> f32;
@@ -235,10 +236,11 @@ pub fn causal_attention(
                     if p == 0.0 {
                         continue;
                     }
-                    let a = &mut acc[((start + t) % lanes) * head_dim..][..head_dim];
-                    for (a, v) in a.iter_mut().zip(v) {
-                        *a += p * v;
-                    }
+                    axpy(
+                        &mut acc[((start + t) % lanes) * head_dim..][..head_dim],
+                        p,
+                        v,
+                    );
                 }
                 for (d, out) in out.iter_mut().enumerate() {
                     let lane = |l: usize| acc[l * head_dim + d];
