@@ -6,7 +6,7 @@ use std::ops::Range;
 use ziglama_nn::kv_cache::check_seq;
 use ziglama_nn::{KvCache, NnError};
 
-use super::storage::{KvType, Rows};
+use super::storage::{check_read_buffers, KvType, Rows};
 
 /// Keys and values of `n_seq` sequences of up to `n_ctx` positions, in a [`KvType`] (`f16`
 /// unless chosen otherwise).
@@ -173,13 +173,7 @@ impl KvCache for ContiguousKvCache {
     ) -> Result<(), NnError> {
         let w = cols.len();
         let n = positions.len();
-        if keys.len() != n * w || values.len() != n * w {
-            return Err(NnError::Shape {
-                what: "KV cache read buffers".into(),
-                expected: (n * w).to_string(),
-                found: format!("{} and {}", keys.len(), values.len()),
-            });
-        }
+        check_read_buffers(n * w, keys, values)?;
         for (i, pos) in positions.enumerate() {
             let r = self.row(layer, seq, pos)?;
             if !self.stored[r] {

@@ -6,7 +6,7 @@ use std::ops::Range;
 use ziglama_nn::kv_cache::check_seq;
 use ziglama_nn::{KvCache, NnError};
 
-use super::storage::{KvType, Rows};
+use super::storage::{check_read_buffers, KvType, Rows};
 
 /// One block: `block_size` positions of every layer, keys and values.
 #[derive(Clone, Debug)]
@@ -295,13 +295,7 @@ impl KvCache for MultiSequenceKvCache {
     ) -> Result<(), NnError> {
         let w = cols.len();
         let n = positions.len();
-        if keys.len() != n * w || values.len() != n * w {
-            return Err(NnError::Shape {
-                what: "KV cache read buffers".into(),
-                expected: (n * w).to_string(),
-                found: format!("{} and {}", keys.len(), values.len()),
-            });
-        }
+        check_read_buffers(n * w, keys, values)?;
         for (j, pos) in positions.enumerate() {
             self.check(layer, seq, pos)?;
             let block = match self.tables[seq].get(pos / self.block_size) {

@@ -7,7 +7,7 @@ use std::ops::Range;
 use ziglama_nn::kv_cache::check_seq;
 use ziglama_nn::{KvCache, NnError};
 
-use super::storage::{KvType, Rows};
+use super::storage::{check_read_buffers, KvType, Rows};
 
 /// A slot no position occupies.
 const EMPTY: usize = usize::MAX;
@@ -190,13 +190,7 @@ impl KvCache for SlidingWindowKvCache {
     ) -> Result<(), NnError> {
         let w = cols.len();
         let n = positions.len();
-        if keys.len() != n * w || values.len() != n * w {
-            return Err(NnError::Shape {
-                what: "KV cache read buffers".into(),
-                expected: (n * w).to_string(),
-                found: format!("{} and {}", keys.len(), values.len()),
-            });
-        }
+        check_read_buffers(n * w, keys, values)?;
         for (i, pos) in positions.enumerate() {
             let slot = self.held_slot(layer, seq, pos)?;
             self.keys

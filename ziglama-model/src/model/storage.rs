@@ -261,6 +261,18 @@ impl fmt::Debug for Rows {
     }
 }
 
+/// The check every cache's `read` makes first: both output buffers hold `len` values.
+pub(crate) fn check_read_buffers(len: usize, keys: &[f32], values: &[f32]) -> Result<(), NnError> {
+    if keys.len() != len || values.len() != len {
+        return Err(NnError::Shape {
+            what: "KV cache read buffers".into(),
+            expected: len.to_string(),
+            found: format!("{} and {}", keys.len(), values.len()),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
