@@ -7,8 +7,9 @@
 //! builds it with cargo into a target directory of its own (the outer cargo holds the lock
 //! of the usual one while tests run).
 
+mod common;
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use ziglama::infer::generator::{GenerationConfig, TextGenerator};
@@ -22,7 +23,7 @@ const MAX_TOKENS: usize = 24;
 #[test]
 fn chat_example_streams_the_replies_of_the_conversation() {
     let path = KnownModel::SmolLM2.ensure().expect("SmolLM2");
-    let bin = example("chat");
+    let bin = common::example("chat");
     let mut child = Command::new(&bin)
         .args(["--max-tokens", &MAX_TOKENS.to_string(), "--ctx-size", "512"])
         .stdin(Stdio::piped())
@@ -75,34 +76,4 @@ fn chat_example_streams_the_replies_of_the_conversation() {
             .starts_with("L'Étoile, la Cité, la Nation, la Géologie, la Culture, la Tradition,\n"),
         "{stdout}"
     );
-}
-
-/// The binary of example `name`: the one `cargo test` built next to this test's binary
-/// (`target/<profile>/examples/<name>`), or else one built now with cargo into
-/// `target/example-bin` (a target directory of its own: the cargo running the tests holds
-/// the lock of the usual one).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    // target/<profile>/deps/<test> -> target/<profile>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary lives in target/<profile>/deps");
-    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
-    let built = profile_dir.join("examples").join(&file);
-    if built.is_file() {
-        return built;
-    }
-    let target = profile_dir
-        .parent()
-        .expect("target/<profile> has a parent")
-        .join("example-bin");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--example", name, "--manifest-path"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "cargo build --example {name} failed");
-    target.join("release").join("examples").join(file)
 }

@@ -7,6 +7,8 @@
 //! The binary is the one `cargo test` builds next to the tests, or one built on the spot (see
 //! `example`).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -17,7 +19,7 @@ use ziglama::model::model::Model;
 
 fn run(args: &[&str]) -> String {
     KnownModel::SmolLM2.ensure().expect("SmolLM2");
-    let output = Command::new(example("generate"))
+    let output = Command::new(common::example("generate"))
         .args(args)
         .output()
         .expect("run the generate example");
@@ -165,34 +167,4 @@ fn sampler_flags_and_chat_map_to_the_library() {
     assert_eq!(ids(&out["prompt_tokens"]), want.prompt_tokens);
     assert_eq!(ids(&out["tokens"]), want.tokens);
     assert_eq!(out["text"].as_str().unwrap(), want.text);
-}
-
-/// The binary of example `name`: the one `cargo test` built next to this test's binary
-/// (`target/<profile>/examples/<name>`), or else one built now with cargo into
-/// `target/example-bin` (a target directory of its own: the cargo running the tests holds
-/// the lock of the usual one).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    // target/<profile>/deps/<test> -> target/<profile>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary lives in target/<profile>/deps");
-    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
-    let built = profile_dir.join("examples").join(&file);
-    if built.is_file() {
-        return built;
-    }
-    let target = profile_dir
-        .parent()
-        .expect("target/<profile> has a parent")
-        .join("example-bin");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--example", name, "--manifest-path"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "cargo build --example {name} failed");
-    target.join("release").join("examples").join(file)
 }

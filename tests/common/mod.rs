@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
 use ziglama::model::gguf::GgufFile;
@@ -327,4 +328,34 @@ pub fn check_file(path: &Path, golden: &str, what: &str) {
         report.record(&g.ty, no_panic(|| check_tensor(&file, g)));
     }
     report.finish(what);
+}
+
+/// The binary of example `name`: the one `cargo test` built next to this test's binary
+/// (`target/<profile>/examples/<name>`), or else one built now with cargo into
+/// `target/example-bin` (a target directory of its own: the cargo running the tests holds
+/// the lock of the usual one).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test> -> target/<profile>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps");
+    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    let built = profile_dir.join("examples").join(&file);
+    if built.is_file() {
+        return built;
+    }
+    let target = profile_dir
+        .parent()
+        .expect("target/<profile> has a parent")
+        .join("example-bin");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--example", name, "--manifest-path"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "cargo build --example {name} failed");
+    target.join("release").join("examples").join(file)
 }
