@@ -32,7 +32,10 @@ pub fn swiglu(gate: &mut [f32], up: &[f32]) {
 }
 
 /// `0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2)))`: GELU with the tanh approximation
-/// (Hendrycks and Gimpel 2016), in `f32` as ggml's `ggml_gelu_f32`.
+/// (Hendrycks and Gimpel 2016), in `f32` as ggml's `ggml_gelu_f32` is compiled for CPUs with
+/// FMA: the C compiler contracts `1 + 0.044715 x x` into one fused multiply-add, and the
+/// table of [`gelu_ggml`] is built from exactly these values (rounding the product first
+/// changes one of its 65,536 entries, at `x = -1.999`).
 ///
 /// ```
 /// assert_eq!(ziglama_nn::activation::gelu(0.0), 0.0);
@@ -42,16 +45,24 @@ pub fn swiglu(gate: &mut [f32], up: &[f32]) {
 pub fn gelu(x: f32) -> f32 {
     const GELU_COEF_A: f32 = 0.044715;
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)).tanh())
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (GELU_COEF_A * x).mul_add(x, 1.0)).tanh())
 }
 
 /// [`gelu`] of every `f16` value, rounded to `f16`: ggml's lookup table, indexed by the bits
-/// of the input rounded to `f16`.
+/// of the input rounded to `f16` (a NaN result is the quiet NaN with the input's sign, as
+/// ggml's table holds it, so that the tables are equal bit for bit).
 fn gelu_table() -> &'static [f16] {
     static TABLE: OnceLock<Vec<f16>> = OnceLock::new();
     TABLE.get_or_init(|| {
         (0..=u16::MAX)
-            .map(|bits| f16::from_f32(gelu(f16::from_bits(bits).to_f32())))
+            .map(|bits| {
+                let y = gelu(f16::from_bits(bits).to_f32());
+                if y.is_nan() {
+                    f16::from_bits(0x7e00 | (bits & 0x8000))
+                } else {
+                    f16::from_f32(y)
+                }
+            })
             .collect()
     })
 }
@@ -136,6 +147,24 @@ mod tests {
                 "x {x}: {got} vs {want}"
             );
         }
+    }
+
+    /// The table equals the one ggml's CPU backend builds, entry for entry: its FNV-1a hash and
+    /// three entries as `scripts/golden/gelu_table.py` reads them from libggml-cpu (the entry
+    /// at `x = -1.999`, `0xbfff`, is the one an unfused `1 + a x x` gets wrong).
+    #[test]
+    fn gelu_table_is_ggml_s() {
+        let table = gelu_table();
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        for byte in table.iter().flat_map(|v| v.to_bits().to_le_bytes()) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        let entry = |i: usize| table[i].to_bits();
+        assert_eq!(
+            (entry(0x3c00), entry(0xbfff), entry(0x4000)),
+            (0x3abb, 0xa9d3, 0x3fd2)
+        );
+        assert_eq!(hash, 0xab04_4edb_a0ed_200c, "hash {hash:#018x}");
     }
 
     #[test]
