@@ -9,47 +9,23 @@
 //! test is `tokenizer_gemma3.rs`). The strict tests have the machine requirement of
 //! `llama_smollm2.rs`: ziglama-tensor's x86-64 AVX2 or AVX-512 kernels.
 //!
-//! Where this stands (issue 4 is open): with the k-quant products in llama.cpp's x86 batch
-//! orders, 9 of the 12 prompts give logits bit-equal to llama.cpp's, and 10 of the 12
-//! continuations are equal for 128 tokens (`long_essay` parts at a near-tie, allowed).
-//! `code_py` (19 tokens, cosine 0.99990), `long_essay` (689, 0.99894) and `long_code`
-//! (1,180, 0.99913) still differ, and `long_code`'s continuation parts at step 40 where
-//! llama.cpp's top-2 gap is 0.063, above the 0.05 the acceptance allows. A Gemma requantized
-//! to pure Q8_0 shows the same kind of difference on some prompts (not on others of the same
-//! length), so its cause lies outside the k-quant kernels. The tests below hold what is
-//! reached (and fail if it regresses); the two acceptance bounds not met are stated, not
-//! asserted.
+//! With the x86 kernels (AVX2 or AVX-512), the logits of all twelve prompts are bit-equal to
+//! llama.cpp's and all twelve continuations are equal token for token: the strict tests
+//! require exactly that, which is tighter than the issue's cosine 0.9999 and near-tie rule.
 
 mod common;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use common::{cases, check_greedy_known, check_logits, check_logits_of, pool};
-use common::{require_x86_simd_kernels, NEAR_TIE};
+use common::{cases, check_greedy, check_logits, check_logits_bit_equal, pool};
+use common::require_x86_simd_kernels;
 use ziglama_model::catalog::KnownModel;
 use ziglama_model::model::{Batch, LayeredKvCache, Model};
 
 /// The bound that holds with any kernel set (under `ZIGLAMA_KERNELS=scalar` the worst is
 /// `long_essay`, 0.99698; the short prompts stay above 0.9995).
 const MIN_COSINE_ANY: f64 = 0.995;
-
-/// The bound every committed prompt meets with the x86 kernels today (the worst is
-/// `long_essay`, 0.99894; issue 4 asks for 0.9999).
-const MIN_COSINE_NOW: f64 = 0.9985;
-
-/// The prompts whose logits are bit-equal to llama.cpp's with the x86 kernels.
-const BIT_EXACT: [&str; 9] = [
-    "hello",
-    "capital",
-    "story",
-    "science",
-    "french",
-    "japanese",
-    "chat_simple",
-    "chat_poem",
-    "list",
-];
 
 fn data_dir() -> PathBuf {
     common::data_dir("gemma3")
@@ -97,20 +73,19 @@ fn last_position_logits_match_llama_cpp() {
     check_logits(model(), &data_dir(), MIN_COSINE_ANY);
 }
 
-/// Same top-1 everywhere, bit-equal logits on [`BIT_EXACT`], cosine at least
-/// [`MIN_COSINE_NOW`] on the rest.
+/// Every prompt's logits bit-equal to llama.cpp's.
 #[test]
 fn last_position_logits_match_llama_cpp_strict() {
     require_x86_simd_kernels();
-    check_logits_of(model(), &data_dir(), MIN_COSINE_NOW, &BIT_EXACT);
+    check_logits_bit_equal(model(), &data_dir());
 }
 
-/// Equal token for token, divergence allowed only at a near-tie (issue 4, as issue 3), except
-/// `long_code`, which must hold its first 40 tokens (see the module documentation).
+/// Every continuation equal to llama.cpp's token for token (no divergence allowed, not even
+/// at a near-tie: the logits are bit-equal).
 #[test]
 fn greedy_continuations_match_llama_cpp_strict() {
     require_x86_simd_kernels();
-    check_greedy_known(model(), &data_dir(), NEAR_TIE, &[("long_code", 40)]);
+    check_greedy(model(), &data_dir(), 0.0);
 }
 
 /// The longest committed prompt (1,180 tokens) in one batch, with sliding-window caches,

@@ -117,8 +117,15 @@ pub(crate) fn check_logits(model: &Model, dir: &Path, min_cosine: f64) {
     check_logits_of(model, dir, min_cosine, &[]);
 }
 
+/// [`check_logits`], and every case's logits must equal llama.cpp's bit for bit.
+pub(crate) fn check_logits_bit_equal(model: &Model, dir: &Path) {
+    let names: Vec<String> = cases(dir).into_iter().map(|c| c.name).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    check_logits_of(model, dir, 0.9999, &names);
+}
+
 /// [`check_logits`]; the cases named in `bit_exact` must also equal llama.cpp's bit for bit.
-pub(crate) fn check_logits_of(model: &Model, dir: &Path, min_cosine: f64, bit_exact: &[&str]) {
+fn check_logits_of(model: &Model, dir: &Path, min_cosine: f64, bit_exact: &[&str]) {
     let pool = pool();
     let mut failures = Vec::new();
     for case in cases(dir) {
@@ -160,19 +167,9 @@ pub(crate) fn check_logits_of(model: &Model, dir: &Path, min_cosine: f64, bit_ex
 }
 
 /// Every case's greedy continuation against llama.cpp's, token for token; a divergence is
-/// allowed only where llama.cpp's top-2 gap is below `near_tie`, and is reported.
+/// allowed only where llama.cpp's top-2 gap is below `near_tie` (0 allows none), and is
+/// reported.
 pub(crate) fn check_greedy(model: &Model, dir: &Path, near_tie: f32) {
-    check_greedy_known(model, dir, near_tie, &[]);
-}
-
-/// [`check_greedy`], except that each case named in `known` (a known, reported divergence)
-/// must only stay equal for its first `n` tokens.
-pub(crate) fn check_greedy_known(
-    model: &Model,
-    dir: &Path,
-    near_tie: f32,
-    known: &[(&str, usize)],
-) {
     let pool = pool();
     let mut failures = Vec::new();
     for case in cases(dir) {
@@ -189,14 +186,7 @@ pub(crate) fn check_greedy_known(
                 outcome = format!(
                     "diverges at step {step}: {got} vs llama.cpp {want}, llama.cpp top-2 gap {gap}"
                 );
-                let known_prefix = known.iter().find(|(n, _)| *n == case.name).map(|k| k.1);
-                if let Some(n) = known_prefix {
-                    if step < n {
-                        failures.push(format!("{}: {outcome} (known to hold {n})", case.name));
-                    } else {
-                        outcome.push_str(&format!(" (known divergence, at least {n} equal)"));
-                    }
-                } else if gap >= near_tie {
+                if gap >= near_tie {
                     failures.push(format!("{}: {outcome}", case.name));
                 } else {
                     outcome.push_str(&format!(" (below {near_tie}: allowed)"));
