@@ -18,8 +18,8 @@ mod common;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use common::{cases, check_greedy, check_logits, check_logits_bit_equal, pool};
 use common::require_x86_simd_kernels;
+use common::{cases, check_greedy, check_logits, check_logits_bit_equal, pool};
 use ziglama_model::catalog::KnownModel;
 use ziglama_model::model::{Batch, LayeredKvCache, Model};
 
