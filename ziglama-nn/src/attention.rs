@@ -19,7 +19,7 @@ use ziglama_tensor::ThreadPool;
 use crate::error::len_error;
 use crate::ggml_order::reduce16;
 use crate::{KvCache, NnError, Result};
-use ziglama_tensor::vector::{axpy, dot_gemm, dot_gemv, softmax_ggml};
+use ziglama_tensor::vector::{axpy, dot_gemm, dot_gemm4, dot_gemv, softmax_ggml};
 
 /// A dot product of two rows in one of ggml's summation orders.
 type Dot = fn(&[f32], &[f32]) -> f32;
@@ -164,106 +164,171 @@ pub fn causal_attention(
     // llama.cpp multiplies with tinyBLAS when the batch has two or more tokens, else with
     // ggml_vec_dot_f16; their summation orders differ (see `ggml_order`).
     let gemm = n >= 2;
-    let kq_dot: Dot = if gemm && head_dim % 16 == 0 {
-        dot_gemm
-    } else {
-        dot_gemv
-    };
+    let tiny_blas = gemm && head_dim % 16 == 0;
+    let kq_dot: Dot = if tiny_blas { dot_gemm } else { dot_gemv };
     // Lanes of the probability-value product: position t adds into lane t % lanes.
     let lanes = if gemm { 16 } else { 64 };
-    // One task per (token, KV head): the query heads of a group share the converted rows.
+    // Every key and value row the batch sees, converted to f32 once (not once per token and
+    // KV head, which is O(n^2) conversions for a prompt), all KV heads side by side.
+    let spans = visible_spans(shape, positions, seqs);
+    let mut rows = Vec::with_capacity(spans.len());
+    for span in &spans {
+        rows.push(span.read(layer, row_len, &batch, &in_batch, cache)?);
+    }
+    let span_of = |seq: usize, first: usize, pos: usize| {
+        spans
+            .iter()
+            .position(|s| s.seq == seq && s.lo <= first && pos < s.hi)
+            .unwrap_or_else(|| unreachable!("every query's positions lie in one span"))
+    };
+    // One task per (token, KV head): the query heads of a group share the rows.
     let outs: Vec<Mutex<&mut [f32]>> = out.chunks_mut(group * head_dim).map(Mutex::new).collect();
-    let error: Mutex<Option<NnError>> = Mutex::new(None);
     pool.run(n * n_head_kv, |task| {
         let (i, kvh) = (task / n_head_kv, task % n_head_kv);
         let (pos, seq) = (positions[i], seqs[i]);
-        let result = (|| -> Result<()> {
-            // Scores start at a multiple of 16 so that softmax's chunks are ggml's; positions
-            // before `first` are masked (-inf, probability 0), as llama.cpp masks them.
-            let first = shape.first_visible(pos);
-            let start = first / 16 * 16;
-            let n_kv = pos + 1 - start;
-            let mut keys = vec![0f32; n_kv * head_dim];
-            let mut values = vec![0f32; n_kv * head_dim];
-            let at = kvh * head_dim..(kvh + 1) * head_dim;
+        // Scores start at a multiple of 16 so that softmax's chunks are ggml's; positions
+        // before `first` are masked (-inf, probability 0), as llama.cpp masks them.
+        let first = shape.first_visible(pos);
+        let start = first / 16 * 16;
+        let n_kv = pos + 1 - start;
+        let s = span_of(seq, first, pos);
+        let (keys, values) = (&rows[s].0, &rows[s].1);
+        let lo = spans[s].lo;
+        // Key or value row of position t, this KV head.
+        let at = |t: usize| -> std::ops::Range<usize> {
+            let r = (t - lo) * row_len + kvh * head_dim;
+            r..r + head_dim
+        };
+        let mut o = outs[task].lock().unwrap_or_else(|e| e.into_inner());
+        let n_scores = n_kv.next_multiple_of(16);
+        let mut scores = vec![f32::NEG_INFINITY; group * n_scores];
+        let mut qh = vec![0f32; head_dim];
+        for (g, scores) in scores.chunks_exact_mut(n_scores).enumerate() {
+            let h = kvh * group + g;
+            for (d, &x) in qh
+                .iter_mut()
+                .zip(&q[i * q_len + h * head_dim..][..head_dim])
+            {
+                *d = round_f16(x);
+            }
             let mut t = first;
-            while t <= pos {
-                let r = (t - start) * head_dim;
-                if let Some(&j) = in_batch.get(&(seq, t)) {
-                    let at = j * row_len + kvh * head_dim;
-                    batch.keys[at..][..head_dim].convert_to_f32_slice(&mut keys[r..][..head_dim]);
-                    batch.values[at..][..head_dim]
-                        .convert_to_f32_slice(&mut values[r..][..head_dim]);
-                    t += 1;
+            if tiny_blas {
+                // Four keys at a time: four independent chains, each key's sum in the order
+                // of a single `dot_gemm`.
+                while t + 4 <= pos + 1 {
+                    let k: [&[f32]; 4] = std::array::from_fn(|j| &keys[at(t + j)]);
+                    for (j, d) in dot_gemm4(k, &qh).into_iter().enumerate() {
+                        scores[t + j - start] = d * kq_scale;
+                    }
+                    t += 4;
+                }
+            }
+            for t in t..=pos {
+                scores[t - start] = kq_dot(&keys[at(t)], &qh) * kq_scale;
+            }
+            softmax_ggml(scores);
+        }
+        let mut acc = vec![0f32; group * lanes * head_dim];
+        for t in first..=pos {
+            let v = &values[at(t)];
+            for (g, acc) in acc.chunks_exact_mut(lanes * head_dim).enumerate() {
+                let p = round_f16(scores[g * n_scores + t - start]);
+                if p == 0.0 {
                     continue;
                 }
-                // A run of positions the cache holds, read in one call.
-                let mut end = t + 1;
-                while end <= pos && !in_batch.contains_key(&(seq, end)) {
-                    end += 1;
-                }
-                let len = (end - t) * head_dim;
-                cache.read(
-                    layer,
-                    seq,
-                    t..end,
-                    at.clone(),
-                    &mut keys[r..][..len],
-                    &mut values[r..][..len],
-                )?;
-                t = end;
+                axpy(&mut acc[(t % lanes) * head_dim..][..head_dim], p, v);
             }
-            let mut o = outs[task].lock().unwrap_or_else(|e| e.into_inner());
-            let mut scores = vec![f32::NEG_INFINITY; n_kv.next_multiple_of(16)];
-            let mut acc = vec![0f32; lanes * head_dim];
-            for (g, out) in o.chunks_exact_mut(head_dim).enumerate() {
-                let h = kvh * group + g;
-                let qh: Vec<f32> = q[i * q_len + h * head_dim..][..head_dim]
-                    .iter()
-                    .map(|&x| round_f16(x))
-                    .collect();
-                scores.fill(f32::NEG_INFINITY);
-                for (score, k) in scores[first - start..n_kv]
-                    .iter_mut()
-                    .zip(keys[(first - start) * head_dim..].chunks_exact(head_dim))
-                {
-                    *score = kq_dot(k, &qh) * kq_scale;
+        }
+        for (out, acc) in o
+            .chunks_exact_mut(head_dim)
+            .zip(acc.chunks_exact(lanes * head_dim))
+        {
+            for (d, out) in out.iter_mut().enumerate() {
+                let lane = |l: usize| acc[l * head_dim + d];
+                let mut x = [0f32; 16];
+                for (l, x) in x.iter_mut().enumerate() {
+                    *x = if gemm {
+                        lane(l)
+                    } else {
+                        (lane(l) + lane(32 + l)) + (lane(16 + l) + lane(48 + l))
+                    };
                 }
-                softmax_ggml(&mut scores);
-                acc.fill(0.0);
-                for (t, (p, v)) in scores.iter().zip(values.chunks_exact(head_dim)).enumerate() {
-                    let p = round_f16(*p);
-                    if p == 0.0 {
-                        continue;
-                    }
-                    axpy(
-                        &mut acc[((start + t) % lanes) * head_dim..][..head_dim],
-                        p,
-                        v,
-                    );
-                }
-                for (d, out) in out.iter_mut().enumerate() {
-                    let lane = |l: usize| acc[l * head_dim + d];
-                    let mut x = [0f32; 16];
-                    for (l, x) in x.iter_mut().enumerate() {
-                        *x = if gemm {
-                            lane(l)
-                        } else {
-                            (lane(l) + lane(32 + l)) + (lane(16 + l) + lane(48 + l))
-                        };
-                    }
-                    *out = reduce16(&x);
-                }
+                *out = reduce16(&x);
             }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            *error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
         }
     });
-    match error.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
+    Ok(())
+}
+
+/// Positions `lo..hi` of sequence `seq` that some query of the batch sees: the union of the
+/// queries' visible ranges, merged where they overlap or touch.
+struct Span {
+    seq: usize,
+    lo: usize,
+    hi: usize,
+}
+
+/// The spans of positions the queries at `positions` of `seqs` see, one per run of visible
+/// positions of a sequence; each query's range lies in one of them.
+fn visible_spans(shape: &AttentionShape, positions: &[usize], seqs: &[usize]) -> Vec<Span> {
+    let mut ranges: Vec<(usize, usize, usize)> = positions
+        .iter()
+        .zip(seqs)
+        .map(|(&p, &s)| (s, shape.first_visible(p), p + 1))
+        .collect();
+    ranges.sort_unstable();
+    let mut spans: Vec<Span> = Vec::new();
+    for (seq, lo, hi) in ranges {
+        match spans.last_mut() {
+            Some(last) if last.seq == seq && lo <= last.hi => last.hi = last.hi.max(hi),
+            _ => spans.push(Span { seq, lo, hi }),
+        }
+    }
+    spans
+}
+
+impl Span {
+    /// The span's key and value rows (`row_len` values each, every KV head) as f32: from the
+    /// batch where an entry of it has that sequence and position, else from the cache (runs
+    /// of consecutive positions in one read).
+    fn read(
+        &self,
+        layer: usize,
+        row_len: usize,
+        batch: &BatchKv<'_>,
+        in_batch: &HashMap<(usize, usize), usize>,
+        cache: &(dyn KvCache + Sync),
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let len = (self.hi - self.lo) * row_len;
+        let mut keys = vec![0f32; len];
+        let mut values = vec![0f32; len];
+        let mut t = self.lo;
+        while t < self.hi {
+            let r = (t - self.lo) * row_len;
+            if let Some(&j) = in_batch.get(&(self.seq, t)) {
+                let at = j * row_len;
+                batch.keys[at..][..row_len].convert_to_f32_slice(&mut keys[r..][..row_len]);
+                batch.values[at..][..row_len].convert_to_f32_slice(&mut values[r..][..row_len]);
+                t += 1;
+                continue;
+            }
+            // A run of positions the cache holds, read in one call.
+            let mut end = t + 1;
+            while end < self.hi && !in_batch.contains_key(&(self.seq, end)) {
+                end += 1;
+            }
+            let len = (end - t) * row_len;
+            cache.read(
+                layer,
+                self.seq,
+                t..end,
+                0..row_len,
+                &mut keys[r..][..len],
+                &mut values[r..][..len],
+            )?;
+            t = end;
+        }
+        Ok((keys, values))
     }
 }
 

@@ -103,6 +103,19 @@ pub fn dot_gemm(x: &[f32], y: &[f32]) -> f32 {
     with_fma!(dot_gemm_fma, scalar::dot_gemm, (x: &[f32], y: &[f32]) -> f32)
 }
 
+/// Four [`dot_gemm`]s of the rows `x[r]` with one `y`, each bit-identical to
+/// `dot_gemm(x[r], y)`: the four accumulation chains are independent, so they overlap (one
+/// `dot_gemm` of a 256-wide head waits on its chain of additions), and each chunk of `y` is
+/// loaded once. Each row is cut to its shorter length with `y`.
+pub fn dot_gemm4(x: [&[f32]; 4], y: &[f32]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: as in `softmax_ggml`.
+        return unsafe { crate::simd::x86_64::avx512::vector::dot_gemm4(x, y) };
+    }
+    with_fma!(dot_gemm4_fma, scalar::dot_gemm4, (x: [&[f32]; 4], y: &[f32]) -> [f32; 4])
+}
+
 /// The dot product in `ggml_vec_dot_f16`'s order (AVX-512 build; a single token's attention):
 /// four 16-lane accumulators over chunks of 64, folded as `(a0 + a2) + (a1 + a3)`, reduced as
 /// [`scalar::reduce16`], then a tail added in `f64`. Lengths are cut to the shorter.
@@ -218,6 +231,12 @@ pub mod scalar {
             s += x[i] * y[i];
         }
         s
+    }
+
+    /// See [`super::dot_gemm4`]: four [`dot_gemm`]s.
+    #[inline]
+    pub fn dot_gemm4(x: [&[f32]; 4], y: &[f32]) -> [f32; 4] {
+        x.map(|x| dot_gemm(x, y))
     }
 
     /// See [`super::dot_gemv`].

@@ -104,6 +104,26 @@ fn dots_and_axpy_equal_their_definitions() {
                 scalar::dot_gemm(&x, &y).to_bits(),
                 "dot_gemm {what}"
             );
+            let rows: Vec<Vec<f32>> = (0..4)
+                .map(|r| f(values(n + r % 2, 19 + r as u64 + n as u64, 2.0)))
+                .collect();
+            let four = vector::dot_gemm4(std::array::from_fn(|r| &rows[r][..]), &y);
+            for r in 0..4 {
+                assert_eq!(
+                    four[r].to_bits(),
+                    scalar::dot_gemm(&rows[r], &y).to_bits(),
+                    "dot_gemm4 row {r} {what}"
+                );
+            }
+            // Rows of different lengths (each cut to its own length with y).
+            let ragged = vector::dot_gemm4([&rows[0], &x, &rows[1], &y], &y);
+            for (r, row) in [&rows[0], &x, &rows[1], &y].iter().enumerate() {
+                assert_eq!(
+                    ragged[r].to_bits(),
+                    scalar::dot_gemm(row, &y).to_bits(),
+                    "dot_gemm4 ragged row {r} {what}"
+                );
+            }
             assert_eq!(
                 vector::dot_gemv(&x, &y).to_bits(),
                 scalar::dot_gemv(&x, &y).to_bits(),

@@ -149,6 +149,40 @@ pub(crate) unsafe fn dot_gemm(x: &[f32], y: &[f32]) -> f32 {
     s
 }
 
+/// [`crate::vector::dot_gemm4`]: [`dot_gemm`] of four rows with one `y`, the chunks of the
+/// four rows in lockstep (four independent accumulators).
+///
+/// # Safety
+/// As [`softmax_ggml`].
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn dot_gemm4(x: [&[f32]; 4], y: &[f32]) -> [f32; 4] {
+    let n = x.iter().map(|r| r.len()).min().unwrap_or(0).min(y.len());
+    if x.iter().any(|r| r.len().min(y.len()) != n) {
+        // Rows of different lengths: each with its own length, one at a time.
+        // SAFETY: this function's own target features are those of `dot_gemm`.
+        return x.map(|r| unsafe { dot_gemm(r, y) });
+    }
+    let full = n / 16 * 16;
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i < full {
+        let vy = load(&y[i..]);
+        for (a, r) in acc.iter_mut().zip(&x) {
+            *a = _mm512_add_ps(*a, _mm512_mul_ps(load(&r[i..]), vy));
+        }
+        i += 16;
+    }
+    let mut out = [0f32; 4];
+    for ((o, a), r) in out.iter_mut().zip(acc).zip(&x) {
+        let mut s = reduce16(a);
+        for j in full..n {
+            s += r[j] * y[j];
+        }
+        *o = s;
+    }
+    out
+}
+
 /// [`crate::vector::dot_gemv`].
 ///
 /// # Safety
