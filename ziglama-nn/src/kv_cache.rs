@@ -214,15 +214,36 @@ pub trait KvCache {
         Ok(())
     }
 
+    /// Checks that `seq` can continue at `pos`: that a batch starting there finds every
+    /// position before `pos` its attention reads that the cache is meant to keep. Caches
+    /// that forget positions only when told to (contiguous, paged) have nothing to check; a
+    /// sliding-window ring has, when its window at `pos` reaches back to positions it has
+    /// overwritten (after the sequence was trimmed or shifted back below its newest
+    /// position). [`crate::NnError::PositionEvicted`] then names the first such position,
+    /// before anything runs, instead of a failed read in the middle of a forward pass.
+    ///
+    /// # Errors
+    ///
+    /// [`NnError::PositionEvicted`], or a sequence the cache does not have.
+    fn check_continuation(&self, seq: usize, pos: usize) -> Result<()> {
+        let _ = pos;
+        check_seq(self.n_seq(), seq)
+    }
+
     /// Moves `positions` of `seq` by `delta` (`llama_memory_seq_add`), re-rotating their
     /// keys with `rotation` (RoPE by `delta`) as llama.cpp's K-shift does. Positions that
     /// would become negative are removed. Used for context shifting: remove the oldest
     /// positions, then shift the rest down.
     ///
+    /// A sliding-window ring cannot give back positions it has overwritten: it refuses,
+    /// before moving anything, a shift after which the window of the sequence's new end
+    /// would need one (a context shift that keeps the first positions of a sequence longer
+    /// than the window; llama.cpp refuses to shift a windowed cache at all).
+    ///
     /// # Errors
     ///
-    /// A sequence the cache does not have, a destination past the context, or a
-    /// `rotation` without a RoPE for some layer.
+    /// A sequence the cache does not have, a destination past the context, a `rotation`
+    /// without a RoPE for some layer, or [`NnError::PositionEvicted`] as above.
     fn shift_positions(
         &mut self,
         seq: usize,
@@ -281,6 +302,9 @@ impl<C: KvCache + ?Sized> KvCache for Box<C> {
     }
     fn clear(&mut self) -> Result<()> {
         (**self).clear()
+    }
+    fn check_continuation(&self, seq: usize, pos: usize) -> Result<()> {
+        (**self).check_continuation(seq, pos)
     }
     fn shift_positions(
         &mut self,

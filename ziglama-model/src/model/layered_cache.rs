@@ -4,11 +4,11 @@
 
 use std::ops::Range;
 
-use ziglama_nn::kv_cache::check_seq;
+use ziglama_nn::kv_cache::{check_seq, shift_by_rows, KeyRotation};
 use ziglama_nn::{KvCache, NnError};
 
 use super::kv_cache::ContiguousKvCache;
-use super::sliding_window::SlidingWindowKvCache;
+use super::sliding_window::{end_after_shift, SlidingWindowKvCache};
 use super::storage::KvType;
 
 /// Where one model layer's keys and values live.
@@ -22,6 +22,12 @@ enum Slot {
 
 /// A KV cache per layer kind: global layers hold `n_ctx` positions per sequence, layers with
 /// a sliding window of `w < n_ctx` positions hold only the last `w`.
+///
+/// Every sequence operation works as on a full cache while the windows hold what the
+/// sequence's next position reads; what a ring has evicted cannot come back, so trimming a
+/// sequence longer than the window to an earlier end, or a context shift that keeps its
+/// first positions, is refused with [`NnError::PositionEvicted`]
+/// ([`KvCache::check_continuation`], [`KvCache::shift_positions`]).
 ///
 /// ```
 /// use ziglama_model::model::LayeredKvCache;
@@ -161,6 +167,12 @@ impl LayeredKvCache {
         self.ty
     }
 
+    /// The model layer of layer `l` of ring `g`.
+    fn model_layer(&self, g: usize, l: usize) -> usize {
+        let slot = Slot::Window(g, l);
+        self.slots.iter().position(|s| *s == slot).unwrap_or(l)
+    }
+
     fn slot(&self, layer: usize) -> Result<Slot, NnError> {
         self.slots
             .get(layer)
@@ -262,6 +274,58 @@ impl KvCache for LayeredKvCache {
         }
         Ok(())
     }
+
+    fn check_continuation(&self, seq: usize, pos: usize) -> Result<(), NnError> {
+        check_seq(self.n_seq, seq)?;
+        for (g, w) in self.windows.iter().enumerate() {
+            w.check_continuation(seq, pos).map_err(|e| match e {
+                NnError::PositionEvicted {
+                    layer,
+                    seq,
+                    pos,
+                    window,
+                } => NnError::PositionEvicted {
+                    layer: self.model_layer(g, layer),
+                    seq,
+                    pos,
+                    window,
+                },
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn shift_positions(
+        &mut self,
+        seq: usize,
+        positions: Range<usize>,
+        delta: isize,
+        rotation: &KeyRotation,
+    ) -> Result<(), NnError> {
+        check_seq(self.n_seq, seq)?;
+        let range = positions.start..positions.end.min(self.seq_len(seq));
+        let end = end_after_shift(self, seq, &range, delta);
+        for (layer, slot) in self.slots.iter().enumerate() {
+            if let Slot::Window(g, l) = *slot {
+                let ring = &self.windows[g];
+                if let Some(pos) = ring.lost_after_shift(l, seq, &range, delta, end) {
+                    return Err(NnError::PositionEvicted {
+                        layer,
+                        seq,
+                        pos,
+                        window: ring.window(),
+                    });
+                }
+            }
+        }
+        let before: Vec<Vec<usize>> = self.windows.iter().map(|w| w.lost_marks(seq)).collect();
+        shift_by_rows(self, seq, positions, delta, rotation)?;
+        for (w, marks) in self.windows.iter_mut().zip(&before) {
+            w.settle_shift(seq, &range, delta, marks);
+        }
+        Ok(())
+    }
 }
 
 /// An inner cache's error, naming the model layer instead of the inner cache's index.
@@ -322,5 +386,20 @@ mod tests {
         );
         assert_eq!(c.bytes(), (2 * 50 + 2 + 3 + 2) * 2 * 2);
         assert!(c.read(5, 0, 0..1, 0..1, &mut k, &mut v).is_err());
+        // Trimmed back to 3: the window-2 layers (1 and 3) need position 2, evicted by 4.
+        c.remove_positions(0, 3..usize::MAX).unwrap();
+        let err = c.check_continuation(0, 3).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                NnError::PositionEvicted {
+                    layer: 1,
+                    pos: 2,
+                    window: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

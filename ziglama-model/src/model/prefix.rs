@@ -25,9 +25,15 @@ use ziglama_nn::{KvCache, NnError};
 /// # Ok::<(), ziglama_nn::NnError>(())
 /// ```
 ///
+/// A sliding-window layer cannot go back: when `from` is longer than the window and the
+/// common prefix ends before its last window, the positions the prompt's next token reads
+/// have been evicted. Then `to` is left empty and the error is
+/// [`NnError::PositionEvicted`]: run the prompt from the start. (A prompt that extends the
+/// cached tokens, the next turn of a chat, always reuses them.)
+///
 /// # Errors
 ///
-/// A sequence the cache does not have, or a full cache.
+/// A sequence the cache does not have, a full cache, or [`NnError::PositionEvicted`].
 pub fn reuse_prefix<C: KvCache + ?Sized>(
     cache: &mut C,
     cached: &[u32],
@@ -44,5 +50,9 @@ pub fn reuse_prefix<C: KvCache + ?Sized>(
         .min(cache.seq_len(from));
     cache.copy_sequence(from, to)?;
     cache.remove_positions(to, common..usize::MAX)?;
+    if let Err(e) = cache.check_continuation(to, common) {
+        cache.remove_positions(to, 0..usize::MAX)?;
+        return Err(e);
+    }
     Ok(common)
 }

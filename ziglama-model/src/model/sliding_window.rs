@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use ziglama_nn::kv_cache::check_seq;
+use ziglama_nn::kv_cache::{check_seq, shift_by_rows, KeyRotation};
 use ziglama_nn::{KvCache, NnError};
 
 use super::storage::{check_read_buffers, KvType, Rows};
@@ -18,7 +18,12 @@ const EMPTY: usize = usize::MAX;
 ///
 /// Position `p` lives in slot `p % window`; storing `p + window` evicts it, and reading an
 /// evicted position is an error ([`NnError::PositionEvicted`]). Attention with a window of
-/// `window` positions never reads one (it sees `p - window + 1 ..= p`).
+/// `window` positions never reads one (it sees `p - window + 1 ..= p`) as long as the
+/// sequence only grows. An evicted position cannot come back: after the sequence is trimmed
+/// to an earlier end ([`KvCache::remove_positions`] of its tail) or shifted down, the window
+/// of the new end may reach back to evicted positions; [`KvCache::check_continuation`] says
+/// so, [`KvCache::shift_positions`] refuses such a shift, and a read of one is
+/// [`NnError::PositionEvicted`], never another position's row.
 ///
 /// Memory: `2 * n_layer * n_seq * window * row_bytes` bytes.
 ///
@@ -46,6 +51,9 @@ pub struct SlidingWindowKvCache {
     values: Rows,
     /// The position in each (layer, sequence, slot), or [`EMPTY`].
     slots: Vec<usize>,
+    /// Per (layer, sequence): positions below this that are not held were evicted (their
+    /// slot was taken by a later position) and cannot be read again.
+    lost_below: Vec<usize>,
 }
 
 impl SlidingWindowKvCache {
@@ -80,6 +88,7 @@ impl SlidingWindowKvCache {
             keys: Rows::new(ty, row_len, n_rows)?,
             values: Rows::new(ty, row_len, n_rows)?,
             slots: vec![EMPTY; n_rows],
+            lost_below: vec![0; n_layer * n_seq],
         })
     }
 
@@ -126,17 +135,115 @@ impl SlidingWindowKvCache {
     /// The slot of `pos`, which must be held.
     fn held_slot(&self, layer: usize, seq: usize, pos: usize) -> Result<usize, NnError> {
         let slot = self.slot(layer, seq, pos)?;
-        match self.slots[slot] {
-            p if p == pos => Ok(slot),
-            p if p != EMPTY && p > pos => Err(NnError::PositionEvicted {
+        if self.slots[slot] == pos {
+            Ok(slot)
+        } else if pos < self.lost_below[layer * self.n_seq + seq] {
+            Err(NnError::PositionEvicted {
                 layer,
                 seq,
                 pos,
                 window: self.window,
-            }),
-            _ => Err(NnError::PositionNotStored { layer, seq, pos }),
+            })
+        } else {
+            Err(NnError::PositionNotStored { layer, seq, pos })
         }
     }
+
+    /// Whether `layer` holds `pos` of `seq` (both in range).
+    fn holds(&self, layer: usize, seq: usize, pos: usize) -> bool {
+        self.slots[(layer * self.n_seq + seq) * self.window + pos % self.window] == pos
+    }
+
+    /// The first position of `layer`'s window before `end` (the positions a token at `end`
+    /// reads from the cache) that `seq` will have lost once `range` (ending at or before the
+    /// sequence's end) has moved by `delta`; `end` is the sequence's end after the move.
+    pub(crate) fn lost_after_shift(
+        &self,
+        layer: usize,
+        seq: usize,
+        range: &Range<usize>,
+        delta: isize,
+        end: usize,
+    ) -> Option<usize> {
+        let lost = self.lost_below[layer * self.n_seq + seq];
+        let first = (end + 1).saturating_sub(self.window);
+        (first..end).find(|&p| {
+            let moved_from = p
+                .checked_add_signed(-delta)
+                .filter(|from| range.contains(from));
+            let from = match moved_from {
+                Some(from) => from,
+                None if range.contains(&p) => return false, // vacated: a hole, not a loss
+                None => p,
+            };
+            from < lost && !self.holds(layer, seq, from)
+        })
+    }
+
+    /// `seq`'s eviction marks, one per layer.
+    pub(crate) fn lost_marks(&self, seq: usize) -> Vec<usize> {
+        (0..self.n_layer)
+            .map(|l| self.lost_below[l * self.n_seq + seq])
+            .collect()
+    }
+
+    /// After [`shift_by_rows`] moved `range` of `seq` by `delta`: the evicted positions
+    /// inside the range moved with it (`before` holds the marks from before the move).
+    pub(crate) fn settle_shift(
+        &mut self,
+        seq: usize,
+        range: &Range<usize>,
+        delta: isize,
+        before: &[usize],
+    ) {
+        for (layer, &lost) in before.iter().enumerate() {
+            if lost <= range.start {
+                continue;
+            }
+            let moved_top = if range.end >= lost { lost } else { range.end };
+            let moved = moved_top.checked_add_signed(delta).unwrap_or(0);
+            let mark = &mut self.lost_below[layer * self.n_seq + seq];
+            *mark = (*mark).max(if range.end >= lost {
+                moved
+            } else {
+                lost.max(moved)
+            });
+        }
+    }
+}
+
+/// One past the last position `seq` holds in `cache` once `range` has moved by `delta`
+/// (positions moved below zero are gone).
+pub(crate) fn end_after_shift<C: KvCache + ?Sized>(
+    cache: &C,
+    seq: usize,
+    range: &Range<usize>,
+    delta: isize,
+) -> usize {
+    let len = cache.seq_len(seq);
+    let mut end = 0;
+    for layer in 0..cache.n_layer() {
+        let mut moved_seen = false;
+        for p in (0..len).rev() {
+            if !cache.contains(layer, seq, p) {
+                continue;
+            }
+            if range.contains(&p) {
+                if !moved_seen {
+                    moved_seen = true;
+                    if let Some(q) = p.checked_add_signed(delta) {
+                        end = end.max(q + 1);
+                    }
+                }
+            } else {
+                end = end.max(p + 1);
+                if p < range.start {
+                    break;
+                }
+            }
+        }
+    }
+    end
 }
 
 impl KvCache for SlidingWindowKvCache {
@@ -175,7 +282,11 @@ impl KvCache for SlidingWindowKvCache {
         let slot = self.slot(layer, seq, pos)?;
         self.keys.write(slot, key, "key")?;
         self.values.write(slot, value, "value")?;
-        self.slots[slot] = pos;
+        let evicted = std::mem::replace(&mut self.slots[slot], pos);
+        if evicted != EMPTY && evicted != pos {
+            let mark = &mut self.lost_below[layer * self.n_seq + seq];
+            *mark = (*mark).max(evicted + 1);
+        }
         Ok(())
     }
 
@@ -210,6 +321,12 @@ impl KvCache for SlidingWindowKvCache {
                     *p = EMPTY;
                 }
             }
+            // Removing up to or past the mark: what was evicted at or above the start is
+            // removed now (it may be stored again); what lies below the start stays lost.
+            let mark = &mut self.lost_below[layer * self.n_seq + seq];
+            if positions.start < *mark && positions.end >= *mark {
+                *mark = positions.start;
+            }
         }
         Ok(())
     }
@@ -237,6 +354,7 @@ impl KvCache for SlidingWindowKvCache {
             return Ok(());
         }
         for layer in 0..self.n_layer {
+            self.lost_below[layer * self.n_seq + dst] = self.lost_below[layer * self.n_seq + src];
             let s = (layer * self.n_seq + src) * self.window;
             let d = (layer * self.n_seq + dst) * self.window;
             for i in 0..self.window {
@@ -247,6 +365,49 @@ impl KvCache for SlidingWindowKvCache {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn check_continuation(&self, seq: usize, pos: usize) -> Result<(), NnError> {
+        check_seq(self.n_seq, seq)?;
+        let first = (pos + 1).saturating_sub(self.window);
+        for layer in 0..self.n_layer {
+            let lost = self.lost_below[layer * self.n_seq + seq].min(pos);
+            if let Some(p) = (first..lost).find(|&p| !self.holds(layer, seq, p)) {
+                return Err(NnError::PositionEvicted {
+                    layer,
+                    seq,
+                    pos: p,
+                    window: self.window,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn shift_positions(
+        &mut self,
+        seq: usize,
+        positions: Range<usize>,
+        delta: isize,
+        rotation: &KeyRotation,
+    ) -> Result<(), NnError> {
+        check_seq(self.n_seq, seq)?;
+        let range = positions.start..positions.end.min(self.seq_len(seq));
+        let end = end_after_shift(self, seq, &range, delta);
+        for layer in 0..self.n_layer {
+            if let Some(pos) = self.lost_after_shift(layer, seq, &range, delta, end) {
+                return Err(NnError::PositionEvicted {
+                    layer,
+                    seq,
+                    pos,
+                    window: self.window,
+                });
+            }
+        }
+        let before = self.lost_marks(seq);
+        shift_by_rows(self, seq, positions, delta, rotation)?;
+        self.settle_shift(seq, &range, delta, &before);
         Ok(())
     }
 }
@@ -283,6 +444,80 @@ mod tests {
         c.remove_positions(1, 0..usize::MAX).unwrap();
         assert_eq!(c.held(1, 1), 0);
         assert!(!c.contains(1, 1, 6));
+    }
+
+    #[test]
+    fn evicted_positions_do_not_come_back() {
+        let mut c = SlidingWindowKvCache::new(1, 2, 4, 1);
+        for pos in 0..10 {
+            c.store(0, 0, pos, &[pos as f32], &[0.0]).unwrap();
+        }
+        // Holds 6..=9; 0..=5 were evicted.
+        c.check_continuation(0, 10).unwrap();
+        c.remove_positions(0, 9..usize::MAX).unwrap();
+        c.check_continuation(0, 9).unwrap(); // the window of 9 is 6..=8
+        c.remove_positions(0, 8..usize::MAX).unwrap();
+        let e = c.check_continuation(0, 8).unwrap_err(); // the window of 8 is 5..=7
+        assert!(
+            matches!(
+                e,
+                NnError::PositionEvicted {
+                    pos: 5,
+                    window: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let (k, v) = (&mut [0f32; 1], &mut [0f32; 1]);
+        let e = c.read(0, 0, 5..6, 0..1, k, v).unwrap_err();
+        assert!(matches!(e, NnError::PositionEvicted { pos: 5, .. }), "{e}");
+        // A removed position that was held is only not stored.
+        let e = c.read(0, 0, 8..9, 0..1, k, v).unwrap_err();
+        assert!(
+            matches!(e, NnError::PositionNotStored { pos: 8, .. }),
+            "{e}"
+        );
+        // A fork carries what was lost.
+        c.copy_sequence(0, 1).unwrap();
+        assert!(c.check_continuation(1, 8).is_err());
+        // Emptied, the sequence starts afresh.
+        c.remove_positions(1, 0..usize::MAX).unwrap();
+        c.check_continuation(1, 0).unwrap();
+        c.store(0, 1, 0, &[1.0], &[0.0]).unwrap();
+        c.read(0, 1, 0..1, 0..1, k, v).unwrap();
+        assert_eq!(k[0], 1.0);
+    }
+
+    #[test]
+    fn a_shift_that_needs_evicted_positions_is_refused_and_moves_nothing() {
+        let rotation = KeyRotation::new(
+            vec![ziglama_nn::rope::Rope::new(
+                2,
+                ziglama_nn::rope::RopeMode::Normal,
+                1e4,
+            )],
+            2,
+        );
+        let mut c = SlidingWindowKvCache::new(1, 1, 4, 2);
+        for pos in 0..10 {
+            c.store(0, 0, pos, &[pos as f32, 0.0], &[pos as f32, 0.0])
+                .unwrap();
+        }
+        // A context shift keeping 0..4: the window of the new end 6 is 3..=5, and 3 (kept)
+        // was evicted.
+        c.remove_positions(0, 4..8).unwrap();
+        let e = c.shift_positions(0, 8..10, -4, &rotation).unwrap_err();
+        assert!(matches!(e, NnError::PositionEvicted { pos: 3, .. }), "{e}");
+        assert!(c.contains(0, 0, 8) && c.contains(0, 0, 9) && !c.contains(0, 0, 4));
+        // Keeping nothing: the window of the new end 2 is 0..=1, both moved.
+        c.remove_positions(0, 0..8).unwrap();
+        c.shift_positions(0, 8..10, -8, &rotation).unwrap();
+        assert_eq!(c.seq_len(0), 2);
+        c.check_continuation(0, 2).unwrap();
+        let (mut k, mut v) = ([0f32; 2], [0f32; 2]);
+        c.read(0, 0, 1..2, 0..2, &mut k, &mut v).unwrap();
+        assert_eq!(v[0], 9.0);
     }
 
     #[test]
