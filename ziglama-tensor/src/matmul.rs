@@ -9,7 +9,7 @@ use std::mem::size_of;
 use std::sync::Mutex;
 
 use crate::error::{Result, TensorError};
-use crate::formats::{BatchKernels, Block, Quantize, VecDot, TILE_COLS, TILE_ROWS};
+use crate::formats::{BatchKernels, Block, Quantize, VecDot, PANEL_ROWS, TILE_COLS, TILE_ROWS};
 use crate::{Isa, Tensor, ThreadPool};
 
 /// Work per task, at least, in weight bytes times activation rows: at memory speed (10-30
@@ -184,8 +184,16 @@ fn matmul_with_plan<W: VecDot>(
     // the single-row kernel's.
     let split = plan.split.min(n);
     let segments = [(&plan.head, 0, split), (&plan.tail, split, n)];
-    let tiles = segments.iter().any(|(k, j0, j1)| k.has_tile() && j0 < j1);
-    let rows_per_task = if tiles {
+    // Segments whose kernel has a GEMM panel run as panels of PANEL_ROWS weight rows against
+    // all of the segment's activation rows; the others as tiles or single-row calls.
+    let (panels, others): (Vec<_>, Vec<_>) = segments
+        .iter()
+        .filter(|(_, j0, j1)| j0 < j1)
+        .partition(|(k, _, _)| k.has_panel());
+    let tiles = others.iter().any(|(k, _, _)| k.has_tile());
+    let rows_per_task = if !panels.is_empty() {
+        rows_per_task.next_multiple_of(PANEL_ROWS)
+    } else if tiles {
         rows_per_task.next_multiple_of(TILE_ROWS)
     } else {
         rows_per_task
@@ -202,11 +210,23 @@ fn matmul_with_plan<W: VecDot>(
             let rows = out.len() / n;
             let row = |r: usize| &weights[r * w_row..(r + 1) * w_row];
             let act = |j: usize| &xq[j * a_row..(j + 1) * a_row];
+            for &(kernel, j0, j1) in &panels {
+                for i0 in (0..rows).step_by(PANEL_ROWS) {
+                    let i1 = (i0 + PANEL_ROWS).min(rows);
+                    let wr: Vec<&[W]> = (i0..i1).map(|i| row(r0 + i)).collect();
+                    kernel.call_panel(
+                        &wr,
+                        &xq[j0 * a_row..j1 * a_row],
+                        &mut out[j0 * rows + i0..],
+                        rows,
+                    );
+                }
+            }
             let mut i = 0;
             if tiles {
                 while i + TILE_ROWS <= rows {
                     let wr: [&[W]; TILE_ROWS] = std::array::from_fn(|k| row(r0 + i + k));
-                    for &(kernel, j0, j1) in &segments {
+                    for &(kernel, j0, j1) in &others {
                         let mut j = j0;
                         if kernel.has_tile() {
                             while j + TILE_COLS <= j1 {
@@ -230,8 +250,10 @@ fn matmul_with_plan<W: VecDot>(
             }
             for ii in i..rows {
                 let wr = row(r0 + ii);
-                for j in 0..n {
-                    out[j * rows + ii] = plan.for_row(j).call(wr, act(j));
+                for &(kernel, j0, j1) in &others {
+                    for j in j0..j1 {
+                        out[j * rows + ii] = kernel.call(wr, act(j));
+                    }
                 }
             }
         });

@@ -10,8 +10,8 @@
 //! single-row kernels are.
 
 use ziglama_tensor::formats::{
-    BlockIQ4_NL, BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ6_K, BlockQ8_0,
-    DotKernel, Quantize, VecDot, TILE_COLS, TILE_ROWS,
+    q4_k, BlockIQ4_NL, BlockQ4_0, BlockQ4_1, BlockQ4_K, BlockQ5_0, BlockQ5_1, BlockQ6_K, BlockQ8_0,
+    DotKernel, Quantize, VecDot, PANEL_ROWS, TILE_COLS, TILE_ROWS,
 };
 use ziglama_tensor::{matmul::matmul_with_isa, GgmlType, Isa, Tensor, ThreadPool};
 
@@ -125,6 +125,69 @@ fn q6_k_tiles_equal_single_row_calls() {
     check_tiles::<BlockQ6_K>(KQUANT_BLOCKS);
 }
 
+/// Every kernel of `variants`: a GEMM panel (`DotKernel::call_panel`) of 1 to `PANEL_ROWS`
+/// weight rows against 1 to 9 activation rows (whole and partial groups of the kernels'
+/// four) gives every output bit for bit the single-row kernel's value, writes nothing
+/// between the outputs (`stride` larger than the panel), and for the kernels without a panel
+/// the fallback does the same.
+fn check_panels<W: VecDot + Quantize>(variants: &[DotKernel<W>], block_counts: &[usize])
+where
+    W::Activation: Quantize,
+{
+    let a_bs = <W::Activation as ziglama_tensor::formats::Block>::BLOCK_SIZE;
+    for &nb in block_counts {
+        let k = nb * W::BLOCK_SIZE;
+        let w: Vec<W> = quantize_rows(&random_rows(PANEL_ROWS, k, 5 + nb as u64), k, false);
+        let an = k / a_bs;
+        for n in [1usize, 3, 4, 5, 9] {
+            let a: Vec<W::Activation> =
+                quantize_rows(&random_rows(n, k, 91 + (nb * n) as u64), k, true);
+            for rows in [1usize, 5, 8, 13, PANEL_ROWS] {
+                let wr: Vec<&[W]> = (0..rows).map(|r| &w[r * nb..(r + 1) * nb]).collect();
+                let stride = rows + 3;
+                for kernel in variants {
+                    let mut out = vec![f32::NAN; n * stride];
+                    kernel.call_panel(&wr, &a, &mut out, stride);
+                    for j in 0..n {
+                        for r in 0..stride {
+                            let got = out[j * stride + r];
+                            if r >= rows {
+                                assert!(got.is_nan(), "{} wrote past the panel", kernel.name());
+                                continue;
+                            }
+                            let want = kernel.call(wr[r], &a[j * an..(j + 1) * an]);
+                            assert_eq!(
+                                got.to_bits(),
+                                want.to_bits(),
+                                "{:?} {} ({} panel) nb={nb} rows={rows} n={n} r={r} j={j}: \
+                                 {got} vs {want}",
+                                W::TYPE,
+                                kernel.name(),
+                                if kernel.has_panel() {
+                                    "with"
+                                } else {
+                                    "without"
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn q4_k_gemm_panels_equal_single_row_calls() {
+    let variants = q4_k::x86_kernel_variants(q4_k::X86Order::Gemm);
+    // With AVX-512 the panels themselves are under test, not only the fallback.
+    assert_eq!(
+        variants.iter().any(|k| k.has_panel()),
+        cfg!(target_arch = "x86_64") && Isa::Avx512.is_supported()
+    );
+    check_panels::<BlockQ4_K>(&variants, KQUANT_BLOCKS);
+}
+
 /// IQ4_NL has no reference quantizer; its tile fallback is checked on blocks made of random
 /// bytes.
 #[test]
@@ -211,7 +274,7 @@ fn batched_matmul_follows_the_batch_plan() {
         (GgmlType::F32, 40),
     ];
     for (ty, k) in types {
-        for m in [1usize, 4, 7, 8, 13, 16] {
+        for m in [1usize, 4, 7, 8, 13, 16, 40] {
             let w = Tensor::quantize(ty, &[k, m], &random_rows(m, k, m as u64 + 5)).unwrap();
             for n in [2usize, 4, 5, 9] {
                 let x = random_rows(n, k, 100 + n as u64);

@@ -192,6 +192,20 @@ impl<W: VecDot> Tiles<W> {
     };
 }
 
+/// Weight rows of a GEMM panel ([`RawPanel`]), at most.
+pub const PANEL_ROWS: usize = 16;
+
+/// An instruction-set-specific GEMM panel kernel: the dot products of up to [`PANEL_ROWS`]
+/// weight rows `w` (all of the same length) with every activation row of `a` (consecutive
+/// rows of that length), the result of weight row `r` and activation row `j` written to
+/// `out[j * stride + r]`, each bit-identical to the single-row [`RawDot`] kernel of the same
+/// kernel on that pair. A panel kernel repacks its weight rows once (one SIMD lane per weight
+/// row) and reuses them for every activation row, so a batch pays for unpacking the weights
+/// once per panel instead of once per activation row. Calling it is sound only on a CPU that
+/// has the features it was compiled for, with `w` non-empty and at most [`PANEL_ROWS`] long
+/// and `out` long enough; [`DotKernel::call_panel`] checks both.
+pub type RawPanel<W> = unsafe fn(&[&[W]], &[<W as VecDot>::Activation], &mut [f32], usize);
+
 /// An instruction-set-specific dot-product kernel. Calling it is sound only on a CPU that has
 /// the features the kernel was compiled for; [`DotKernel`] guarantees that.
 pub type RawDot<W> = unsafe fn(&[W], &[<W as VecDot>::Activation]) -> f32;
@@ -268,6 +282,8 @@ pub struct DotKernel<W: VecDot> {
     f4: Option<RawDot4<W>>,
     /// The GEMM tile kernel of the same slot as `f`, if the format has one.
     tile: Option<RawTile<W>>,
+    /// The GEMM panel kernel of the same order as `f`, if there is one.
+    panel: Option<RawPanel<W>>,
     isa: Isa,
     name: &'static str,
 }
@@ -295,6 +311,7 @@ impl<W: VecDot> DotKernel<W> {
             f: W::vec_dot as RawDot<W>,
             f4: None,
             tile: None,
+            panel: None,
             isa: Isa::Scalar,
             name: "scalar",
         }
@@ -326,6 +343,7 @@ impl<W: VecDot> DotKernel<W> {
                     f,
                     f4,
                     tile,
+                    panel: None,
                     isa,
                     name,
                 });
@@ -417,6 +435,87 @@ impl<W: VecDot> DotKernel<W> {
                 unsafe { t(w, a) }
             }
             _ => w.map(|wr| a.map(|ar| self.call(wr, ar))),
+        }
+    }
+}
+
+impl<W: VecDot> DotKernel<W> {
+    /// A kernel from its parts (for the formats' order-specific kernel choices).
+    pub(crate) fn from_parts(
+        f: RawDot<W>,
+        f4: Option<RawDot4<W>>,
+        tile: Option<RawTile<W>>,
+        panel: Option<RawPanel<W>>,
+        isa: Isa,
+        name: &'static str,
+    ) -> Self {
+        DotKernel {
+            f,
+            f4,
+            tile,
+            panel,
+            isa,
+            name,
+        }
+    }
+
+    /// Whether this kernel has a GEMM panel version (else [`DotKernel::call_panel`] makes
+    /// single-row calls).
+    pub fn has_panel(&self) -> bool {
+        self.panel.is_some()
+    }
+
+    /// The dot products of the weight rows `w` (at most [`PANEL_ROWS`], all of the same
+    /// length) with every activation row of `a` (consecutive rows of that length in
+    /// elements): the result of weight row `r` and activation row `j` goes to
+    /// `out[j * stride + r]`, bit-identical to `self.call(w[r], a_j)`. Uses the panel kernel
+    /// when there is one, else single-row calls.
+    ///
+    /// # Panics
+    /// If `w` is empty or longer than [`PANEL_ROWS`], its rows differ in length, `a` is not
+    /// a whole number of rows, `stride < w.len()` with more than one activation row, or
+    /// `out` is too short.
+    pub fn call_panel(&self, w: &[&[W]], a: &[W::Activation], out: &mut [f32], stride: usize) {
+        assert!(
+            !w.is_empty() && w.len() <= PANEL_ROWS,
+            "panel of {} rows",
+            w.len()
+        );
+        let nb = w[0].len();
+        assert!(
+            w.iter().all(|r| r.len() == nb),
+            "panel rows of different lengths"
+        );
+        let a_row = nb * W::BLOCK_SIZE / <W::Activation as Block>::BLOCK_SIZE;
+        assert!(
+            a_row > 0 && a.len().is_multiple_of(a_row),
+            "activation rows of {a_row} blocks"
+        );
+        let n = a.len() / a_row;
+        if n == 0 {
+            return;
+        }
+        assert!(
+            n == 1 || stride >= w.len(),
+            "stride {stride} < {} rows",
+            w.len()
+        );
+        assert!(
+            out.len() >= (n - 1) * stride + w.len(),
+            "panel output too short"
+        );
+        match self.panel {
+            // SAFETY: `panel` is only stored, together with the single-row kernel of the
+            // same order, when the instruction set it needs is supported on this CPU; the
+            // shapes were checked above.
+            Some(p) => unsafe { p(w, a, out, stride) },
+            None => {
+                for (j, a) in a.chunks_exact(a_row).enumerate() {
+                    for (r, w) in w.iter().enumerate() {
+                        out[j * stride + r] = self.call(w, a);
+                    }
+                }
+            }
         }
     }
 }

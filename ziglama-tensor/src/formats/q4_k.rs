@@ -9,7 +9,7 @@ use half::f16;
 use super::q8_k::nearest_int;
 use super::{q8_k::BlockQ8_K, Block, DotKernel, Kernels, Quantize, VecDot, QK_K};
 #[cfg(target_arch = "x86_64")]
-use super::{BatchKernels, Kernels4, RawDot, RawDot4, RawTile};
+use super::{BatchKernels, Kernels4, RawDot, RawDot4, RawPanel, RawTile};
 use crate::{GgmlType, Isa};
 
 /// ggml's `block_q4_k`.
@@ -369,14 +369,28 @@ impl X86Order {
 
 /// The best Q4_K kernel in `order` at or below `isa` that this CPU can run (single-row and
 /// four-row versions, each four-row result bit-identical to the single-row one; for
-/// [`X86Order::Gemm`] also a GEMM tile, each output bit-identical to the single-row kernel,
-/// which is what llama.cpp computes for a group of four activation rows); the scalar
-/// reference [`VecDot::vec_dot`] where there is none (below AVX2, or off x86, where llama.cpp
-/// does not use these orders either). `x86_kernel(X86Order::Gemv, isa)` is
-/// `DotKernel::select(isa)`.
+/// [`X86Order::Gemm`] also a GEMM tile and, with AVX-512, a GEMM panel, each output
+/// bit-identical to the single-row kernel, which is what llama.cpp computes for a group of
+/// four activation rows); the scalar reference [`VecDot::vec_dot`] where there is none (below
+/// AVX2, or off x86, where llama.cpp does not use these orders either).
+/// `x86_kernel(X86Order::Gemv, isa)` is `DotKernel::select(isa)`.
 pub fn x86_kernel(order: X86Order, isa: Isa) -> DotKernel<BlockQ4_K> {
+    x86_kernel_variants(order)
+        .into_iter()
+        .rev()
+        .find(|k| k.isa() <= isa)
+        .unwrap_or_else(DotKernel::scalar)
+}
+
+/// Every kernel in `order` this CPU can run, scalar first and the preferred one last (as
+/// [`DotKernel::variants`]): for testing each against the others. With AVX-512 there are two
+/// for [`X86Order::Gemm`], `avx512` and (where the CPU has VNNI) `avx512_vnni`, which differ
+/// in their GEMM panel only.
+pub fn x86_kernel_variants(order: X86Order) -> Vec<DotKernel<BlockQ4_K>> {
+    let mut out = vec![DotKernel::scalar()];
     #[cfg(target_arch = "x86_64")]
     {
+        use crate::simd::x86_64::avx512::panel;
         use crate::simd::x86_64::{avx2::kquant as v2, avx512::kquant as v5};
         type K = (
             RawDot<BlockQ4_K>,
@@ -417,23 +431,39 @@ pub fn x86_kernel(order: X86Order, isa: Isa) -> DotKernel<BlockQ4_K> {
                 (v5::vec_dot_q4_k_q8_k_tiled, None, None),
             ),
         };
-        for (target, (f, f4, tile), name) in [(Isa::Avx512, k5, "avx512"), (Isa::Avx2, k2, "avx2")]
-        {
-            if isa >= target && target.is_supported() {
-                // `f`, `f4` and `tile` need exactly the features of `target`, which this
-                // CPU has.
-                return DotKernel {
+        let gemm = order == X86Order::Gemm;
+        let p5: Option<RawPanel<BlockQ4_K>> = gemm.then_some(panel::q4_k_q8_k_gemm);
+        let p5v: Option<RawPanel<BlockQ4_K>> = gemm.then_some(panel::q4_k_q8_k_gemm_vnni);
+        // Each kernel needs exactly the features of its instruction set (the VNNI panel
+        // also VNNI), which is checked before it is stored.
+        if Isa::Avx2.is_supported() {
+            let (f, f4, tile) = k2;
+            out.push(DotKernel::from_parts(f, f4, tile, None, Isa::Avx2, "avx2"));
+        }
+        if Isa::Avx512.is_supported() {
+            let (f, f4, tile) = k5;
+            out.push(DotKernel::from_parts(
+                f,
+                f4,
+                tile,
+                p5,
+                Isa::Avx512,
+                "avx512",
+            ));
+            if gemm && Isa::has_avx512_vnni() {
+                out.push(DotKernel::from_parts(
                     f,
                     f4,
                     tile,
-                    isa: target,
-                    name,
-                };
+                    p5v,
+                    Isa::Avx512,
+                    "avx512_vnni",
+                ));
             }
         }
     }
-    let _ = (order, isa);
-    DotKernel::scalar()
+    let _ = order;
+    out
 }
 
 /// The exact integer sums of one Q4_K·Q8_K super-block per pair of sub-blocks (64 elements,

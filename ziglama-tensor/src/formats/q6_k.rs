@@ -328,13 +328,7 @@ pub fn x86_tiled_kernel(isa: Isa) -> DotKernel<BlockQ6_K> {
         for (target, f, name) in [(Isa::Avx512, k5, "avx512"), (Isa::Avx2, k2, "avx2")] {
             if isa >= target && target.is_supported() {
                 // `f` needs exactly the features of `target`, which this CPU has.
-                return DotKernel {
-                    f,
-                    f4: None,
-                    tile: None,
-                    isa: target,
-                    name,
-                };
+                return DotKernel::from_parts(f, None, None, None, target, name);
             }
         }
     }

@@ -4,4 +4,5 @@ pub mod float;
 pub mod gemm;
 pub mod kquant;
 pub mod legacy;
+pub mod panel;
 pub mod vector;

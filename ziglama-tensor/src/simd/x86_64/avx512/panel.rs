@@ -1,0 +1,275 @@
+//! AVX-512 GEMM panels ([`crate::formats::RawPanel`]): up to 16 weight rows against every
+//! activation row of a batch, one 32-bit lane per weight row.
+//!
+//! A panel repacks its weight rows once: the quants unpacked to one byte each and interleaved
+//! four elements at a time (64 bytes = the same four elements of 16 rows), and the per-block
+//! scales laid out one lane per row. Then, for every activation row, one broadcast of four
+//! activation quants against one 64-byte load of weights gives four products of each of the
+//! 16 rows (`vpdpbusd` with VNNI, `vpmaddubsw` + `vpmaddwd` without), so the integer sums of
+//! 16 outputs build up in the lanes of one register with no unpacking and no horizontal
+//! reduction; four activation rows go together, sharing each weight load. Each output keeps
+//! the float operations of the single-row kernel it replaces, in the same order, on the same
+//! exact integers, so it is bit-identical to it (`tests/gemm_tiles.rs` checks every output).
+
+use std::arch::x86_64::*;
+
+use crate::formats::q4_k::unpack_scales_mins;
+use crate::formats::q8_k::BlockQ8_K;
+use crate::formats::{BlockQ4_K, PANEL_ROWS};
+
+/// Up to 16 Q4_K rows repacked for the panel kernels (rows past the last are zero).
+struct Q4kPanel {
+    /// Super-blocks per row.
+    nb: usize,
+    /// Index `64 b + g`: bytes `4 r..4 r + 4` are elements `4 g..4 g + 4` of super-block `b`
+    /// of row `r`, one unsigned quant (`0..16`) per byte.
+    q: Vec<[u8; 64]>,
+    /// Index `8 b + j`: the scale of sub-block `j` of super-block `b`, lane `r` row `r`.
+    sc: Vec<[i32; 16]>,
+    /// The same as i16 pairs (`[2 r]` and `[2 r + 1]` both row `r`'s), for `vpmaddwd`.
+    sc16: Vec<[i16; 32]>,
+    /// Index `4 b + k`: `[2 r]` the minimum of sub-block `2 k`, `[2 r + 1]` of `2 k + 1`.
+    mins: Vec<[i16; 32]>,
+    /// Index `b`: `d` and `dmin` of each row as f32.
+    d: Vec<[f32; 16]>,
+    dmin: Vec<[f32; 16]>,
+}
+
+impl Q4kPanel {
+    fn new(w: &[&[BlockQ4_K]]) -> Self {
+        let nb = w[0].len();
+        let mut p = Q4kPanel {
+            nb,
+            q: vec![[0; 64]; 64 * nb],
+            sc: vec![[0; 16]; 8 * nb],
+            sc16: vec![[0; 32]; 8 * nb],
+            mins: vec![[0; 32]; 4 * nb],
+            d: vec![[0.0; 16]; nb],
+            dmin: vec![[0.0; 16]; nb],
+        };
+        for (r, row) in w.iter().enumerate().take(PANEL_ROWS) {
+            for (b, x) in row.iter().enumerate() {
+                let (sc, m) = unpack_scales_mins(&x.scales);
+                for (j, &s) in sc.iter().enumerate() {
+                    p.sc[8 * b + j][r] = i32::from(s);
+                    p.sc16[8 * b + j][2 * r] = i16::from(s);
+                    p.sc16[8 * b + j][2 * r + 1] = i16::from(s);
+                }
+                for k in 0..4 {
+                    p.mins[4 * b + k][2 * r] = i16::from(m[2 * k]);
+                    p.mins[4 * b + k][2 * r + 1] = i16::from(m[2 * k + 1]);
+                }
+                p.d[b][r] = x.d.to_f32();
+                p.dmin[b][r] = x.dmin.to_f32();
+                for k in 0..4 {
+                    for l in 0..32 {
+                        let q = x.qs[32 * k + l];
+                        for (i, v) in [(64 * k + l, q & 0xF), (64 * k + 32 + l, q >> 4)] {
+                            p.q[64 * b + i / 4][4 * r + i % 4] = v;
+                        }
+                    }
+                }
+            }
+        }
+        p
+    }
+}
+
+/// Four activation quants starting at element `4 g` of `y`, broadcast to every lane.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn quad(y: &BlockQ8_K, g: usize) -> __m512i {
+    let q: [i8; 4] = y.qs[4 * g..4 * g + 4]
+        .try_into()
+        .unwrap_or_else(|_| unreachable!());
+    _mm512_set1_epi32(i32::from_le_bytes(q.map(|v| v as u8)))
+}
+
+/// `(bsums[4 k] + bsums[4 k + 1], bsums[4 k + 2] + bsums[4 k + 3])` of `y` as two i16 in one
+/// dword, broadcast: the activation sums of sub-blocks `2 k` and `2 k + 1` (each at most
+/// `32 * 128` in magnitude).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn bsum_pair(y: &BlockQ8_K, k: usize) -> __m512i {
+    let s = |j: usize| y.bsums[2 * j].wrapping_add(y.bsums[2 * j + 1]);
+    let (lo, hi) = (s(2 * k) as u16 as u32, s(2 * k + 1) as u16 as u32);
+    _mm512_set1_epi32((lo | (hi << 16)) as i32)
+}
+
+/// A 64-byte load.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn load_bytes<T: bytemuck::Pod>(v: &T) -> __m512i {
+    const { assert!(std::mem::size_of::<T>() == 64) };
+    // SAFETY: `v` is 64 readable bytes (checked above); the load is unaligned.
+    unsafe { _mm512_loadu_si512((v as *const T).cast()) }
+}
+
+/// Sixteen f32 of a panel.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn load_f32(v: &[f32; 16]) -> __m512 {
+    // SAFETY: 16 readable f32; the load is unaligned.
+    unsafe { _mm512_loadu_ps(v.as_ptr()) }
+}
+
+/// The Q4_K panel in the order of llama.cpp's repacked matrix-matrix kernel
+/// ([`crate::formats::q4_k::vec_dot_ggml_gemm`]) for `C` activation rows: per super-block and
+/// pair of sub-blocks `k`, the exact integer sums `I_k` (scales applied) and `M_k` (minimum
+/// terms) of each of the 16 rows, then `acc = fma(I_k, d_w * d_a, acc)` and
+/// `acc_min = fma(M_k, dmin_w * d_a, acc_min)`; the result is `acc - acc_min`, lane `r` for
+/// row `r`. `$sub` maps (the sum so far, 64 weight bytes, broadcast activation quads, the
+/// sub-block's scales as i32 and as i16 pairs) to the sum with four more products per lane;
+/// `$scale` maps a sub-block's sum and its i32 scales to the scaled sum (for a `$sub` that
+/// does not apply the scale itself).
+macro_rules! q4k_gemm_rows {
+    ($name:ident, $features:literal, $sub:ident, $scale:ident) => {
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn $name<const C: usize>(p: &Q4kPanel, a: [&[BlockQ8_K]; C]) -> [__m512; C] {
+            let mut acc = [_mm512_setzero_ps(); C];
+            let mut acc_min = [_mm512_setzero_ps(); C];
+            for b in 0..p.nb {
+                let y: [&BlockQ8_K; C] = std::array::from_fn(|c| &a[c][b]);
+                let (dw, dminw) = (load_f32(&p.d[b]), load_f32(&p.dmin[b]));
+                let d: [__m512; C] =
+                    std::array::from_fn(|c| _mm512_mul_ps(dw, _mm512_set1_ps(y[c].d)));
+                let dmin: [__m512; C] =
+                    std::array::from_fn(|c| _mm512_mul_ps(dminw, _mm512_set1_ps(y[c].d)));
+                for k in 0..4 {
+                    let mut isum = [_mm512_setzero_si512(); C];
+                    for j in [2 * k, 2 * k + 1] {
+                        let (s32, s16) =
+                            (load_bytes(&p.sc[8 * b + j]), load_bytes(&p.sc16[8 * b + j]));
+                        let mut sub = [_mm512_setzero_si512(); C];
+                        for g in 8 * j..8 * j + 8 {
+                            let wq = load_bytes(&p.q[64 * b + g]);
+                            for c in 0..C {
+                                sub[c] = $sub(sub[c], wq, quad(y[c], g), s16);
+                            }
+                        }
+                        for c in 0..C {
+                            isum[c] = _mm512_add_epi32(isum[c], $scale(sub[c], s32));
+                        }
+                    }
+                    let mins = load_bytes(&p.mins[4 * b + k]);
+                    for c in 0..C {
+                        let m = _mm512_madd_epi16(mins, bsum_pair(y[c], k));
+                        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), d[c], acc[c]);
+                        acc_min[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), dmin[c], acc_min[c]);
+                    }
+                }
+            }
+            std::array::from_fn(|c| _mm512_sub_ps(acc[c], acc_min[c]))
+        }
+    };
+}
+
+/// Four products per lane by VNNI, unscaled: a sub-block's raw sum is at most
+/// `32 * 15 * 128` in magnitude.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn sub_vnni(sum: __m512i, wq: __m512i, aq: __m512i, _s16: __m512i) -> __m512i {
+    _mm512_dpbusd_epi32(sum, wq, aq)
+}
+
+/// The raw sub-block sum times its scale (below 64): at most `60 * 10^3 * 63`, exact.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn scale_mul(sum: __m512i, s32: __m512i) -> __m512i {
+    _mm512_mullo_epi32(sum, s32)
+}
+
+/// Four products per lane, scaled: `vpmaddubsw` pairs (at most `2 * 15 * 128`, exact in i16),
+/// then `vpmaddwd` with the scale pairs into i32.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn sub_bw(sum: __m512i, wq: __m512i, aq: __m512i, s16: __m512i) -> __m512i {
+    _mm512_add_epi32(sum, _mm512_madd_epi16(_mm512_maddubs_epi16(wq, aq), s16))
+}
+
+/// The sum as it is (`sub_bw` applied the scale).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn scale_none(sum: __m512i, _s32: __m512i) -> __m512i {
+    sum
+}
+
+q4k_gemm_rows!(
+    q4k_gemm_rows_vnni,
+    "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c",
+    sub_vnni,
+    scale_mul
+);
+q4k_gemm_rows!(
+    q4k_gemm_rows_bw,
+    "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c",
+    sub_bw,
+    scale_none
+);
+
+/// Runs `rows::<4>` over the activation rows four at a time and `rows::<1>` over the rest,
+/// storing lane `r` of activation row `j`'s result at `out[j * stride + r]`.
+macro_rules! panel_driver {
+    ($w:expr, $a:expr, $out:expr, $stride:expr, $panel:expr, $rows:ident) => {{
+        let (w, a, out, stride) = ($w, $a, $out, $stride);
+        let n_rows = w.len().min(PANEL_ROWS);
+        let nb = w[0].len();
+        let p = $panel;
+        let n = if nb == 0 { 0 } else { a.len() / nb };
+        let row = |j: usize| &a[j * nb..(j + 1) * nb];
+        let mut store = |j: usize, v: __m512| {
+            let mut lanes = [0f32; 16];
+            // SAFETY: `lanes` is 16 writable f32; the store is unaligned.
+            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
+            out[j * stride..j * stride + n_rows].copy_from_slice(&lanes[..n_rows]);
+        };
+        let mut j = 0;
+        while j + 4 <= n {
+            let v = $rows::<4>(&p, std::array::from_fn(|c| row(j + c)));
+            for (c, v) in v.into_iter().enumerate() {
+                store(j + c, v);
+            }
+            j += 4;
+        }
+        while j < n {
+            let [v] = $rows::<1>(&p, [row(j)]);
+            store(j, v);
+            j += 1;
+        }
+    }};
+}
+
+/// Q4_K panel in the repacked matrix-matrix order, with VNNI (see [`q4_k_q8_k_gemm`]).
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ, VL and VNNI, AVX2, FMA and F16C; `w` must be
+/// non-empty, its rows of one length, and `out` long enough (as
+/// [`crate::formats::DotKernel::call_panel`] checks).
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn q4_k_q8_k_gemm_vnni(
+    w: &[&[BlockQ4_K]],
+    a: &[BlockQ8_K],
+    out: &mut [f32],
+    stride: usize,
+) {
+    panel_driver!(w, a, out, stride, Q4kPanel::new(w), q4k_gemm_rows_vnni)
+}
+
+/// Q4_K panel in the order of llama.cpp's repacked matrix-matrix kernel: every output
+/// bit-identical to `avx512::kquant::vec_dot_q4_k_q8_k_gemm` (and so to
+/// [`crate::formats::q4_k::vec_dot_ggml_gemm`]) of its pair of rows.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C; `w` must be non-empty,
+/// its rows of one length, and `out` long enough (as
+/// [`crate::formats::DotKernel::call_panel`] checks).
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn q4_k_q8_k_gemm(
+    w: &[&[BlockQ4_K]],
+    a: &[BlockQ8_K],
+    out: &mut [f32],
+    stride: usize,
+) {
+    panel_driver!(w, a, out, stride, Q4kPanel::new(w), q4k_gemm_rows_bw)
+}
