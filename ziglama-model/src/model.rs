@@ -35,6 +35,7 @@ use ziglama_nn::block::BlockScratch;
 use ziglama_nn::kv_cache::KeyRotation;
 use ziglama_nn::norm::rms_norm_rows;
 use ziglama_nn::KvCache;
+use ziglama_tensor::matvec::matvecs;
 use ziglama_tensor::{matmul, ThreadPool};
 
 use crate::arch::{self, Hparams, Weights};
@@ -408,11 +409,16 @@ impl Model {
         let n_out = out_rows.len() / e.max(1);
         let mut logits = vec![0f32; n_out * self.n_vocab()];
         if n_out > 0 {
-            matmul(&self.weights.output, &out_rows, &mut logits, pool).map_err(|source| {
-                ModelError::Tensor {
-                    tensor: "output.weight".into(),
-                    source,
-                }
+            // One row (decoding): the matrix-vector path, same outputs as `matmul`'s.
+            let output = &self.weights.output;
+            if n_out == 1 {
+                matvecs(&[output], &out_rows, &mut [&mut logits], pool)
+            } else {
+                matmul(output, &out_rows, &mut logits, pool)
+            }
+            .map_err(|source| ModelError::Tensor {
+                tensor: "output.weight".into(),
+                source,
             })?;
         }
         if let Some(c) = self.hparams.final_logit_softcapping {

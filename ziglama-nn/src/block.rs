@@ -14,6 +14,7 @@
 use std::sync::Mutex;
 
 use half::f16;
+use ziglama_tensor::matvec::{gated_matvec, matvecs};
 use ziglama_tensor::{matmul, Tensor, ThreadPool};
 
 use crate::activation::GatedUnit;
@@ -97,16 +98,51 @@ fn resize<T: Copy + Default>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
     &mut buf[..len]
 }
 
-fn product(what: &str, w: &Tensor, x: &[f32], y: &mut [f32], pool: &ThreadPool) -> Result<()> {
-    matmul(w, x, y, pool).map_err(|source| NnError::Tensor {
+fn tensor_error(what: &str) -> impl FnOnce(ziglama_tensor::TensorError) -> NnError + '_ {
+    move |source| NnError::Tensor {
         what: what.to_owned(),
         source,
-    })
+    }
+}
+
+/// `y = x W^T` for the rows of `x`: for one row (decoding) through [`matvecs`], whose
+/// prefetching suits a matrix-vector product, otherwise through [`matmul`]; the outputs are
+/// the same either way.
+fn product(what: &str, w: &Tensor, x: &[f32], y: &mut [f32], pool: &ThreadPool) -> Result<()> {
+    if x.len() == w.row_len() {
+        matvecs(&[w], x, &mut [y], pool)
+    } else {
+        matmul(w, x, y, pool)
+    }
+    .map_err(tensor_error(what))
+}
+
+/// Several products of the same activation rows: for one row, one pool operation
+/// ([`matvecs`]); otherwise one [`matmul`] each.
+fn products(
+    what: &str,
+    ws: &[&Tensor],
+    x: &[f32],
+    ys: &mut [&mut [f32]],
+    pool: &ThreadPool,
+) -> Result<()> {
+    if ws.first().is_some_and(|w| x.len() == w.row_len()) {
+        return matvecs(ws, x, ys, pool).map_err(tensor_error(what));
+    }
+    for (w, y) in ws.iter().zip(ys.iter_mut()) {
+        matmul(w, x, y, pool).map_err(tensor_error(what))?;
+    }
+    Ok(())
 }
 
 /// Values of a row per gated-unit task: a multiple of 16, so that the tasks' pieces keep
 /// ggml's 16-element chunks, which start at each row's start.
 const GATE_PIECE: usize = 512;
+
+/// Where a piece of a row may start for the gated units to give the values they give on the
+/// whole row: ggml's SwiGLU works in chunks of 16 from the row's start (GeGLU element by
+/// element).
+const GATE_ALIGN: usize = 16;
 
 /// `unit` on each row of `n_ff` values, split across the pool.
 fn gate_rows(unit: GatedUnit, gate: &mut [f32], up: &[f32], n_ff: usize, pool: &ThreadPool) {
@@ -220,11 +256,15 @@ impl BlockWeights {
         norm.copy_from_slice(x);
         rms_norm_rows(norm, &self.attn_norm, config.rms_eps);
         let q = resize(&mut scratch.q, n * q_len);
-        product("attn_q", &self.wq, norm, q, pool)?;
         let k = resize(&mut scratch.k, n * kv_len);
-        product("attn_k", &self.wk, norm, k, pool)?;
         let v = resize(&mut scratch.v, n * kv_len);
-        product("attn_v", &self.wv, norm, v, pool)?;
+        products(
+            "attn_q, attn_k, attn_v",
+            &[&self.wq, &self.wk, &self.wv],
+            norm,
+            &mut [&mut *q, &mut *k, &mut *v],
+            pool,
+        )?;
         if let Some(w) = &self.attn_q_norm {
             rms_norm_rows(q, w, config.rms_eps);
         }
@@ -276,10 +316,25 @@ impl BlockWeights {
         rms_norm_rows(norm, &self.ffn_norm, config.rms_eps);
         let f = config.n_ff;
         let gate = resize(&mut scratch.gate, n * f);
-        product("ffn_gate", &self.ffn_gate, norm, gate, pool)?;
         let up = resize(&mut scratch.up, n * f);
-        product("ffn_up", &self.ffn_up, norm, up, pool)?;
-        gate_rows(config.ffn, gate, up, f, pool);
+        if n == 1 {
+            let unit = config.ffn;
+            gated_matvec(
+                &self.ffn_gate,
+                &self.ffn_up,
+                norm,
+                gate,
+                up,
+                &|g: &mut [f32], u: &[f32]| unit.apply(g, u),
+                GATE_ALIGN,
+                pool,
+            )
+            .map_err(tensor_error("ffn_gate, ffn_up"))?;
+        } else {
+            product("ffn_gate", &self.ffn_gate, norm, gate, pool)?;
+            product("ffn_up", &self.ffn_up, norm, up, pool)?;
+            gate_rows(config.ffn, gate, up, f, pool);
+        }
         let proj = resize(&mut scratch.proj, n * e);
         product("ffn_down", &self.ffn_down, gate, proj, pool)?;
         add_residual(x, proj, self.ffn_post_norm.as_deref(), config.rms_eps);

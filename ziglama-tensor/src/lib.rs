@@ -39,6 +39,7 @@ pub mod error;
 pub mod formats;
 pub mod isa;
 pub mod matmul;
+pub mod matvec;
 pub mod mmap;
 pub mod pool;
 pub mod simd;
