@@ -188,6 +188,20 @@ fn q4_k_gemm_panels_equal_single_row_calls() {
     check_panels::<BlockQ4_K>(&variants, KQUANT_BLOCKS);
 }
 
+#[test]
+fn legacy_panels_equal_single_row_calls() {
+    check_panels::<BlockQ4_0>(&DotKernel::variants(), LEGACY_BLOCKS);
+    check_panels::<BlockQ5_0>(&DotKernel::variants(), LEGACY_BLOCKS);
+    check_panels::<BlockQ8_0>(&DotKernel::variants(), LEGACY_BLOCKS);
+    check_panels::<BlockQ4_1>(&DotKernel::variants(), &[1, 3]);
+    assert_eq!(
+        DotKernel::<BlockQ5_0>::variants()
+            .iter()
+            .any(|k| k.has_panel()),
+        Isa::has_avx512_vnni()
+    );
+}
+
 /// IQ4_NL has no reference quantizer; its tile fallback is checked on blocks made of random
 /// bytes.
 #[test]

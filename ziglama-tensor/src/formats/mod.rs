@@ -108,6 +108,10 @@ pub trait VecDot: Block {
     /// loading and unpacking of the weight and activation blocks). An empty slot falls back
     /// to single-row calls.
     const TILES: Tiles<Self> = Tiles::NONE;
+    /// A GEMM panel version of the AVX-512 VNNI kernel ([`Kernels::avx512_vnni`]): every
+    /// output bit-identical to that single-row kernel on its pair of rows. `None`: tiles or
+    /// single-row calls.
+    const PANEL_VNNI: Option<RawPanel<Self>> = None;
 
     /// The kernels `matmul` uses for `n_out` weight rows times `n_rows` activation rows with
     /// the kernels of `isa` (or the best below it this CPU supports). By default
@@ -336,6 +340,11 @@ impl<W: VecDot> DotKernel<W> {
         ];
         let mut out = vec![Self::scalar()];
         for (f, f4, tile, isa, name, extra) in candidates {
+            let panel = if name == "avx512_vnni" {
+                W::PANEL_VNNI
+            } else {
+                None
+            };
             if let Some(f) = f.filter(|_| extra && isa.is_supported()) {
                 // The four-row and tile kernels of a slot need the same features as the
                 // single-row one.
@@ -343,7 +352,7 @@ impl<W: VecDot> DotKernel<W> {
                     f,
                     f4,
                     tile,
-                    panel: None,
+                    panel,
                     isa,
                     name,
                 });

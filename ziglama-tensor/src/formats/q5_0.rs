@@ -120,6 +120,9 @@ impl VecDot for BlockQ5_0 {
         avx512_vnni: Some(crate::simd::x86_64::avx512::gemm::tile_q5_0_q8_0_vnni),
         neon: None,
     };
+    #[cfg(target_arch = "x86_64")]
+    const PANEL_VNNI: Option<super::RawPanel<Self>> =
+        Some(crate::simd::x86_64::avx512::panel::q5_0_q8_0_vnni);
     #[cfg(target_arch = "aarch64")]
     const KERNELS: Kernels<Self> = Kernels {
         neon: Some(crate::simd::aarch64::legacy::vec_dot_q5_0_q8_0),

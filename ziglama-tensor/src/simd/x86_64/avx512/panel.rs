@@ -15,7 +15,7 @@ use std::arch::x86_64::*;
 
 use crate::formats::q4_k::unpack_scales_mins;
 use crate::formats::q8_k::BlockQ8_K;
-use crate::formats::{BlockQ4_K, PANEL_ROWS};
+use crate::formats::{BlockQ4_0, BlockQ4_K, BlockQ5_0, BlockQ8_0, PANEL_ROWS};
 
 /// Up to 16 Q4_K rows repacked for the panel kernels (rows past the last are zero).
 struct Q4kPanel {
@@ -273,3 +273,220 @@ pub(crate) unsafe fn q4_k_q8_k_gemm(
 ) {
     panel_driver!(w, a, out, stride, Q4kPanel::new(w), q4k_gemm_rows_bw)
 }
+
+/// A legacy weight block whose quants, shifted by `OFFSET`, are unsigned bytes: the value of
+/// quant `i` is `d * (u[i] - OFFSET)` with `u[i]` in `0..=255`.
+trait UnsignedQuants: bytemuck::Pod {
+    /// What the unsigned quants are shifted by (8 for Q4_0, 16 for Q5_0, 128 for Q8_0).
+    const OFFSET: i32;
+    /// The 32 unsigned quants, in element order.
+    fn unsigned(&self) -> [u8; 32];
+    /// The block scale.
+    fn scale(&self) -> f32;
+}
+
+/// The 32 nibbles of a Q4_0 / Q5_0 block in element order: the low nibbles of the 16 bytes,
+/// then the high ones.
+fn nibbles(qs: &[u8; 16]) -> [u8; 32] {
+    let v = u128::from_le_bytes(*qs);
+    let m = u128::from_le_bytes([0x0F; 16]);
+    let mut u = [0u8; 32];
+    u[..16].copy_from_slice(&(v & m).to_le_bytes());
+    u[16..].copy_from_slice(&((v >> 4) & m).to_le_bytes());
+    u
+}
+
+impl UnsignedQuants for BlockQ4_0 {
+    const OFFSET: i32 = 8;
+    fn unsigned(&self) -> [u8; 32] {
+        nibbles(&self.qs)
+    }
+    fn scale(&self) -> f32 {
+        self.d.to_f32()
+    }
+}
+
+impl UnsignedQuants for BlockQ5_0 {
+    const OFFSET: i32 = 16;
+    fn unsigned(&self) -> [u8; 32] {
+        let mut u = nibbles(&self.qs);
+        let qh = u32::from_le_bytes(self.qh);
+        for (i, u) in u.iter_mut().enumerate() {
+            *u |= (((qh >> i) & 1) as u8) << 4;
+        }
+        u
+    }
+    fn scale(&self) -> f32 {
+        self.d.to_f32()
+    }
+}
+
+impl UnsignedQuants for BlockQ8_0 {
+    const OFFSET: i32 = 128;
+    fn unsigned(&self) -> [u8; 32] {
+        self.qs.map(|q| (q as u8) ^ 0x80)
+    }
+    fn scale(&self) -> f32 {
+        self.d.to_f32()
+    }
+}
+
+/// Up to 16 rows of a legacy format repacked for the panel kernels (rows past the last are
+/// zero).
+struct LegacyPanel {
+    /// Blocks per row.
+    nb: usize,
+    /// Index `8 b + g`: bytes `4 r..4 r + 4` are the unsigned quants of elements
+    /// `4 g..4 g + 4` of block `b` of row `r`.
+    q: Vec<[u8; 64]>,
+    /// Index `b`: each row's block scale as f32.
+    d: Vec<[f32; 16]>,
+}
+
+impl LegacyPanel {
+    fn new<W: UnsignedQuants>(w: &[&[W]]) -> Self {
+        let nb = w[0].len();
+        let mut p = LegacyPanel {
+            nb,
+            q: vec![[0; 64]; 8 * nb],
+            d: vec![[0.0; 16]; nb],
+        };
+        for (r, row) in w.iter().enumerate().take(PANEL_ROWS) {
+            for (b, x) in row.iter().enumerate() {
+                p.d[b][r] = x.scale();
+                let u = x.unsigned();
+                for (g, quad) in u.chunks_exact(4).enumerate() {
+                    p.q[8 * b + g][4 * r..4 * r + 4].copy_from_slice(quad);
+                }
+            }
+        }
+        p
+    }
+}
+
+/// The legacy panel in ggml's x86 order (the single-row kernels of `avx512::legacy`) for `C`
+/// activation rows: per block, in block order, the eight exact i32 lane sums `L_g` (elements
+/// `4 g..4 g + 4`, `(u - OFFSET) * a`) of each of the 16 rows, then
+/// `acc_g = fma(d_w * d_a, f32(L_g), acc_g)`; the result is `hsum_float_8` of the eight
+/// accumulators, lane `r` for row `r`. The offset enters as `-OFFSET * (sum of the four
+/// activation quants)`, the starting value of each lane's sum.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn legacy_rows_vnni<const OFFSET: i32, const C: usize>(
+    p: &LegacyPanel,
+    a: [&[BlockQ8_0]; C],
+) -> [__m512; C] {
+    let mut acc = [[_mm512_setzero_ps(); 8]; C];
+    let ones = _mm256_set1_epi8(1);
+    for (b, dw) in p.d.iter().enumerate() {
+        let y: [&BlockQ8_0; C] = std::array::from_fn(|c| &a[c][b]);
+        let dw = load_f32(dw);
+        let d: [__m512; C] = std::array::from_fn(|c| {
+            let da = _mm512_cvtph_ps(_mm256_set1_epi16(y[c].d.to_bits() as i16));
+            _mm512_mul_ps(dw, da)
+        });
+        // -OFFSET times the sum of each group of four activation quants, one per i32 lane.
+        // (Kept in memory: a broadcast from memory is one load.)
+        let start: [[i32; 8]; C] = std::array::from_fn(|c| {
+            // SAFETY: `qs` is 32 readable bytes; the load is unaligned.
+            let q = unsafe { _mm256_loadu_si256(y[c].qs.as_ptr().cast()) };
+            let s = _mm256_mullo_epi32(
+                _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q),
+                _mm256_set1_epi32(-OFFSET),
+            );
+            let mut out = [0i32; 8];
+            // SAFETY: `out` is 8 writable i32; the store is unaligned.
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), s) };
+            out
+        });
+        // Written out per group so that the accumulators stay in registers.
+        macro_rules! group {
+            ($g:literal) => {{
+                let wq = load_bytes(&p.q[8 * b + $g]);
+                for c in 0..C {
+                    let quad = y[c].qs.as_ptr();
+                    // SAFETY: bytes `4 g..4 g + 4` of the 32 of `qs`; the load is unaligned.
+                    let quad = unsafe { quad.add(4 * $g).cast::<i32>().read_unaligned() };
+                    let init = _mm512_set1_epi32(start[c][$g]);
+                    let l = _mm512_dpbusd_epi32(init, wq, _mm512_set1_epi32(quad));
+                    acc[c][$g] = _mm512_fmadd_ps(d[c], _mm512_cvtepi32_ps(l), acc[c][$g]);
+                }
+            }};
+        }
+        group!(0);
+        group!(1);
+        group!(2);
+        group!(3);
+        group!(4);
+        group!(5);
+        group!(6);
+        group!(7);
+    }
+    std::array::from_fn(|c| {
+        let a = &acc[c];
+        _mm512_add_ps(
+            _mm512_add_ps(_mm512_add_ps(a[0], a[4]), _mm512_add_ps(a[2], a[6])),
+            _mm512_add_ps(_mm512_add_ps(a[1], a[5]), _mm512_add_ps(a[3], a[7])),
+        )
+    })
+}
+
+/// Runs a legacy panel two activation rows at a time (sixteen accumulators each fill half
+/// the registers) and one for the last odd row.
+macro_rules! legacy_panel {
+    ($name:ident, $block:ty, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// The CPU must support AVX-512 F, BW, DQ, VL and VNNI, AVX2, FMA and F16C; `w` must
+        /// be non-empty, its rows of one length, and `out` long enough (as
+        /// [`crate::formats::DotKernel::call_panel`] checks).
+        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+        pub(crate) unsafe fn $name(
+            w: &[&[$block]],
+            a: &[BlockQ8_0],
+            out: &mut [f32],
+            stride: usize,
+        ) {
+            const OFFSET: i32 = <$block as UnsignedQuants>::OFFSET;
+            let n_rows = w.len().min(PANEL_ROWS);
+            let p = LegacyPanel::new(w);
+            let nb = p.nb;
+            let n = if nb == 0 { 0 } else { a.len() / nb };
+            let row = |j: usize| &a[j * nb..(j + 1) * nb];
+            let mut store = |j: usize, v: __m512| {
+                let mut lanes = [0f32; 16];
+                // SAFETY: `lanes` is 16 writable f32; the store is unaligned.
+                unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
+                out[j * stride..j * stride + n_rows].copy_from_slice(&lanes[..n_rows]);
+            };
+            let mut j = 0;
+            while j + 2 <= n {
+                let v = legacy_rows_vnni::<OFFSET, 2>(&p, [row(j), row(j + 1)]);
+                store(j, v[0]);
+                store(j + 1, v[1]);
+                j += 2;
+            }
+            if j < n {
+                let [v] = legacy_rows_vnni::<OFFSET, 1>(&p, [row(j)]);
+                store(j, v);
+            }
+        }
+    };
+}
+
+legacy_panel!(
+    q4_0_q8_0_vnni,
+    BlockQ4_0,
+    "Q4_0 panel: every output bit-identical to `avx512::legacy`'s VNNI Q4_0 kernel."
+);
+legacy_panel!(
+    q5_0_q8_0_vnni,
+    BlockQ5_0,
+    "Q5_0 panel: every output bit-identical to `avx512::legacy`'s VNNI Q5_0 kernel."
+);
+legacy_panel!(
+    q8_0_q8_0_vnni,
+    BlockQ8_0,
+    "Q8_0 panel: every output bit-identical to `avx512::legacy`'s VNNI Q8_0 kernel."
+);
