@@ -304,25 +304,30 @@ impl KvCache for LayeredKvCache {
         rotation: &KeyRotation,
     ) -> Result<(), NnError> {
         check_seq(self.n_seq, seq)?;
-        let range = positions.start..positions.end.min(self.seq_len(seq));
+        let extent = self.windows.iter().map(|w| w.extent(seq));
+        let range = positions.start
+            ..positions
+                .end
+                .min(extent.fold(self.seq_len(seq), usize::max));
         let end = end_after_shift(self, seq, &range, delta);
-        for (layer, slot) in self.slots.iter().enumerate() {
-            if let Slot::Window(g, l) = *slot {
-                let ring = &self.windows[g];
-                if let Some(pos) = ring.lost_after_shift(l, seq, &range, delta, end) {
-                    return Err(NnError::PositionEvicted {
-                        layer,
-                        seq,
-                        pos,
-                        window: ring.window(),
-                    });
-                }
-            }
+        for (g, ring) in self.windows.iter().enumerate() {
+            let layers = (0..ring.n_layer()).map(|l| (self.model_layer(g, l), l));
+            ring.refuse_lost_window(layers, seq, &range, delta, end)?;
         }
-        let before: Vec<Vec<usize>> = self.windows.iter().map(|w| w.lost_marks(seq)).collect();
-        shift_by_rows(self, seq, positions, delta, rotation)?;
-        for (w, marks) in self.windows.iter_mut().zip(&before) {
-            w.settle_shift(seq, &range, delta, marks);
+        let dests: Vec<Vec<Vec<usize>>> = self
+            .windows
+            .iter()
+            .map(|w| {
+                (0..w.n_layer())
+                    .map(|l| w.lost_destinations(l, seq, &range, delta))
+                    .collect()
+            })
+            .collect();
+        shift_by_rows(self, seq, range, delta, rotation)?;
+        for (w, dests) in self.windows.iter_mut().zip(&dests) {
+            for (l, d) in dests.iter().enumerate() {
+                w.lose(l, seq, d);
+            }
         }
         Ok(())
     }

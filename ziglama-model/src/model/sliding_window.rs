@@ -154,9 +154,46 @@ impl SlidingWindowKvCache {
         self.slots[(layer * self.n_seq + seq) * self.window + pos % self.window] == pos
     }
 
+    /// One past the last position `seq` has in this ring, held or evicted: a shift of a
+    /// range clipped to this moves everything the sequence had.
+    pub(crate) fn extent(&self, seq: usize) -> usize {
+        let marks = (0..self.n_layer).map(|l| self.lost_below[l * self.n_seq + seq]);
+        marks.fold(self.seq_len(seq), usize::max)
+    }
+
+    /// Where the rows of `layer` that `seq` has lost go when `range` moves by `delta`: the
+    /// positions a shift fills with rows the ring cannot give (what it still holds there is
+    /// stale afterwards, and [`Self::lose`] drops it).
+    pub(crate) fn lost_destinations(
+        &self,
+        layer: usize,
+        seq: usize,
+        range: &Range<usize>,
+        delta: isize,
+    ) -> Vec<usize> {
+        let lost = self.lost_below[layer * self.n_seq + seq];
+        (range.start..range.end.min(lost))
+            .filter(|&p| !self.holds(layer, seq, p))
+            .filter_map(|p| p.checked_add_signed(delta))
+            .collect()
+    }
+
+    /// Drops what `layer` holds of `seq` at `positions` and counts them as evicted.
+    pub(crate) fn lose(&mut self, layer: usize, seq: usize, positions: &[usize]) {
+        for &p in positions {
+            let slot = (layer * self.n_seq + seq) * self.window + p % self.window;
+            if self.slots[slot] == p {
+                self.slots[slot] = EMPTY;
+            }
+            let mark = &mut self.lost_below[layer * self.n_seq + seq];
+            *mark = (*mark).max(p + 1);
+        }
+    }
+
     /// The first position of `layer`'s window before `end` (the positions a token at `end`
-    /// reads from the cache) that `seq` will have lost once `range` (ending at or before the
-    /// sequence's end) has moved by `delta`; `end` is the sequence's end after the move.
+    /// reads from the cache) that `seq` will lack once `range` (clipped to
+    /// [`Self::extent`]) has moved by `delta`, though the sequence has it; `end` is the
+    /// sequence's end after the move.
     pub(crate) fn lost_after_shift(
         &self,
         layer: usize,
@@ -180,35 +217,29 @@ impl SlidingWindowKvCache {
         })
     }
 
-    /// `seq`'s eviction marks, one per layer.
-    pub(crate) fn lost_marks(&self, seq: usize) -> Vec<usize> {
-        (0..self.n_layer)
-            .map(|l| self.lost_below[l * self.n_seq + seq])
-            .collect()
-    }
-
-    /// After [`shift_by_rows`] moved `range` of `seq` by `delta`: the evicted positions
-    /// inside the range moved with it (`before` holds the marks from before the move).
-    pub(crate) fn settle_shift(
-        &mut self,
+    /// Refuses a shift the windows cannot follow: [`NnError::PositionEvicted`] for the first
+    /// layer whose window of `end` (the sequence's end after the move) `seq` will lack a
+    /// position of once `range` has moved by `delta` ([`Self::lost_after_shift`]). `layers`
+    /// pairs the layer numbers to report with this ring's layers.
+    pub(crate) fn refuse_lost_window(
+        &self,
+        layers: impl Iterator<Item = (usize, usize)>,
         seq: usize,
         range: &Range<usize>,
         delta: isize,
-        before: &[usize],
-    ) {
-        for (layer, &lost) in before.iter().enumerate() {
-            if lost <= range.start {
-                continue;
+        end: usize,
+    ) -> Result<(), NnError> {
+        for (model_layer, l) in layers {
+            if let Some(pos) = self.lost_after_shift(l, seq, range, delta, end) {
+                return Err(NnError::PositionEvicted {
+                    layer: model_layer,
+                    seq,
+                    pos,
+                    window: self.window,
+                });
             }
-            let moved_top = if range.end >= lost { lost } else { range.end };
-            let moved = moved_top.checked_add_signed(delta).unwrap_or(0);
-            let mark = &mut self.lost_below[layer * self.n_seq + seq];
-            *mark = (*mark).max(if range.end >= lost {
-                moved
-            } else {
-                lost.max(moved)
-            });
         }
+        Ok(())
     }
 }
 
@@ -393,21 +424,17 @@ impl KvCache for SlidingWindowKvCache {
         rotation: &KeyRotation,
     ) -> Result<(), NnError> {
         check_seq(self.n_seq, seq)?;
-        let range = positions.start..positions.end.min(self.seq_len(seq));
-        let end = end_after_shift(self, seq, &range, delta);
-        for layer in 0..self.n_layer {
-            if let Some(pos) = self.lost_after_shift(layer, seq, &range, delta, end) {
-                return Err(NnError::PositionEvicted {
-                    layer,
-                    seq,
-                    pos,
-                    window: self.window,
-                });
-            }
+        let range = positions.start..positions.end.min(self.extent(seq));
+        let dests: Vec<Vec<usize>> = (0..self.n_layer)
+            .map(|l| self.lost_destinations(l, seq, &range, delta))
+            .collect();
+        let lost_end = dests.iter().flatten().map(|p| p + 1).max().unwrap_or(0);
+        let end = end_after_shift(self, seq, &range, delta).max(lost_end);
+        self.refuse_lost_window((0..self.n_layer).map(|l| (l, l)), seq, &range, delta, end)?;
+        shift_by_rows(self, seq, range.clone(), delta, rotation)?;
+        for (layer, d) in dests.iter().enumerate() {
+            self.lose(layer, seq, d);
         }
-        let before = self.lost_marks(seq);
-        shift_by_rows(self, seq, positions, delta, rotation)?;
-        self.settle_shift(seq, &range, delta, &before);
         Ok(())
     }
 }
