@@ -189,6 +189,16 @@ fn q4_k_gemm_panels_equal_single_row_calls() {
 }
 
 #[test]
+fn q6_k_tiled_panels_equal_single_row_calls() {
+    let variants = ziglama_tensor::formats::q6_k::x86_tiled_kernel_variants();
+    assert_eq!(
+        variants.iter().any(|k| k.has_panel()),
+        cfg!(target_arch = "x86_64") && Isa::Avx512.is_supported()
+    );
+    check_panels::<BlockQ6_K>(&variants, KQUANT_BLOCKS);
+}
+
+#[test]
 fn legacy_panels_equal_single_row_calls() {
     check_panels::<BlockQ4_0>(&DotKernel::variants(), LEGACY_BLOCKS);
     check_panels::<BlockQ5_0>(&DotKernel::variants(), LEGACY_BLOCKS);

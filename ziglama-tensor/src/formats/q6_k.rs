@@ -317,23 +317,64 @@ pub fn x86_uses_tiled(n_rows: usize) -> bool {
 }
 
 /// The best Q6_K kernel in the order of [`vec_dot_ggml_tiled`] at or below `isa` that this
-/// CPU can run (the scalar reference where there is none). The single-row kernel of
+/// CPU can run (with AVX-512 also a GEMM panel, each output bit-identical to the single-row
+/// kernel); the scalar reference where there is none. The single-row kernel of
 /// [`VecDot::KERNELS`] follows [`vec_dot_ggml_x86`].
 pub fn x86_tiled_kernel(isa: Isa) -> DotKernel<BlockQ6_K> {
+    x86_tiled_kernel_variants()
+        .into_iter()
+        .rev()
+        .find(|k| k.isa() <= isa)
+        .unwrap_or_else(DotKernel::scalar)
+}
+
+/// Every kernel in the order of [`vec_dot_ggml_tiled`] this CPU can run, scalar first and the
+/// preferred one last (as [`DotKernel::variants`]): with AVX-512 two, `avx512` and (where the
+/// CPU has VNNI) `avx512_vnni`, which differ in their GEMM panel only.
+pub fn x86_tiled_kernel_variants() -> Vec<DotKernel<BlockQ6_K>> {
+    let mut out = vec![DotKernel::scalar()];
     #[cfg(target_arch = "x86_64")]
     {
+        use crate::simd::x86_64::avx512::panel;
         use crate::simd::x86_64::{avx2::kquant as v2, avx512::kquant as v5};
-        let k2: super::RawDot<BlockQ6_K> = v2::vec_dot_q6_k_q8_k_tiled;
-        let k5: super::RawDot<BlockQ6_K> = v5::vec_dot_q6_k_q8_k_tiled;
-        for (target, f, name) in [(Isa::Avx512, k5, "avx512"), (Isa::Avx2, k2, "avx2")] {
-            if isa >= target && target.is_supported() {
-                // `f` needs exactly the features of `target`, which this CPU has.
-                return DotKernel::from_parts(f, None, None, None, target, name);
+        // Each kernel needs exactly the features of its instruction set (the VNNI panel
+        // also VNNI), which is checked before it is stored.
+        if Isa::Avx2.is_supported() {
+            let f: super::RawDot<BlockQ6_K> = v2::vec_dot_q6_k_q8_k_tiled;
+            out.push(DotKernel::from_parts(
+                f,
+                None,
+                None,
+                None,
+                Isa::Avx2,
+                "avx2",
+            ));
+        }
+        if Isa::Avx512.is_supported() {
+            let f: super::RawDot<BlockQ6_K> = v5::vec_dot_q6_k_q8_k_tiled;
+            let p: super::RawPanel<BlockQ6_K> = panel::q6_k_q8_k_tiled;
+            out.push(DotKernel::from_parts(
+                f,
+                None,
+                None,
+                Some(p),
+                Isa::Avx512,
+                "avx512",
+            ));
+            if Isa::has_avx512_vnni() {
+                let p: super::RawPanel<BlockQ6_K> = panel::q6_k_q8_k_tiled_vnni;
+                out.push(DotKernel::from_parts(
+                    f,
+                    None,
+                    None,
+                    Some(p),
+                    Isa::Avx512,
+                    "avx512_vnni",
+                ));
             }
         }
     }
-    let _ = isa;
-    DotKernel::scalar()
+    out
 }
 
 #[cfg(test)]

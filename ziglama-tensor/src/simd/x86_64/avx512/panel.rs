@@ -15,7 +15,7 @@ use std::arch::x86_64::*;
 
 use crate::formats::q4_k::unpack_scales_mins;
 use crate::formats::q8_k::BlockQ8_K;
-use crate::formats::{BlockQ4_0, BlockQ4_K, BlockQ5_0, BlockQ8_0, PANEL_ROWS};
+use crate::formats::{BlockQ4_0, BlockQ4_K, BlockQ5_0, BlockQ6_K, BlockQ8_0, PANEL_ROWS};
 
 /// Up to 16 Q4_K rows repacked for the panel kernels (rows past the last are zero).
 struct Q4kPanel {
@@ -490,3 +490,150 @@ legacy_panel!(
     BlockQ8_0,
     "Q8_0 panel: every output bit-identical to `avx512::legacy`'s VNNI Q8_0 kernel."
 );
+
+/// Up to 16 Q6_K rows repacked for the panel kernels (rows past the last are zero).
+struct Q6kPanel {
+    /// Index `64 b + g`: bytes `4 r..4 r + 4` are the unsigned quants (`0..64`) of elements
+    /// `4 g..4 g + 4` of super-block `b` of row `r`.
+    q: Vec<[u8; 64]>,
+    /// Index `16 b + j`: the scale of sub-block `j` (16 elements), lane `r` row `r`.
+    sc: Vec<[i32; 16]>,
+    /// Index `b`: each row's `d` as f32.
+    d: Vec<[f32; 16]>,
+}
+
+impl Q6kPanel {
+    fn new(w: &[&[BlockQ6_K]]) -> Self {
+        let nb = w[0].len();
+        let mut p = Q6kPanel {
+            q: vec![[0; 64]; 64 * nb],
+            sc: vec![[0; 16]; 16 * nb],
+            d: vec![[0.0; 16]; nb],
+        };
+        for (r, row) in w.iter().enumerate().take(PANEL_ROWS) {
+            for (b, x) in row.iter().enumerate() {
+                p.d[b][r] = x.d.to_f32();
+                for (j, &s) in x.scales.iter().enumerate() {
+                    p.sc[16 * b + j][r] = i32::from(s);
+                }
+                for h in 0..2 {
+                    let (ql, qh) = (&x.ql[64 * h..64 * h + 64], &x.qh[32 * h..32 * h + 32]);
+                    for l in 0..32 {
+                        let q = [
+                            (ql[l] & 0xF) | ((qh[l] & 3) << 4),
+                            (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4),
+                            (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4),
+                            (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4),
+                        ];
+                        for (k, q) in q.into_iter().enumerate() {
+                            let i = 128 * h + 32 * k + l;
+                            p.q[64 * b + i / 4][4 * r + i % 4] = q;
+                        }
+                    }
+                }
+            }
+        }
+        p
+    }
+}
+
+/// The Q6_K panel in the order of llama.cpp's tiled k-quant matrix multiplication
+/// ([`crate::formats::q6_k::vec_dot_ggml_tiled`]) for `C` activation rows: per super-block,
+/// the exact integer sum `I` of each of the 16 rows (sub-block `j`: the unsigned products
+/// started at `-32 * bsums[j]`, times the scale), then `acc = fma(f32(I) * d_w, d_a, acc)`.
+/// `$sub` adds four products per lane (unscaled).
+macro_rules! q6k_tiled_rows {
+    ($name:ident, $features:literal, $sub:ident) => {
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn $name<const C: usize>(p: &Q6kPanel, a: [&[BlockQ8_K]; C]) -> [__m512; C] {
+            let mut acc = [_mm512_setzero_ps(); C];
+            for (b, dw) in p.d.iter().enumerate() {
+                let y: [&BlockQ8_K; C] = std::array::from_fn(|c| &a[c][b]);
+                let mut isum = [_mm512_setzero_si512(); C];
+                for j in 0..16 {
+                    let s = load_bytes(&p.sc[16 * b + j]);
+                    let mut sub: [__m512i; C] =
+                        std::array::from_fn(|c| _mm512_set1_epi32(-32 * i32::from(y[c].bsums[j])));
+                    for g in 4 * j..4 * j + 4 {
+                        let wq = load_bytes(&p.q[64 * b + g]);
+                        for c in 0..C {
+                            sub[c] = $sub(sub[c], wq, quad(y[c], g));
+                        }
+                    }
+                    for c in 0..C {
+                        isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(sub[c], s));
+                    }
+                }
+                let dw = load_f32(dw);
+                for c in 0..C {
+                    let t = _mm512_mul_ps(_mm512_cvtepi32_ps(isum[c]), dw);
+                    acc[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(y[c].d), acc[c]);
+                }
+            }
+            acc
+        }
+    };
+}
+
+/// Four products per lane by VNNI (unsigned quants below 64: a sub-block's sum is at most
+/// `16 * 63 * 128 + 32 * 16 * 128` in magnitude, times a scale of at most 128).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn q6k_sub_vnni(sum: __m512i, wq: __m512i, aq: __m512i) -> __m512i {
+    _mm512_dpbusd_epi32(sum, wq, aq)
+}
+
+/// Four products per lane: `vpmaddubsw` pairs (at most `2 * 63 * 128`, exact in i16), then
+/// `vpmaddwd` with ones.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn q6k_sub_bw(sum: __m512i, wq: __m512i, aq: __m512i) -> __m512i {
+    let p = _mm512_maddubs_epi16(wq, aq);
+    _mm512_add_epi32(sum, _mm512_madd_epi16(p, _mm512_set1_epi16(1)))
+}
+
+q6k_tiled_rows!(
+    q6k_tiled_rows_vnni,
+    "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c",
+    q6k_sub_vnni
+);
+q6k_tiled_rows!(
+    q6k_tiled_rows_bw,
+    "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c",
+    q6k_sub_bw
+);
+
+/// Q6_K panel in the tiled order, with VNNI (see [`q6_k_q8_k_tiled`]).
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ, VL and VNNI, AVX2, FMA and F16C; `w` must be
+/// non-empty, its rows of one length, and `out` long enough (as
+/// [`crate::formats::DotKernel::call_panel`] checks).
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn q6_k_q8_k_tiled_vnni(
+    w: &[&[BlockQ6_K]],
+    a: &[BlockQ8_K],
+    out: &mut [f32],
+    stride: usize,
+) {
+    panel_driver!(w, a, out, stride, Q6kPanel::new(w), q6k_tiled_rows_vnni)
+}
+
+/// Q6_K panel in the order of llama.cpp's tiled matrix multiplication: every output
+/// bit-identical to `avx512::kquant::vec_dot_q6_k_q8_k_tiled` (and so to
+/// [`crate::formats::q6_k::vec_dot_ggml_tiled`]) of its pair of rows.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, DQ and VL, AVX2, FMA and F16C; `w` must be non-empty,
+/// its rows of one length, and `out` long enough (as
+/// [`crate::formats::DotKernel::call_panel`] checks).
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn q6_k_q8_k_tiled(
+    w: &[&[BlockQ6_K]],
+    a: &[BlockQ8_K],
+    out: &mut [f32],
+    stride: usize,
+) {
+    panel_driver!(w, a, out, stride, Q6kPanel::new(w), q6k_tiled_rows_bw)
+}
