@@ -53,6 +53,13 @@ fn text(n: usize) -> Vec<u32> {
     case.prompt[..n].to_vec()
 }
 
+/// Rings of the window plus `slack` positions.
+fn with_slack(n_ctx: usize, n_seq: usize, slack: usize) -> LayeredKvCache {
+    let m = model();
+    let windows = m.hparams().windows();
+    LayeredKvCache::with_slack(&windows, n_seq, n_ctx, m.kv_row_len(), KvType::F16, slack).unwrap()
+}
+
 /// The default cache (rings for the sliding layers) with `n_seq` sequences.
 fn layered(n_ctx: usize, n_seq: usize) -> LayeredKvCache {
     let m = model();
@@ -303,7 +310,8 @@ fn generation_continues_past_the_context_size_by_shifting() {
 /// 690 reaches back to positions 179..187, overwritten by 691..699) and is a clear error
 /// before and at the next forward pass; on a cache holding every position the same removal
 /// and re-run gives the same logits. A hole in the middle is an error at the next pass
-/// (attention reads every position of its window).
+/// (attention reads every position of its window). Rings with 64 positions of slack
+/// ([`LayeredKvCache::with_slack`]) can go back those 10.
 #[test]
 fn removing_positions_of_a_sequence_longer_than_the_window() {
     let pool = pool();
@@ -334,6 +342,21 @@ fn removing_positions_of_a_sequence_longer_than_the_window() {
     assert!(is_evicted(&e), "{e}");
     println!("Gemma 3, re-running the last 10 of 700 positions on the rings: {e}");
 
+    // Rings of 576 positions (64 of slack, as llama.cpp keeps a batch more) can go back 10.
+    let mut slack = model().new_state_with(with_slack(n_ctx, 1, 64));
+    assert_eq!(slack.cache.capacity(0), WINDOW + 64);
+    run(&mut slack, &t[..690], 0, 0, &pool).unwrap();
+    assert_eq!(
+        run(&mut slack, &t[690..700], 690, 0, &pool).unwrap(),
+        last10
+    );
+    slack.cache.remove_positions(0, 690..usize::MAX).unwrap();
+    slack.cache.check_continuation(0, 690).unwrap();
+    assert_eq!(
+        run(&mut slack, &t[690..700], 690, 0, &pool).unwrap(),
+        last10
+    );
+
     let mut pages = model().new_state_with(paged(n_ctx, 1));
     run(&mut pages, &t[..690], 0, 0, &pool).unwrap();
     assert_eq!(
@@ -355,7 +378,8 @@ fn removing_positions_of_a_sequence_longer_than_the_window() {
 /// (the next turn of a chat) reuses all 700 and gives the logits of an uninterrupted run; a
 /// prompt sharing only the first 600 cannot reuse them from the rings (the window of
 /// position 600 was overwritten) and gets a clear error, the target sequence left empty; a
-/// cache holding every position reuses those 600 exactly.
+/// cache holding every position reuses those 600 exactly, and so do rings with 128 positions
+/// of slack.
 #[test]
 fn prefix_reuse_with_a_cached_sequence_longer_than_the_window() {
     let pool = pool();
@@ -435,6 +459,14 @@ fn prefix_reuse_with_a_cached_sequence_longer_than_the_window() {
         reused == want,
         "paged reuse of 600 against an independent run"
     );
+
+    // Rings of 640 positions (128 of slack) reuse the 600 too.
+    let mut slack = model().new_state_with(with_slack(n_ctx, 2, 128));
+    run(&mut slack, &cached, 0, 0, &pool).unwrap();
+    let n = reuse_prefix(&mut slack.cache, &cached, 0, 1, &other).unwrap();
+    assert_eq!(n, 600);
+    let reused = run(&mut slack, &other[n..], n, 1, &pool).unwrap();
+    assert!(reused == want, "reuse of 600 from rings with slack");
 }
 
 /// The drift of the storage formats on Gemma 3 against the `f32` cache, on 512 tokens of the

@@ -78,13 +78,49 @@ impl LayeredKvCache {
         row_len: usize,
         ty: KvType,
     ) -> Result<Self, NnError> {
+        Self::with_slack(windows, n_seq, n_ctx, row_len, ty, 0)
+    }
+
+    /// [`LayeredKvCache::with_type`] whose rings hold `slack` positions more than their
+    /// window ([`SlidingWindowKvCache::with_capacity`]), so a sequence longer than the window
+    /// can go back by up to `slack` positions (trimmed, or reusing a shorter prefix of it) as
+    /// with llama.cpp's SWA cache, which keeps `n_swa + n_ubatch` cells. Costs `slack`
+    /// positions of rows per sliding layer and sequence; a ring that would reach `n_ctx`
+    /// positions is held in full.
+    ///
+    /// ```
+    /// use ziglama_model::model::{KvType, LayeredKvCache};
+    /// use ziglama_nn::KvCache;
+    /// let mut cache = LayeredKvCache::with_slack(&[Some(4)], 1, 64, 1, KvType::F32, 2)?;
+    /// for pos in 0..10 {
+    ///     cache.store(0, 0, pos, &[pos as f32], &[0.0])?;
+    /// }
+    /// assert_eq!(cache.capacity(0), 6); // 4..=9
+    /// cache.remove_positions(0, 8..usize::MAX)?;
+    /// cache.check_continuation(0, 8)?; // the window of 8 is 5..=7
+    /// cache.remove_positions(0, 6..usize::MAX)?;
+    /// assert!(cache.check_continuation(0, 6).is_err()); // 3 is gone
+    /// # Ok::<(), ziglama_nn::NnError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`NnError::Storage`] when `row_len` is not whole blocks of `ty`.
+    pub fn with_slack(
+        windows: &[Option<usize>],
+        n_seq: usize,
+        n_ctx: usize,
+        row_len: usize,
+        ty: KvType,
+        slack: usize,
+    ) -> Result<Self, NnError> {
         let mut sizes: Vec<usize> = Vec::new();
         let mut per_size: Vec<usize> = Vec::new();
         let mut n_full = 0;
         let slots: Vec<Slot> = windows
             .iter()
             .map(|w| match w {
-                Some(w) if *w < n_ctx => {
+                Some(w) if w.saturating_add(slack) < n_ctx => {
                     let w = (*w).max(1);
                     let g = match sizes.iter().position(|&s| s == w) {
                         Some(g) => g,
@@ -112,7 +148,9 @@ impl LayeredKvCache {
             windows: sizes
                 .iter()
                 .zip(&per_size)
-                .map(|(&w, &n)| SlidingWindowKvCache::with_type(n, n_seq, w, row_len, ty))
+                .map(|(&w, &n)| {
+                    SlidingWindowKvCache::with_capacity(n, n_seq, w, w + slack, row_len, ty)
+                })
                 .collect::<Result<_, _>>()?,
             slots,
         })
@@ -133,11 +171,12 @@ impl LayeredKvCache {
         self.slots.len()
     }
 
-    /// Positions per sequence `layer` can hold: `n_ctx`, or its window.
+    /// Positions per sequence `layer` can hold: `n_ctx`, or its ring's (the window, plus
+    /// the slack of [`LayeredKvCache::with_slack`]).
     pub fn capacity(&self, layer: usize) -> usize {
         match self.slots.get(layer) {
             Some(Slot::Full(_)) => self.n_ctx,
-            Some(Slot::Window(g, _)) => self.windows[*g].window(),
+            Some(Slot::Window(g, _)) => self.windows[*g].capacity(),
             None => 0,
         }
     }

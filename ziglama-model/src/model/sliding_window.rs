@@ -16,7 +16,8 @@ const EMPTY: usize = usize::MAX;
 /// (`f16` unless chosen otherwise). Positions are unbounded ([`KvCache::n_ctx`] is
 /// `usize::MAX`): the ring, not the context, limits what is held.
 ///
-/// Position `p` lives in slot `p % window`; storing `p + window` evicts it, and reading an
+/// Position `p` lives in slot `p % window` (`p % capacity` with
+/// [`SlidingWindowKvCache::with_capacity`]); storing `p + window` evicts it, and reading an
 /// evicted position is an error ([`NnError::PositionEvicted`]). Attention with a window of
 /// `window` positions never reads one (it sees `p - window + 1 ..= p`) as long as the
 /// sequence only grows. An evicted position cannot come back: after the sequence is trimmed
@@ -25,7 +26,7 @@ const EMPTY: usize = usize::MAX;
 /// so, [`KvCache::shift_positions`] refuses such a shift, and a read of one is
 /// [`NnError::PositionEvicted`], never another position's row.
 ///
-/// Memory: `2 * n_layer * n_seq * window * row_bytes` bytes.
+/// Memory: `2 * n_layer * n_seq * window * row_bytes` bytes (`capacity` for `window`).
 ///
 /// ```
 /// use ziglama_model::model::SlidingWindowKvCache;
@@ -46,6 +47,8 @@ pub struct SlidingWindowKvCache {
     n_layer: usize,
     n_seq: usize,
     window: usize,
+    /// Slots per (layer, sequence): at least `window`.
+    capacity: usize,
     row_len: usize,
     keys: Rows,
     values: Rows,
@@ -78,12 +81,34 @@ impl SlidingWindowKvCache {
         row_len: usize,
         ty: KvType,
     ) -> Result<Self, NnError> {
+        Self::with_capacity(n_layer, n_seq, window, window, row_len, ty)
+    }
+
+    /// [`SlidingWindowKvCache::with_type`] with a ring of `capacity` positions (at least the
+    /// window) per layer and sequence: positions older than the window that still fit are
+    /// kept, so the sequence can go back (be trimmed, or reuse a shorter prefix) by up to
+    /// `capacity - window` positions, as llama.cpp's SWA cache keeps `n_swa + n_ubatch`
+    /// cells. Attention still reads the window only.
+    ///
+    /// # Errors
+    ///
+    /// [`NnError::Storage`] when `row_len` is not whole blocks of `ty`.
+    pub fn with_capacity(
+        n_layer: usize,
+        n_seq: usize,
+        window: usize,
+        capacity: usize,
+        row_len: usize,
+        ty: KvType,
+    ) -> Result<Self, NnError> {
         let window = window.max(1);
-        let n_rows = n_layer * n_seq * window;
+        let capacity = capacity.max(window);
+        let n_rows = n_layer * n_seq * capacity;
         Ok(SlidingWindowKvCache {
             n_layer,
             n_seq,
             window,
+            capacity,
             row_len,
             keys: Rows::new(ty, row_len, n_rows)?,
             values: Rows::new(ty, row_len, n_rows)?,
@@ -92,9 +117,15 @@ impl SlidingWindowKvCache {
         })
     }
 
-    /// Positions each layer holds per sequence.
+    /// The attention window: the positions before `p` a token at `p` reads.
     pub fn window(&self) -> usize {
         self.window
+    }
+
+    /// Positions each layer holds per sequence: the window, or more (see
+    /// [`SlidingWindowKvCache::with_capacity`]).
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Sequences.
@@ -107,13 +138,13 @@ impl SlidingWindowKvCache {
         self.keys.bytes() + self.values.bytes()
     }
 
-    /// Positions of `seq` that `layer` holds now (at most [`Self::window`]).
+    /// Positions of `seq` that `layer` holds now (at most [`Self::capacity`]).
     pub fn held(&self, layer: usize, seq: usize) -> usize {
         if layer >= self.n_layer || seq >= self.n_seq {
             return 0;
         }
-        let at = (layer * self.n_seq + seq) * self.window;
-        self.slots[at..at + self.window]
+        let at = (layer * self.n_seq + seq) * self.capacity;
+        self.slots[at..at + self.capacity]
             .iter()
             .filter(|&&p| p != EMPTY)
             .count()
@@ -129,7 +160,7 @@ impl SlidingWindowKvCache {
                 found: layer.to_string(),
             });
         }
-        Ok((layer * self.n_seq + seq) * self.window + pos % self.window)
+        Ok((layer * self.n_seq + seq) * self.capacity + pos % self.capacity)
     }
 
     /// The slot of `pos`, which must be held.
@@ -151,7 +182,7 @@ impl SlidingWindowKvCache {
 
     /// Whether `layer` holds `pos` of `seq` (both in range).
     fn holds(&self, layer: usize, seq: usize, pos: usize) -> bool {
-        self.slots[(layer * self.n_seq + seq) * self.window + pos % self.window] == pos
+        self.slots[(layer * self.n_seq + seq) * self.capacity + pos % self.capacity] == pos
     }
 
     /// One past the last position `seq` has in this ring, held or evicted: a shift of a
@@ -181,7 +212,7 @@ impl SlidingWindowKvCache {
     /// Drops what `layer` holds of `seq` at `positions` and counts them as evicted.
     pub(crate) fn lose(&mut self, layer: usize, seq: usize, positions: &[usize]) {
         for &p in positions {
-            let slot = (layer * self.n_seq + seq) * self.window + p % self.window;
+            let slot = (layer * self.n_seq + seq) * self.capacity + p % self.capacity;
             if self.slots[slot] == p {
                 self.slots[slot] = EMPTY;
             }
@@ -346,8 +377,8 @@ impl KvCache for SlidingWindowKvCache {
     fn remove_positions(&mut self, seq: usize, positions: Range<usize>) -> Result<(), NnError> {
         check_seq(self.n_seq, seq)?;
         for layer in 0..self.n_layer {
-            let at = (layer * self.n_seq + seq) * self.window;
-            for p in &mut self.slots[at..at + self.window] {
+            let at = (layer * self.n_seq + seq) * self.capacity;
+            for p in &mut self.slots[at..at + self.capacity] {
                 if *p != EMPTY && positions.contains(p) {
                     *p = EMPTY;
                 }
@@ -368,8 +399,8 @@ impl KvCache for SlidingWindowKvCache {
         }
         let mut len = 0;
         for layer in 0..self.n_layer {
-            let at = (layer * self.n_seq + seq) * self.window;
-            for &p in &self.slots[at..at + self.window] {
+            let at = (layer * self.n_seq + seq) * self.capacity;
+            for &p in &self.slots[at..at + self.capacity] {
                 if p != EMPTY {
                     len = len.max(p + 1);
                 }
@@ -386,9 +417,9 @@ impl KvCache for SlidingWindowKvCache {
         }
         for layer in 0..self.n_layer {
             self.lost_below[layer * self.n_seq + dst] = self.lost_below[layer * self.n_seq + src];
-            let s = (layer * self.n_seq + src) * self.window;
-            let d = (layer * self.n_seq + dst) * self.window;
-            for i in 0..self.window {
+            let s = (layer * self.n_seq + src) * self.capacity;
+            let d = (layer * self.n_seq + dst) * self.capacity;
+            for i in 0..self.capacity {
                 self.slots[d + i] = self.slots[s + i];
                 if self.slots[s + i] != EMPTY {
                     self.keys.copy_row(s + i, d + i);
