@@ -89,12 +89,18 @@ impl<'a> Prefetcher<'a> {
     }
 }
 
+/// A four-row kernel (see [`Typed::rows4`]).
+type Rows4<W> = fn([&[W]; 4], &[<W as VecDot>::Activation]) -> [f32; 4];
+
 struct Typed<'a, W: VecDot> {
     weights: &'a [W],
     bytes: &'a [u8],
     w_row: usize,
     xq: Vec<W::Activation>,
     kernel: DotKernel<W>,
+    /// A four-row kernel bit-identical to `kernel`'s that replaces its `call4` (the leaner
+    /// kernels of `simd::x86_64::avx512::matvec`).
+    rows4: Option<Rows4<W>>,
 }
 
 impl<'a, W: VecDot> Typed<'a, W> {
@@ -127,6 +133,7 @@ impl<'a, W: VecDot> Typed<'a, W> {
             xq,
             // The kernel of `matmul` for one activation row.
             kernel: *W::batch_kernels(w.n_rows(), 1, isa).for_row(0),
+            rows4: None,
         })
     }
 }
@@ -148,7 +155,15 @@ impl<W: VecDot> Prepared for Typed<'_, W> {
         let (w_row, rb) = (self.w_row, self.row_bytes());
         let row = |r: usize| &self.weights[r * w_row..(r + 1) * w_row];
         let mut i = 0;
-        if self.kernel.has_rows4() {
+        if let Some(rows4) = self.rows4 {
+            while i + 4 <= out.len() {
+                let r = r0 + i;
+                pf.upto((r + 4) * rb);
+                let v = rows4([row(r), row(r + 1), row(r + 2), row(r + 3)], &self.xq);
+                out[i..i + 4].copy_from_slice(&v);
+                i += 4;
+            }
+        } else if self.kernel.has_rows4() {
             while i + 4 <= out.len() {
                 let r = r0 + i;
                 pf.upto((r + 4) * rb);
@@ -176,8 +191,22 @@ fn prepare<'a>(w: &'a Tensor, x: &[f32], isa: Isa) -> Result<Box<dyn Prepared + 
         GgmlType::F32 => boxed::<f32>(w, x, isa),
         GgmlType::F16 => boxed::<half::f16>(w, x, isa),
         GgmlType::BF16 => boxed::<half::bf16>(w, x, isa),
-        GgmlType::Q4_0 => boxed::<BlockQ4_0>(w, x, isa),
-        GgmlType::Q4_1 => boxed::<BlockQ4_1>(w, x, isa),
+        GgmlType::Q4_0 => {
+            let mut t = Typed::<BlockQ4_0>::new(w, x, isa)?;
+            #[cfg(target_arch = "x86_64")]
+            if t.kernel.name() == "avx512_vnni" {
+                t.rows4 = crate::simd::x86_64::avx512::matvec::q4_0_rows4();
+            }
+            Ok(Box::new(t))
+        }
+        GgmlType::Q4_1 => {
+            let mut t = Typed::<BlockQ4_1>::new(w, x, isa)?;
+            #[cfg(target_arch = "x86_64")]
+            if t.kernel.name() == "avx512_vnni" {
+                t.rows4 = crate::simd::x86_64::avx512::matvec::q4_1_rows4();
+            }
+            Ok(Box::new(t))
+        }
         GgmlType::Q5_0 => boxed::<BlockQ5_0>(w, x, isa),
         GgmlType::Q5_1 => boxed::<BlockQ5_1>(w, x, isa),
         GgmlType::Q8_0 => boxed::<BlockQ8_0>(w, x, isa),

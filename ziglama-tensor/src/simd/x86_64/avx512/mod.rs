@@ -4,5 +4,6 @@ pub mod float;
 pub mod gemm;
 pub mod kquant;
 pub mod legacy;
+pub mod matvec;
 pub mod panel;
 pub mod vector;
