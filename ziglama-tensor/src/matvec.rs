@@ -207,9 +207,23 @@ fn prepare<'a>(w: &'a Tensor, x: &[f32], isa: Isa) -> Result<Box<dyn Prepared + 
             }
             Ok(Box::new(t))
         }
-        GgmlType::Q5_0 => boxed::<BlockQ5_0>(w, x, isa),
+        GgmlType::Q5_0 => {
+            let mut t = Typed::<BlockQ5_0>::new(w, x, isa)?;
+            #[cfg(target_arch = "x86_64")]
+            if t.kernel.name() == "avx512_vnni" {
+                t.rows4 = crate::simd::x86_64::avx512::matvec::q5_0_rows4();
+            }
+            Ok(Box::new(t))
+        }
         GgmlType::Q5_1 => boxed::<BlockQ5_1>(w, x, isa),
-        GgmlType::Q8_0 => boxed::<BlockQ8_0>(w, x, isa),
+        GgmlType::Q8_0 => {
+            let mut t = Typed::<BlockQ8_0>::new(w, x, isa)?;
+            #[cfg(target_arch = "x86_64")]
+            if t.kernel.name() == "avx512_vnni" {
+                t.rows4 = crate::simd::x86_64::avx512::matvec::q8_0_rows4();
+            }
+            Ok(Box::new(t))
+        }
         GgmlType::Q8_1 => boxed::<BlockQ8_1>(w, x, isa),
         GgmlType::Q2_K => boxed::<BlockQ2_K>(w, x, isa),
         GgmlType::Q3_K => boxed::<BlockQ3_K>(w, x, isa),

@@ -1,4 +1,4 @@
-//! Leaner four-row matrix-vector kernels for Q4_0·Q8_0 and Q4_1·Q8_1 (AVX-512 VNNI), used by
+//! Leaner four-row matrix-vector kernels for Q4_0, Q4_1, Q5_0 and Q8_0 (AVX-512 VNNI), used by
 //! [`crate::matvec`] when decoding.
 //!
 //! Each row's result is bit-identical to the single-row kernels of `avx512::legacy` (and so to
@@ -24,7 +24,7 @@ use std::arch::x86_64::*;
 use half::f16;
 
 use super::super::avx2::legacy::{common, hsum};
-use crate::formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1};
+use crate::formats::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ8_0, BlockQ8_1};
 
 /// The 16 quants of two rows' blocks widened to 64 bytes in `0..=15`: byte `32 r + j` is
 /// element `j` of row `r`'s block (`j < 16`: low nibble of byte `j`; else the high nibble of
@@ -187,65 +187,119 @@ fn f16_pair(a: f16, b: f16) -> (__m128, __m128) {
     (f, _mm_movehdup_ps(f))
 }
 
+/// Generates the four-row kernel of a format whose blocks have one f16 scale `d`, paired with
+/// Q8_0: `$quants` maps the same block of two rows to their 64 unsigned quants (row `2p` in the
+/// low 256 bits), from which `$off * sum(a)` is subtracted per block, in i32, exactly (the
+/// single-row kernels' `dot_offset_vnni`). Per row, as `avx512::legacy`'s `pairs_q8_0`: the
+/// block's scale `d_w * d_a` (one f32 product) times the block's sums, fused into one 8-lane
+/// accumulator in block order.
+macro_rules! rows4_scaled {
+    ($W:ty, $w:expr, $a:expr, $quants:expr, $off:expr) => {{
+        let (w, a) = common($w, $a);
+        let n = a.len();
+        let zero = _mm512_setzero_si512();
+        let offs = _mm512_set1_epi8($off as i8);
+        let (mut acc01, mut acc23) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let bits = |x: f16| i32::from(x.to_bits());
+        let sums = |x0: &$W, x1: &$W, yy: __m512i, off: __m512i| {
+            _mm512_cvtepi32_ps(_mm512_sub_epi32(
+                _mm512_dpbusd_epi32(zero, $quants(x0, x1), yy),
+                off,
+            ))
+        };
+        for i in 0..n / 2 {
+            let (y0, y1) = (&a[2 * i], &a[2 * i + 1]);
+            let x: [[&$W; 2]; 4] = std::array::from_fn(|r| [&w[r][2 * i], &w[r][2 * i + 1]]);
+            let pk = |r: usize| bits(x[r][0].d) | (bits(x[r][1].d) << 16);
+            // Element 2r + b: row r's d_w of block b times the activation's d of block b
+            // (one f32 product, as the single-row kernel's `scales2`).
+            let wd = _mm256_cvtph_ps(_mm_set_epi32(pk(3), pk(2), pk(1), pk(0)));
+            let ya = _mm256_cvtph_ps(_mm_set1_epi32(bits(y0.d) | (bits(y1.d) << 16)));
+            let p = _mm512_castps256_ps512(_mm256_mul_ps(wd, ya));
+            for (b, y) in [y0, y1].into_iter().enumerate() {
+                let yy = act2(&y.qs);
+                let off = _mm512_dpbusd_epi32(zero, offs, yy);
+                let s01 = sums(x[0][b], x[1][b], yy, off);
+                let s23 = sums(x[2][b], x[3][b], yy, off);
+                let b = b as i32;
+                acc01 = _mm512_fmadd_ps(halves(p, b, 2 + b), s01, acc01);
+                acc23 = _mm512_fmadd_ps(halves(p, 4 + b, 6 + b), s23, acc23);
+            }
+        }
+        if n % 2 == 1 {
+            let y = &a[n - 1];
+            let yy = act2(&y.qs);
+            let off = _mm512_dpbusd_epi32(zero, offs, yy);
+            let da = f16_pair(y.d, f16::ZERO).0;
+            let d: [__m128; 4] =
+                std::array::from_fn(|r| _mm_mul_ss(f16_pair(w[r][n - 1].d, f16::ZERO).0, da));
+            let both = |r0: usize| {
+                _mm512_insertf32x8::<1>(
+                    _mm512_castps256_ps512(_mm256_broadcastss_ps(d[r0])),
+                    _mm256_broadcastss_ps(d[r0 + 1]),
+                )
+            };
+            let s01 = sums(&w[0][n - 1], &w[1][n - 1], yy, off);
+            let s23 = sums(&w[2][n - 1], &w[3][n - 1], yy, off);
+            acc01 = _mm512_fmadd_ps(both(0), s01, acc01);
+            acc23 = _mm512_fmadd_ps(both(2), s23, acc23);
+        }
+        let ([s0, s1], [s2, s3]) = (hsum2(acc01), hsum2(acc23));
+        [s0, s1, s2, s3]
+    }};
+}
+
 /// Q4_0·Q8_0, four rows, AVX-512 VNNI; each result bit-identical to
-/// `avx512::legacy::vec_dot_q4_0_q8_0_vnni` of that row (the quants' offset 8 is subtracted as
-/// `8 * sum(a)` per activation block, in i32, exactly). Reads the blocks common to the four
-/// rows and the activation.
+/// `avx512::legacy::vec_dot_q4_0_q8_0_vnni` of that row (quants `0..=15`, offset 8). Reads
+/// the blocks common to the four rows and the activation.
 ///
 /// # Safety
 /// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
 unsafe fn rows4_q4_0_q8_0_vnni(w: [&[BlockQ4_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
-    let (w, a) = common(w, a);
-    let n = a.len();
-    let zero = _mm512_setzero_si512();
-    let eights = _mm512_set1_epi8(8);
-    let (mut acc01, mut acc23) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-    let bits = |x: f16| i32::from(x.to_bits());
-    for i in 0..n / 2 {
-        let (y0, y1) = (&a[2 * i], &a[2 * i + 1]);
-        let x: [[&BlockQ4_0; 2]; 4] = std::array::from_fn(|r| [&w[r][2 * i], &w[r][2 * i + 1]]);
-        let pk = |r: usize| bits(x[r][0].d) | (bits(x[r][1].d) << 16);
-        // Element 2r + b: row r's d_w of block b; then times the activation's d of block b
-        // (one f32 product, as the single-row kernel's `scales2`).
-        let wd = _mm256_cvtph_ps(_mm_set_epi32(pk(3), pk(2), pk(1), pk(0)));
-        let ya = _mm256_cvtph_ps(_mm_set1_epi32(bits(y0.d) | (bits(y1.d) << 16)));
-        let p = _mm512_castps256_ps512(_mm256_mul_ps(wd, ya));
-        for (b, y) in [y0, y1].into_iter().enumerate() {
-            let yy = act2(&y.qs);
-            let off = _mm512_dpbusd_epi32(zero, eights, yy);
-            let q01 = nibbles2(&x[0][b].qs, &x[1][b].qs);
-            let q23 = nibbles2(&x[2][b].qs, &x[3][b].qs);
-            let s01 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_dpbusd_epi32(zero, q01, yy), off));
-            let s23 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_dpbusd_epi32(zero, q23, yy), off));
-            let b = b as i32;
-            acc01 = _mm512_fmadd_ps(halves(p, b, 2 + b), s01, acc01);
-            acc23 = _mm512_fmadd_ps(halves(p, 4 + b, 6 + b), s23, acc23);
-        }
-    }
-    if n % 2 == 1 {
-        let y = &a[n - 1];
-        let yy = act2(&y.qs);
-        let off = _mm512_dpbusd_epi32(zero, eights, yy);
-        let da = f16_pair(y.d, f16::ZERO).0;
-        let d: [__m128; 4] =
-            std::array::from_fn(|r| _mm_mul_ss(f16_pair(w[r][n - 1].d, f16::ZERO).0, da));
-        let last = |r0: usize| {
-            let q = nibbles2(&w[r0][n - 1].qs, &w[r0 + 1][n - 1].qs);
-            let s = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_dpbusd_epi32(zero, q, yy), off));
-            let dd = _mm512_insertf32x8::<1>(
-                _mm512_castps256_ps512(_mm256_broadcastss_ps(d[r0])),
-                _mm256_broadcastss_ps(d[r0 + 1]),
-            );
-            (dd, s)
+    let quants = |x0: &BlockQ4_0, x1: &BlockQ4_0| nibbles2(&x0.qs, &x1.qs);
+    rows4_scaled!(BlockQ4_0, w, a, quants, 8u8)
+}
+
+/// Q5_0·Q8_0, four rows, AVX-512 VNNI; each result bit-identical to
+/// `avx512::legacy::vec_dot_q5_0_q8_0_vnni` of that row (quants `0..=31`: the nibble plus 16
+/// where the fifth bit is set; offset 16). Reads the blocks common to the four rows and the
+/// activation.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn rows4_q5_0_q8_0_vnni(w: [&[BlockQ5_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let quants = |x0: &BlockQ5_0, x1: &BlockQ5_0| {
+        let lo = nibbles2(&x0.qs, &x1.qs);
+        // Bit 32 r + j: the fifth bit of element j of row r's block.
+        let high =
+            u64::from(u32::from_le_bytes(x0.qh)) | (u64::from(u32::from_le_bytes(x1.qh)) << 32);
+        _mm512_mask_add_epi8(lo, high, lo, _mm512_set1_epi8(0x10))
+    };
+    rows4_scaled!(BlockQ5_0, w, a, quants, 16u8)
+}
+
+/// Q8_0·Q8_0, four rows, AVX-512 VNNI; each result bit-identical to
+/// `avx512::legacy::vec_dot_q8_0_q8_0_vnni` of that row (the signed quants biased by +128 into
+/// unsigned bytes; offset 128). Reads the blocks common to the four rows and the activation.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn rows4_q8_0_q8_0_vnni(w: [&[BlockQ8_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    let quants = |x0: &BlockQ8_0, x1: &BlockQ8_0| {
+        // SAFETY: each `qs` is 32 readable bytes; the loads are unaligned.
+        let (q0, q1) = unsafe {
+            (
+                _mm256_loadu_si256(x0.qs.as_ptr().cast()),
+                _mm256_loadu_si256(x1.qs.as_ptr().cast()),
+            )
         };
-        let (dd, s) = last(0);
-        acc01 = _mm512_fmadd_ps(dd, s, acc01);
-        let (dd, s) = last(2);
-        acc23 = _mm512_fmadd_ps(dd, s, acc23);
-    }
-    let ([s0, s1], [s2, s3]) = (hsum2(acc01), hsum2(acc23));
-    [s0, s1, s2, s3]
+        let both = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(q0), q1);
+        _mm512_xor_si512(both, _mm512_set1_epi8(i8::MIN))
+    };
+    rows4_scaled!(BlockQ8_0, w, a, quants, 128u8)
 }
 
 /// A safe four-row Q4_1 kernel: only handed out by [`q4_1_rows4`] on a CPU that has the
@@ -261,6 +315,20 @@ fn q4_1_checked(w: [&[BlockQ4_1]; 4], a: &[BlockQ8_1]) -> [f32; 4] {
 fn q4_0_checked(w: [&[BlockQ4_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
     // SAFETY: as `q4_1_checked`, through `q4_0_rows4`.
     unsafe { rows4_q4_0_q8_0_vnni(w, a) }
+}
+
+/// A safe four-row Q5_0 kernel: only handed out by [`q5_0_rows4`] on a CPU that has the
+/// features.
+fn q5_0_checked(w: [&[BlockQ5_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    // SAFETY: as `q4_1_checked`, through `q5_0_rows4`.
+    unsafe { rows4_q5_0_q8_0_vnni(w, a) }
+}
+
+/// A safe four-row Q8_0 kernel: only handed out by [`q8_0_rows4`] on a CPU that has the
+/// features.
+fn q8_0_checked(w: [&[BlockQ8_0]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    // SAFETY: as `q4_1_checked`, through `q8_0_rows4`.
+    unsafe { rows4_q8_0_q8_0_vnni(w, a) }
 }
 
 fn vnni_supported() -> bool {
@@ -287,4 +355,16 @@ pub(crate) fn q4_1_rows4() -> Option<Rows4<BlockQ4_1, BlockQ8_1>> {
 /// this CPU can run it.
 pub(crate) fn q4_0_rows4() -> Option<Rows4<BlockQ4_0, BlockQ8_0>> {
     vnni_supported().then_some(q4_0_checked as Rows4<BlockQ4_0, BlockQ8_0>)
+}
+
+/// A four-row Q5_0·Q8_0 kernel bit-identical to the `avx512_vnni` kernel of `BlockQ5_0`, if
+/// this CPU can run it.
+pub(crate) fn q5_0_rows4() -> Option<Rows4<BlockQ5_0, BlockQ8_0>> {
+    vnni_supported().then_some(q5_0_checked as Rows4<BlockQ5_0, BlockQ8_0>)
+}
+
+/// A four-row Q8_0·Q8_0 kernel bit-identical to the `avx512_vnni` kernel of `BlockQ8_0`, if
+/// this CPU can run it.
+pub(crate) fn q8_0_rows4() -> Option<Rows4<BlockQ8_0, BlockQ8_0>> {
+    vnni_supported().then_some(q8_0_checked as Rows4<BlockQ8_0, BlockQ8_0>)
 }
