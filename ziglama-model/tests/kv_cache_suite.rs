@@ -28,6 +28,9 @@ fn implementations() -> Vec<(&'static str, Make)> {
         ("sliding window of 64", |ty| {
             Box::new(SlidingWindowKvCache::with_type(N_LAYER, N_SEQ, 64, ROW, ty).unwrap())
         }),
+        ("sliding window of 32 in a ring of 48", |ty| {
+            Box::new(SlidingWindowKvCache::with_capacity(N_LAYER, N_SEQ, 32, 48, ROW, ty).unwrap())
+        }),
         ("layered, window 48 + full", |ty| {
             Box::new(LayeredKvCache::with_type(&[Some(48), None], N_SEQ, N_CTX, ROW, ty).unwrap())
         }),
