@@ -3,7 +3,7 @@
 //!
 //! As in ggml, the activations are first quantized to the weight format's activation type
 //! ([`VecDot::Activation`]: Q8_0, Q8_1, Q8_K, f16, ...) and every output is one dot product
-//! of a weight row with an activation row, computed by the best [`DotKernel`] for this CPU.
+//! of a weight row with an activation row, computed by the best [`DotKernel`](crate::formats::DotKernel) for this CPU.
 
 use std::mem::size_of;
 use std::sync::Mutex;

@@ -1,4 +1,4 @@
-//! IQ4_NL: blocks of 32 4-bit indices into a fixed non-linear table, with one f16 scale; value = d * KVALUES_IQ4NL[q]. Pairs with Q8_0.
+//! IQ4_NL: blocks of 32 4-bit indices into a fixed non-linear table, with one f16 scale; value = d * `KVALUES_IQ4NL[q]`. Pairs with Q8_0.
 
 use half::f16;
 

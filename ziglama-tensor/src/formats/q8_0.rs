@@ -58,7 +58,7 @@ impl Quantize for BlockQ8_0 {
         }
     }
 
-    /// ggml-cpu's `quantize_row_q8_0` (see [`quantize_activation_block`]): on x86-64
+    /// ggml-cpu's `quantize_row_q8_0` (see `quantize_activation_block`): on x86-64
     /// `id = 127 / amax` and rounding half to even, on aarch64 `id = 1 / d` and rounding half
     /// to even. Other targets: the reference.
     fn quantize_activation(x: &[f32], out: &mut [Self]) {

@@ -40,7 +40,7 @@ impl Quantize for BlockQ8_1 {
     /// from zero), and `s = f16(sum(q) * d)` with the unrounded f32 `d`.
     ///
     /// This quantizes every activation vector multiplied with Q4_1 and Q5_1 weights, so it
-    /// is written to vectorize: [`abs_max`] and [`round_to_i8`] are exact replacements of the
+    /// is written to vectorize: `abs_max` and `round_to_i8` are exact replacements of the
     /// sequential `MAX` fold and of `roundf`.
     fn quantize(x: &[f32], out: &mut [Self]) {
         for (b, x) in out.iter_mut().zip(x.chunks_exact(QK8_1)) {
@@ -63,7 +63,7 @@ impl Quantize for BlockQ8_1 {
         }
     }
 
-    /// ggml-cpu's `quantize_row_q8_1` (see [`quantize_activation_block`]): on x86-64
+    /// ggml-cpu's `quantize_row_q8_1` (see `quantize_activation_block`): on x86-64
     /// `id = 127 / amax` and rounding half to even, on aarch64 `id = 1 / d` and rounding half
     /// to even; `s = f16(d * sum(q))` in both. Other targets: the reference.
     fn quantize_activation(x: &[f32], out: &mut [Self]) {
