@@ -120,8 +120,8 @@ fn greedy_generation_equals_llama_cpp_on_every_committed_prompt() {
 /// Gemma 3 (SentencePiece, sliding-window layers, 262k vocabulary): through
 /// `TextGenerator`, greedy decoding gives the tokens of a plain argmax loop over
 /// `Model::forward` on four committed prompts (the chat one, and one of 689 tokens that runs
-/// past the 512-position sliding window), and stops at the same end-of-generation token. (Agreement of Gemma 3's logits with llama.cpp is the
-/// model crate's test.)
+/// past the 512-position sliding window), which are llama.cpp's tokens, and stops at the same
+/// end-of-generation token.
 #[test]
 fn greedy_generation_equals_an_argmax_loop_on_gemma3() {
     use ziglama_infer::model::model::{argmax, Batch};
@@ -140,6 +140,10 @@ fn greedy_generation_equals_an_argmax_loop_on_gemma3() {
         .iter()
         .filter(|c| ["hello", "japanese", "chat_simple", "long_essay"].contains(&c.name.as_str()))
     {
+        // Each prompt from an empty cache, as llama.cpp ran it: reusing a cached prefix (all
+        // these prompts start with BOS) splits the prompt into other batches, whose products
+        // sum in other orders (as llama.cpp's do).
+        generator.clear_cache();
         let result = generator
             .generate(Prompt::Tokens(case.prompt.clone()))
             .unwrap();
@@ -162,6 +166,13 @@ fn greedy_generation_equals_an_argmax_loop_on_gemma3() {
         }
         assert_eq!(result.tokens, want, "{}", case.name);
         assert_eq!(result.stop_reason, stop, "{}", case.name);
+        // And llama.cpp's continuation (the logits are bit-equal to llama.cpp's).
+        assert_eq!(
+            result.tokens[..],
+            case.greedy[..want.len()],
+            "{}",
+            case.name
+        );
         assert_eq!(
             result.text,
             generator.tokenizer().decode_lossy(&result.tokens),
@@ -171,4 +182,62 @@ fn greedy_generation_equals_an_argmax_loop_on_gemma3() {
         checked += 1;
     }
     assert_eq!(checked, 4);
+}
+
+/// Gemma 3's sliding-window layers and the text generator's prefix reuse: a prompt that
+/// extends the previous one reuses the cached positions (the window at its first new
+/// position is still in the rings) and gives the tokens of a fresh generator; a prompt that
+/// shares only an early part of a sequence longer than the window cannot (its rings have
+/// overwritten what that part's window reads), so the generator runs it from the start and
+/// still gives a fresh generator's tokens.
+#[test]
+fn prefix_reuse_with_sliding_windows_on_gemma3() {
+    let model = Model::load(KnownModel::Gemma3.ensure().expect("Gemma 3")).expect("load");
+    let generator = || {
+        TextGenerator::builder(&model)
+            .config(GenerationConfig::greedy().with_max_tokens(8))
+            .context_size(1024)
+            .threads(2)
+            .build()
+            .unwrap()
+    };
+    let cases = cases_of("gemma3");
+    let essay = &cases
+        .iter()
+        .find(|c| c.name == "long_essay")
+        .unwrap()
+        .prompt;
+    assert!(essay.len() > 600, "long_essay has {} tokens", essay.len());
+
+    let mut g = generator();
+    let first = g.generate(Prompt::Tokens(essay[..600].to_vec())).unwrap();
+    // Extends everything cached: the prompt and the generated tokens run so far (a chat's
+    // next turn), then 40 new tokens.
+    let cached = g.cached_tokens().to_vec();
+    assert_eq!(cached[..600], essay[..600]);
+    assert_eq!(cached[600..], first.tokens[..cached.len() - 600]);
+    let mut extended = cached.clone();
+    extended.extend_from_slice(&essay[600..640]);
+    let reused = g.generate(Prompt::Tokens(extended.clone())).unwrap();
+    let fresh = generator()
+        .generate(Prompt::Tokens(extended.clone()))
+        .unwrap();
+    assert_eq!(
+        reused.timings.prompt_tokens, 40,
+        "only the 40 new prompt tokens run"
+    );
+    assert_eq!(fresh.timings.prompt_tokens, extended.len());
+    // The reused run computes the 40 new tokens as a batch of their own, the fresh one the
+    // whole prompt as one batch: their products sum in other orders, so the logits differ in
+    // the last bits and the tokens are compared before any near-tie can part them.
+    assert_eq!(reused.tokens[..4], fresh.tokens[..4]);
+
+    // Shares the first 100 of the cached positions: the window at position 100 reaches back
+    // to position 0, long overwritten in the 512-position rings.
+    let mut diverging = essay[..100].to_vec();
+    diverging.extend_from_slice(&essay[300..400]);
+    let rerun = g.generate(Prompt::Tokens(diverging.clone())).unwrap();
+    let fresh = generator().generate(Prompt::Tokens(diverging)).unwrap();
+    assert_eq!(rerun.timings.prompt_tokens, 200, "runs from the start");
+    assert_eq!(rerun.tokens, fresh.tokens);
 }

@@ -524,7 +524,7 @@ impl<'m, C: KvCache + Sync> TextGenerator<'m, C> {
                 )))
             }
             None => {
-                let keep = reusable_prefix(model, state.n_ctx(), cached, &tokens);
+                let keep = reusable_prefix(&state.cache, cached, &tokens);
                 if keep == 0 {
                     state.clear(0);
                 } else {
@@ -559,22 +559,20 @@ impl<'m, C: KvCache + Sync> TextGenerator<'m, C> {
 }
 
 /// How many tokens at the start of `prompt` the cache already holds and can keep: the
-/// common prefix with `cached`, less at least one token (its logits are needed), and none
-/// when a layer keeps only a sliding window (a window cannot go back to an earlier
-/// position).
-fn reusable_prefix(model: &Model, n_ctx: usize, cached: &[u32], prompt: &[u32]) -> usize {
-    if model
-        .hparams()
-        .windows()
-        .iter()
-        .any(|w| w.is_some_and(|w| w < n_ctx))
-    {
-        return 0;
-    }
+/// common prefix with `cached`, less at least one token (its logits are needed), or none
+/// when the cache cannot continue there (a sliding-window layer whose ring has already
+/// overwritten positions the window at that point reads: the prompt then runs from the
+/// start).
+fn reusable_prefix<C: KvCache>(cache: &C, cached: &[u32], prompt: &[u32]) -> usize {
     let common = cached
         .iter()
         .zip(prompt)
         .take_while(|(a, b)| a == b)
         .count();
-    common.min(prompt.len().saturating_sub(1))
+    let keep = common.min(prompt.len().saturating_sub(1));
+    if keep > 0 && cache.check_continuation(0, keep).is_err() {
+        0
+    } else {
+        keep
+    }
 }
