@@ -162,6 +162,15 @@ fn gate_rows(unit: GatedUnit, gate: &mut [f32], up: &[f32], n_ff: usize, pool: &
     });
 }
 
+/// Row-wise steps (norms, RoPE, residual adds) run as this many tasks per thread: enough to
+/// even out the threads, few enough that handing them out costs little.
+const ROW_TASKS_PER_THREAD: usize = 4;
+
+/// Rows per task of a row-wise step over `n` rows.
+fn rows_per_task(n: usize, pool: &ThreadPool) -> usize {
+    n.div_ceil(pool.n_threads() * ROW_TASKS_PER_THREAD).max(1)
+}
+
 /// Adds `delta`, RMS-normalized with `norm` when there is one, to the residual stream `x`.
 fn add_residual(x: &mut [f32], delta: &mut [f32], norm: Option<&[f32]>, eps: f32) {
     if let Some(w) = norm {
@@ -170,6 +179,62 @@ fn add_residual(x: &mut [f32], delta: &mut [f32], norm: Option<&[f32]>, eps: f32
     for (r, d) in x.iter_mut().zip(delta.iter()) {
         *r += d;
     }
+}
+
+/// For each row of `e` values: [`add_residual`] of `delta` into `x`, then, when `next` is
+/// given, `next.0` = `x` RMS-normalized with weight `next.1` (the next sub-layer's input).
+/// Split by rows across the pool; every row is computed as it would be alone.
+fn residual_rows(
+    x: &mut [f32],
+    delta: &mut [f32],
+    post_norm: Option<&[f32]>,
+    next: Option<(&mut [f32], &[f32])>,
+    e: usize,
+    eps: f32,
+    pool: &ThreadPool,
+) {
+    let per = (rows_per_task(x.len() / e.max(1), pool) * e).max(1);
+    let (norm_out, norm_w) = match next {
+        Some((out, w)) => (Some(out), w),
+        None => (None, &[][..]),
+    };
+    let mut outs: Vec<Option<&mut [f32]>> = match norm_out {
+        Some(out) => out.chunks_mut(per).map(Some).collect(),
+        None => Vec::new(),
+    };
+    outs.resize_with(x.len().div_ceil(per), || None);
+    let chunks: Vec<Mutex<_>> = x
+        .chunks_mut(per)
+        .zip(delta.chunks_mut(per))
+        .zip(outs)
+        .map(Mutex::new)
+        .collect();
+    pool.run(chunks.len(), |t| {
+        let mut chunk = chunks[t].lock().unwrap_or_else(|e| e.into_inner());
+        let ((x, delta), out) = &mut *chunk;
+        add_residual(x, delta, post_norm, eps);
+        if let Some(out) = out {
+            out.copy_from_slice(x);
+            rms_norm_rows(out, norm_w, eps);
+        }
+    });
+}
+
+/// `out` = each row of `x` RMS-normalized with `weight`, split by rows across the pool.
+fn norm_rows_into(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32, pool: &ThreadPool) {
+    let e = weight.len().max(1);
+    let per = rows_per_task(x.len() / e, pool) * e;
+    let chunks: Vec<Mutex<(&mut [f32], &[f32])>> = out
+        .chunks_mut(per)
+        .zip(x.chunks(per))
+        .map(Mutex::new)
+        .collect();
+    pool.run(chunks.len(), |t| {
+        let mut chunk = chunks[t].lock().unwrap_or_else(|e| e.into_inner());
+        let (out, x) = &mut *chunk;
+        out.copy_from_slice(x);
+        rms_norm_rows(out, weight, eps);
+    });
 }
 
 impl BlockWeights {
@@ -253,8 +318,7 @@ impl BlockWeights {
 
         // Attention.
         let norm = resize(&mut scratch.norm, n * e);
-        norm.copy_from_slice(x);
-        rms_norm_rows(norm, &self.attn_norm, config.rms_eps);
+        norm_rows_into(norm, x, &self.attn_norm, config.rms_eps, pool);
         let q = resize(&mut scratch.q, n * q_len);
         let k = resize(&mut scratch.k, n * kv_len);
         let v = resize(&mut scratch.v, n * kv_len);
@@ -265,31 +329,31 @@ impl BlockWeights {
             &mut [&mut *q, &mut *k, &mut *v],
             pool,
         )?;
-        if let Some(w) = &self.attn_q_norm {
-            rms_norm_rows(q, w, config.rms_eps);
-        }
-        if let Some(w) = &self.attn_k_norm {
-            rms_norm_rows(k, w, config.rms_eps);
-        }
-        let mut table = vec![0f32; config.rope.n_dims];
-        for (i, &pos) in positions.iter().enumerate() {
-            config.rope.sin_cos(pos as i64, &mut table);
-            let qi = &mut q[i * q_len..][..q_len];
-            config.rope.apply_with(qi, hd, &table);
-            if config.query_scale != 1.0 {
-                qi.iter_mut().for_each(|x| *x *= config.query_scale);
-            }
-            config
-                .rope
-                .apply_with(&mut k[i * kv_len..][..kv_len], hd, &table);
-        }
         let k16 = resize(&mut scratch.k16, n * kv_len);
         let v16 = resize(&mut scratch.v16, n * kv_len);
-        for (d, s) in k16.iter_mut().zip(k.iter()) {
-            *d = f16::from_f32(*s);
-        }
-        for (d, s) in v16.iter_mut().zip(v.iter()) {
-            *d = f16::from_f32(*s);
+        {
+            // Query and key norms, RoPE, the query scale and the f16 keys and values, row by
+            // row, split by rows across the pool.
+            let per = rows_per_task(n, pool);
+            let chunks: Vec<Mutex<_>> = q
+                .chunks_mut(per * q_len)
+                .zip(k.chunks_mut(per * kv_len))
+                .zip(v.chunks(per * kv_len))
+                .zip(k16.chunks_mut(per * kv_len))
+                .zip(v16.chunks_mut(per * kv_len))
+                .map(Mutex::new)
+                .collect();
+            pool.run(chunks.len(), |t| {
+                let mut chunk = chunks[t].lock().unwrap_or_else(|e| e.into_inner());
+                let ((((q, k), v), k16), v16) = &mut *chunk;
+                self.rotate_rows(config, q, k, &positions[t * per..]);
+                for (d, s) in k16.iter_mut().zip(k.iter()) {
+                    *d = f16::from_f32(*s);
+                }
+                for (d, s) in v16.iter_mut().zip(v.iter()) {
+                    *d = f16::from_f32(*s);
+                }
+            });
         }
         let attn = resize(&mut scratch.attn, n * q_len);
         let batch = BatchKv {
@@ -308,12 +372,19 @@ impl BlockWeights {
         }
         let proj = resize(&mut scratch.proj, n * e);
         product("attn_output", &self.wo, attn, proj, pool)?;
-        add_residual(x, proj, self.attn_post_norm.as_deref(), config.rms_eps);
+        // The residual add, and the feed-forward network's input norm.
+        let norm = resize(&mut scratch.norm, n * e);
+        residual_rows(
+            x,
+            proj,
+            self.attn_post_norm.as_deref(),
+            Some((&mut *norm, &self.ffn_norm)),
+            e,
+            config.rms_eps,
+            pool,
+        );
 
         // Feed-forward network.
-        let norm = resize(&mut scratch.norm, n * e);
-        norm.copy_from_slice(x);
-        rms_norm_rows(norm, &self.ffn_norm, config.rms_eps);
         let f = config.n_ff;
         let gate = resize(&mut scratch.gate, n * f);
         let up = resize(&mut scratch.up, n * f);
@@ -337,7 +408,42 @@ impl BlockWeights {
         }
         let proj = resize(&mut scratch.proj, n * e);
         product("ffn_down", &self.ffn_down, gate, proj, pool)?;
-        add_residual(x, proj, self.ffn_post_norm.as_deref(), config.rms_eps);
+        residual_rows(
+            x,
+            proj,
+            self.ffn_post_norm.as_deref(),
+            None,
+            e,
+            config.rms_eps,
+            pool,
+        );
         Ok(())
+    }
+
+    /// The query and key norms, RoPE and the query scale on rows of queries `q` and keys `k`,
+    /// row `i` at position `positions[i]`.
+    fn rotate_rows(&self, config: &BlockConfig, q: &mut [f32], k: &mut [f32], positions: &[usize]) {
+        let a = &config.attention;
+        let hd = a.head_dim;
+        let (q_len, kv_len) = (a.n_head * hd, a.n_head_kv * hd);
+        if let Some(w) = &self.attn_q_norm {
+            rms_norm_rows(q, w, config.rms_eps);
+        }
+        if let Some(w) = &self.attn_k_norm {
+            rms_norm_rows(k, w, config.rms_eps);
+        }
+        let mut table = vec![0f32; config.rope.n_dims];
+        for ((qi, ki), &pos) in q
+            .chunks_exact_mut(q_len)
+            .zip(k.chunks_exact_mut(kv_len))
+            .zip(positions)
+        {
+            config.rope.sin_cos(pos as i64, &mut table);
+            config.rope.apply_with(qi, hd, &table);
+            if config.query_scale != 1.0 {
+                qi.iter_mut().for_each(|x| *x *= config.query_scale);
+            }
+            config.rope.apply_with(ki, hd, &table);
+        }
     }
 }
