@@ -138,6 +138,85 @@ pub fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
     scalar::axpy(acc, p, v)
 }
 
+/// `out[r] = dot_gemm(&x[r * stride..][..y.len()], y)` for every `r < out.len()`, each
+/// bit-identical to that [`dot_gemm`]: the rows of a matrix (keys, `stride` apart) against
+/// one vector (a query). The AVX-512 version runs sixteen rows' chains side by side and
+/// reduces the sixteen accumulators together (the same pairwise additions as
+/// [`scalar::reduce16`], interleaved across rows).
+///
+/// # Panics
+///
+/// If `x` is too short for the last row.
+pub fn dot_gemm_rows(x: &[f32], stride: usize, y: &[f32], out: &mut [f32]) {
+    if let Some(last) = out.len().checked_sub(1) {
+        assert!(
+            x.len() >= last * stride + y.len(),
+            "dot_gemm_rows: {} values for {} rows of {} with stride {stride}",
+            x.len(),
+            out.len(),
+            y.len()
+        );
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: as in `softmax_ggml`; the length of `x` was checked above.
+        return unsafe { crate::simd::x86_64::avx512::vector::dot_gemm_rows(x, stride, y, out) };
+    }
+    with_fma!(
+        dot_gemm_rows_fma,
+        scalar::dot_gemm_rows,
+        (x: &[f32], stride: usize, y: &[f32], out: &mut [f32]) -> ()
+    )
+}
+
+/// Accumulates rows of `v` into `heads` accumulators in order: for each row `r < p.len() /
+/// heads` (`v[r * stride..][..w]`, `w = acc.len() / heads`) and each `g < heads` with
+/// `p[r * heads + g] != 0`, `acc[g * w + i] += p[r * heads + g] * v[r * stride + i]` (product
+/// and sum rounded separately), as [`axpy`] row after row. The AVX-512 version keeps the
+/// accumulators in registers across the rows and loads each row once for all heads.
+///
+/// # Panics
+///
+/// If `heads` is 0 or does not divide `acc.len()` or `p.len()`, or `v` is too short for the
+/// last row.
+pub fn axpy_rows(acc: &mut [f32], heads: usize, p: &[f32], v: &[f32], stride: usize) {
+    assert!(
+        heads > 0 && acc.len().is_multiple_of(heads) && p.len().is_multiple_of(heads),
+        "axpy_rows: {heads} heads for {} accumulators and {} weights",
+        acc.len(),
+        p.len()
+    );
+    let (w, rows) = (acc.len() / heads, p.len() / heads);
+    if let Some(last) = rows.checked_sub(1) {
+        assert!(
+            v.len() >= last * stride + w,
+            "axpy_rows: {} values for {rows} rows of {w} with stride {stride}",
+            v.len()
+        );
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: as in `softmax_ggml`; the lengths were checked above.
+        return unsafe { crate::simd::x86_64::avx512::vector::axpy_rows(acc, heads, p, v, stride) };
+    }
+    with_fma!(
+        axpy_rows_fma,
+        scalar::axpy_rows,
+        (acc: &mut [f32], heads: usize, p: &[f32], v: &[f32], stride: usize) -> ()
+    )
+}
+
+/// Rounds every value to the nearest `f16` (ties to even) and back to `f32`, as ggml does
+/// converting activations for an F16 matrix product (F16C conversions on AVX-512).
+pub fn round_f16(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: as in `softmax_ggml` (Isa::Avx512 includes F16C).
+        return unsafe { crate::simd::x86_64::avx512::vector::round_f16(x) };
+    }
+    scalar::round_f16(x)
+}
+
 /// The scalar definitions: the specification of the functions above.
 pub mod scalar {
     /// `_mm512_reduce_add_ps`'s order: halves added pairwise (16 -> 8 -> 4 -> 2 -> 1).
@@ -266,6 +345,36 @@ pub mod scalar {
     pub fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
         for (a, v) in acc.iter_mut().zip(v) {
             *a += p * v;
+        }
+    }
+
+    /// See [`super::dot_gemm_rows`].
+    #[inline]
+    pub fn dot_gemm_rows(x: &[f32], stride: usize, y: &[f32], out: &mut [f32]) {
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = dot_gemm(&x[r * stride..][..y.len()], y);
+        }
+    }
+
+    /// See [`super::axpy_rows`].
+    #[inline]
+    pub fn axpy_rows(acc: &mut [f32], heads: usize, p: &[f32], v: &[f32], stride: usize) {
+        let w = acc.len() / heads;
+        for (r, p) in p.chunks_exact(heads).enumerate() {
+            let row = &v[r * stride..][..w];
+            for (acc, &p) in acc.chunks_exact_mut(w).zip(p) {
+                if p != 0.0 {
+                    axpy(acc, p, row);
+                }
+            }
+        }
+    }
+
+    /// See [`super::round_f16`].
+    #[inline]
+    pub fn round_f16(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            *v = half::f16::from_f32(*v).to_f32();
         }
     }
 }

@@ -137,3 +137,93 @@ fn dots_and_axpy_equal_their_definitions() {
         }
     }
 }
+
+#[test]
+fn dot_gemm_rows_equals_row_by_row_dot_gemm() {
+    for n in [0, 5, 16, 17, 48, 64, 70, 256] {
+        for extra in [0, 3] {
+            let stride = n + extra;
+            for rows in (0..=40).chain([63, 100]) {
+                let x: Vec<f32> = values(rows * stride + n, 7 + n as u64, 2.0)
+                    .iter()
+                    .map(|&v| half::f16::from_f32(v).to_f32())
+                    .collect();
+                let y = values(n, 29 + rows as u64, 0.9);
+                let mut a = vec![f32::NAN; rows];
+                let mut b = vec![f32::NAN; rows];
+                vector::dot_gemm_rows(&x, stride, &y, &mut a);
+                scalar::dot_gemm_rows(&x, stride, &y, &mut b);
+                same(
+                    &a,
+                    &b,
+                    &format!("dot_gemm_rows n={n} stride={stride} rows={rows}"),
+                );
+                for (r, &d) in a.iter().enumerate() {
+                    let want = scalar::dot_gemm(&x[r * stride..][..n], &y);
+                    assert_eq!(d.to_bits(), want.to_bits(), "row {r} n={n} rows={rows}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn axpy_rows_equals_row_by_row_axpy() {
+    for w in [1, 15, 16, 20, 64, 80, 144, 256, 300] {
+        for heads in 1..=9 {
+            for rows in [0, 1, 2, 7, 33] {
+                let stride = w + 5;
+                let v = values(rows * stride + w, 41 + w as u64, 3.0);
+                // Weights with exact zeros (skipped) among them.
+                let mut p = values(rows * heads, 43 + heads as u64, 0.5);
+                for x in p.iter_mut().step_by(4) {
+                    *x = 0.0;
+                }
+                let start = values(heads * w, 47, 1.0);
+                let (mut a, mut b) = (start.clone(), start);
+                vector::axpy_rows(&mut a, heads, &p, &v, stride);
+                scalar::axpy_rows(&mut b, heads, &p, &v, stride);
+                same(
+                    &a,
+                    &b,
+                    &format!("axpy_rows w={w} heads={heads} rows={rows}"),
+                );
+                // The definition is axpy row after row.
+                let mut c = values(heads * w, 47, 1.0);
+                for r in 0..rows {
+                    for g in 0..heads {
+                        let pr = p[r * heads + g];
+                        if pr != 0.0 {
+                            scalar::axpy(&mut c[g * w..][..w], pr, &v[r * stride..][..w]);
+                        }
+                    }
+                }
+                same(
+                    &a,
+                    &c,
+                    &format!("axpy_rows vs axpy w={w} heads={heads} rows={rows}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn round_f16_equals_the_half_conversion() {
+    for n in lengths() {
+        for spread in [1e-6, 1.0, 3e4, 1e5] {
+            let x = values(n, 53 + n as u64, spread);
+            let mut a = x.clone();
+            vector::round_f16(&mut a);
+            let want: Vec<f32> = x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+            same(&a, &want, &format!("round_f16 n={n} spread={spread}"));
+            let mut b = x.clone();
+            scalar::round_f16(&mut b);
+            same(
+                &b,
+                &want,
+                &format!("scalar round_f16 n={n} spread={spread}"),
+            );
+        }
+    }
+}

@@ -223,3 +223,216 @@ pub(crate) unsafe fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
     }
     scalar::axpy(&mut acc[full..n], p, &v[full..n]);
 }
+
+/// The sixteen [`reduce16`]s of `a[0..16]`, in row order: the same pairwise additions (halves
+/// of 8, then 4, then 2, then 1), the rows interleaved in the registers between the steps.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+fn reduce16x16(a: &[__m512; 16]) -> __m512 {
+    // h[i] = v[i] + v[i + 8]: rows 2k (lanes 0..8) and 2k + 1 (lanes 8..16).
+    let h: [__m512; 8] = std::array::from_fn(|k| {
+        let (x, y) = (a[2 * k], a[2 * k + 1]);
+        _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0x44>(x, y),
+            _mm512_shuffle_f32x4::<0xee>(x, y),
+        )
+    });
+    // q[i] = h[i] + h[i + 4]: rows 4j..4j + 4, one per 128-bit block.
+    let q: [__m512; 4] = std::array::from_fn(|j| {
+        let (x, y) = (h[2 * j], h[2 * j + 1]);
+        _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0x88>(x, y),
+            _mm512_shuffle_f32x4::<0xdd>(x, y),
+        )
+    });
+    // r[i] = q[i] + q[i + 2]: block b holds rows b and 4 + b (r), then 8 + b and 12 + b.
+    let r: [__m512; 2] = std::array::from_fn(|j| {
+        let (x, y) = (q[2 * j], q[2 * j + 1]);
+        _mm512_add_ps(
+            _mm512_shuffle_ps::<0x44>(x, y),
+            _mm512_shuffle_ps::<0xee>(x, y),
+        )
+    });
+    // r[0] + r[1]: lane 4b + c holds row 4c + b.
+    let s = _mm512_add_ps(
+        _mm512_shuffle_ps::<0x88>(r[0], r[1]),
+        _mm512_shuffle_ps::<0xdd>(r[0], r[1]),
+    );
+    let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    _mm512_permutexvar_ps(idx, s)
+}
+
+/// [`crate::vector::dot_gemm_rows`].
+///
+/// # Safety
+/// As [`softmax_ggml`], and `x` must hold `(out.len() - 1) * stride + y.len()` values when
+/// `out` is not empty.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn dot_gemm_rows(x: &[f32], stride: usize, y: &[f32], out: &mut [f32]) {
+    let n = y.len();
+    let full = n / 16 * 16;
+    let blocks = out.len() / 16;
+    for (b, o) in out[..blocks * 16].chunks_exact_mut(16).enumerate() {
+        let base = x[b * 16 * stride..].as_ptr();
+        let mut acc = [_mm512_setzero_ps(); 16];
+        let mut i = 0;
+        while i < full {
+            let vy = load(&y[i..]);
+            for (r, a) in acc.iter_mut().enumerate() {
+                // SAFETY: row `b * 16 + r` of `x` has `n` values from `(b * 16 + r) * stride`
+                // (the caller's contract) and `i + 16 <= n`.
+                let vx = unsafe { _mm512_loadu_ps(base.add(r * stride + i)) };
+                *a = _mm512_add_ps(*a, _mm512_mul_ps(vx, vy));
+            }
+            i += 16;
+        }
+        let s = reduce16x16(&acc);
+        // SAFETY: `o` has 16 writable f32.
+        unsafe { _mm512_storeu_ps(o.as_mut_ptr(), s) };
+        if full < n {
+            for (r, o) in o.iter_mut().enumerate() {
+                let row = &x[(b * 16 + r) * stride..][..n];
+                for j in full..n {
+                    *o += row[j] * y[j];
+                }
+            }
+        }
+    }
+    let mut r = blocks * 16;
+    while r + 4 <= out.len() {
+        let rows: [&[f32]; 4] = std::array::from_fn(|j| &x[(r + j) * stride..][..n]);
+        // SAFETY: this function's own target features are those of `dot_gemm4`.
+        out[r..r + 4].copy_from_slice(&unsafe { dot_gemm4(rows, y) });
+        r += 4;
+    }
+    for r in r..out.len() {
+        // SAFETY: as above.
+        out[r] = unsafe { dot_gemm(&x[r * stride..][..n], y) };
+    }
+}
+
+/// `H` heads' accumulators over `16 * C` columns from `col`, kept in registers across the rows
+/// (see [`axpy_rows`]).
+///
+/// # Safety
+/// As [`axpy_rows`], with `g0 + H <= heads` and `col + 16 * C <= acc.len() / heads`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn axpy_block<const H: usize, const C: usize>(
+    acc: &mut [f32],
+    heads: usize,
+    g0: usize,
+    col: usize,
+    p: &[f32],
+    v: &[f32],
+    stride: usize,
+) {
+    let w = acc.len() / heads;
+    let mut a: [[__m512; C]; H] =
+        std::array::from_fn(|h| std::array::from_fn(|c| load(&acc[(g0 + h) * w + col + 16 * c..])));
+    for (r, p) in p.chunks_exact(heads).enumerate() {
+        let row = v[r * stride + col..].as_ptr();
+        // SAFETY: row `r` of `v` has `w` values from `r * stride` (the caller's contract) and
+        // `col + 16 * C <= w`.
+        let vs: [__m512; C] = std::array::from_fn(|c| unsafe { _mm512_loadu_ps(row.add(16 * c)) });
+        for (a, &p) in a.iter_mut().zip(&p[g0..g0 + H]) {
+            // Rows whose weight is 0 are skipped, as in the definition.
+            let k: __mmask16 = if p != 0.0 { 0xffff } else { 0 };
+            let vp = _mm512_set1_ps(p);
+            for (a, &v) in a.iter_mut().zip(&vs) {
+                *a = _mm512_mask_add_ps(*a, k, *a, _mm512_mul_ps(vp, v));
+            }
+        }
+    }
+    for (h, a) in a.iter().enumerate() {
+        for (c, &a) in a.iter().enumerate() {
+            store(&mut acc[(g0 + h) * w + col + 16 * c..], a);
+        }
+    }
+}
+
+/// [`axpy_block`] for `hn` (1 to 4) heads.
+///
+/// # Safety
+/// As [`axpy_block`] with `H = hn`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn axpy_heads<const C: usize>(
+    hn: usize,
+    acc: &mut [f32],
+    heads: usize,
+    g0: usize,
+    col: usize,
+    p: &[f32],
+    v: &[f32],
+    stride: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match hn {
+            1 => axpy_block::<1, C>(acc, heads, g0, col, p, v, stride),
+            2 => axpy_block::<2, C>(acc, heads, g0, col, p, v, stride),
+            3 => axpy_block::<3, C>(acc, heads, g0, col, p, v, stride),
+            _ => axpy_block::<4, C>(acc, heads, g0, col, p, v, stride),
+        }
+    }
+}
+
+/// [`crate::vector::axpy_rows`].
+///
+/// # Safety
+/// As [`softmax_ggml`], with `heads > 0` dividing `acc.len()` and `p.len()`, and `v` holding
+/// `(rows - 1) * stride + acc.len() / heads` values when there are `rows = p.len() / heads > 0`
+/// rows.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn axpy_rows(acc: &mut [f32], heads: usize, p: &[f32], v: &[f32], stride: usize) {
+    let w = acc.len() / heads;
+    let rows = p.len() / heads;
+    if rows == 0 {
+        return;
+    }
+    let full = w / 16 * 16;
+    let mut g0 = 0;
+    while g0 < heads {
+        let hn = (heads - g0).min(4);
+        let mut col = 0;
+        while col + 64 <= full {
+            // SAFETY: `g0 + hn <= heads`, the block ends within `full <= w`, and the rest of
+            // the contract is the caller's.
+            unsafe { axpy_heads::<4>(hn, acc, heads, g0, col, p, v, stride) };
+            col += 64;
+        }
+        while col < full {
+            // SAFETY: as above.
+            unsafe { axpy_heads::<1>(hn, acc, heads, g0, col, p, v, stride) };
+            col += 16;
+        }
+        g0 += hn;
+    }
+    if full < w {
+        for (r, p) in p.chunks_exact(heads).enumerate() {
+            let row = &v[r * stride + full..][..w - full];
+            for (acc, &p) in acc.chunks_exact_mut(w).zip(p) {
+                if p != 0.0 {
+                    scalar::axpy(&mut acc[full..], p, row);
+                }
+            }
+        }
+    }
+}
+
+/// [`crate::vector::round_f16`]: F16C conversions, rounding to nearest (ties to even).
+///
+/// # Safety
+/// As [`softmax_ggml`].
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn round_f16(x: &mut [f32]) {
+    let full = x.len() / 16 * 16;
+    for c in x[..full].chunks_exact_mut(16) {
+        let h = _mm512_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(load(c));
+        store(c, _mm512_cvtph_ps(h));
+    }
+    scalar::round_f16(&mut x[full..]);
+}
