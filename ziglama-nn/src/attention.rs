@@ -19,7 +19,7 @@ use ziglama_tensor::ThreadPool;
 use crate::error::len_error;
 use crate::ggml_order::reduce16;
 use crate::{KvCache, NnError, Result};
-use ziglama_tensor::vector::{axpy, dot_gemm, dot_gemm4, dot_gemv, softmax_ggml};
+use ziglama_tensor::vector::{self, axpy_rows, dot_gemm, dot_gemm_rows, dot_gemv, softmax_ggml};
 
 /// A dot product of two rows in one of ggml's summation orders.
 type Dot = fn(&[f32], &[f32]) -> f32;
@@ -194,57 +194,55 @@ pub fn causal_attention(
         let s = span_of(seq, first, pos);
         let (keys, values) = (&rows[s].0, &rows[s].1);
         let lo = spans[s].lo;
-        // Key or value row of position t, this KV head.
-        let at = |t: usize| -> std::ops::Range<usize> {
-            let r = (t - lo) * row_len + kvh * head_dim;
-            r..r + head_dim
-        };
+        // Start of the key or value row of position t, this KV head.
+        let at = |t: usize| (t - lo) * row_len + kvh * head_dim;
         let mut o = outs[task].lock().unwrap_or_else(|e| e.into_inner());
         let n_scores = n_kv.next_multiple_of(16);
         let mut scores = vec![f32::NEG_INFINITY; group * n_scores];
-        let mut qh = vec![0f32; head_dim];
-        for (g, scores) in scores.chunks_exact_mut(n_scores).enumerate() {
-            let h = kvh * group + g;
-            for (d, &x) in qh
-                .iter_mut()
-                .zip(&q[i * q_len + h * head_dim..][..head_dim])
-            {
-                *d = round_f16(x);
-            }
-            let mut t = first;
+        // The group's query heads, rounded to f16 as ggml rounds them for its F16 product.
+        let mut qh = q[i * q_len + kvh * group * head_dim..][..group * head_dim].to_vec();
+        vector::round_f16(&mut qh);
+        for (scores, qh) in scores
+            .chunks_exact_mut(n_scores)
+            .zip(qh.chunks_exact(head_dim))
+        {
+            let visible = &mut scores[first - start..=pos - start];
             if tiny_blas {
-                // Four keys at a time: four independent chains, each key's sum in the order
-                // of a single `dot_gemm`.
-                while t + 4 <= pos + 1 {
-                    let k: [&[f32]; 4] = std::array::from_fn(|j| &keys[at(t + j)]);
-                    for (j, d) in dot_gemm4(k, &qh).into_iter().enumerate() {
-                        scores[t + j - start] = d * kq_scale;
-                    }
-                    t += 4;
+                // Sixteen keys at a time, each key's sum in the order of a single `dot_gemm`.
+                dot_gemm_rows(&keys[at(first)..], row_len, qh, visible);
+            } else {
+                for (t, s) in (first..=pos).zip(visible.iter_mut()) {
+                    *s = kq_dot(&keys[at(t)..][..head_dim], qh);
                 }
             }
-            for t in t..=pos {
-                scores[t - start] = kq_dot(&keys[at(t)], &qh) * kq_scale;
+            for s in visible.iter_mut() {
+                *s *= kq_scale;
             }
             softmax_ggml(scores);
+            // The probabilities as ggml rounds them before their product with the values.
+            vector::round_f16(scores);
         }
-        let mut acc = vec![0f32; group * lanes * head_dim];
-        for t in first..=pos {
-            let v = &values[at(t)];
-            for (g, acc) in acc.chunks_exact_mut(lanes * head_dim).enumerate() {
-                let p = round_f16(scores[g * n_scores + t - start]);
-                if p == 0.0 {
-                    continue;
-                }
-                axpy(&mut acc[(t % lanes) * head_dim..][..head_dim], p, v);
+        // Lane `l` of head `g` at `acc[(l * group + g) * head_dim..]`; each lane's chain adds
+        // its positions in increasing order, all heads of the group from one load of a row.
+        let mut acc = vec![0f32; lanes * group * head_dim];
+        let mut p = Vec::with_capacity(group * (n_kv / lanes + 1));
+        for t0 in first..(first + lanes).min(pos + 1) {
+            let lane = t0 % lanes;
+            p.clear();
+            for t in (t0..=pos).step_by(lanes) {
+                p.extend((0..group).map(|g| scores[g * n_scores + t - start]));
             }
+            axpy_rows(
+                &mut acc[lane * group * head_dim..][..group * head_dim],
+                group,
+                &p,
+                &values[at(t0)..],
+                lanes * row_len,
+            );
         }
-        for (out, acc) in o
-            .chunks_exact_mut(head_dim)
-            .zip(acc.chunks_exact(lanes * head_dim))
-        {
+        for (g, out) in o.chunks_exact_mut(head_dim).enumerate() {
             for (d, out) in out.iter_mut().enumerate() {
-                let lane = |l: usize| acc[l * head_dim + d];
+                let lane = |l: usize| acc[(l * group + g) * head_dim + d];
                 let mut x = [0f32; 16];
                 for (l, x) in x.iter_mut().enumerate() {
                     *x = if gemm {
