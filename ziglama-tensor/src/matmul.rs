@@ -5,6 +5,7 @@
 //! ([`VecDot::Activation`]: Q8_0, Q8_1, Q8_K, f16, ...) and every output is one dot product
 //! of a weight row with an activation row, computed by the best [`DotKernel`](crate::formats::DotKernel) for this CPU.
 
+use std::cell::Cell;
 use std::mem::size_of;
 use std::sync::Mutex;
 
@@ -128,11 +129,63 @@ fn matmul_with_plan<W: VecDot>(
         return Ok(());
     }
     let weights: &[W] = w.blocks()?;
+    let mut scratch = SCRATCH.take();
+    let result = product_rows(weights, plan, x, y, (k, m, n), &mut scratch, pool);
+    keep_scratch(scratch);
+    result
+}
+
+/// Buffers of [`matmul_with_plan`] reused from one call to the next on the calling thread (so
+/// that a batch's products do not each allocate, zero and free megabytes on the one thread
+/// while the others wait).
+#[derive(Default)]
+struct Scratch {
+    /// The quantized activations, as 8-byte words (every block type's alignment divides 8).
+    xq: Vec<u64>,
+    /// The tasks' results, before [`gather`] puts them in place.
+    yt: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+}
+
+/// Largest buffer, in bytes, [`SCRATCH`] keeps between calls (a product with every logit of
+/// a long batch is not worth holding on to).
+const SCRATCH_KEEP: usize = 32 << 20;
+
+/// Returns `scratch` to [`SCRATCH`], dropping buffers larger than [`SCRATCH_KEEP`].
+fn keep_scratch(mut scratch: Scratch) {
+    if scratch.xq.capacity() * size_of::<u64>() > SCRATCH_KEEP {
+        scratch.xq = Vec::new();
+    }
+    if scratch.yt.capacity() * size_of::<f32>() > SCRATCH_KEEP {
+        scratch.yt = Vec::new();
+    }
+    SCRATCH.set(scratch);
+}
+
+/// The product of [`matmul_with_plan`] once its shapes are checked: `dims` is `(k, m, n)`.
+fn product_rows<W: VecDot>(
+    weights: &[W],
+    plan: &BatchKernels<W>,
+    x: &[f32],
+    y: &mut [f32],
+    (k, m, n): (usize, usize, usize),
+    scratch: &mut Scratch,
+    pool: &ThreadPool,
+) -> Result<()> {
+    let a_bs = <W::Activation as Block>::BLOCK_SIZE;
     let w_row = k / W::BLOCK_SIZE;
     let a_row = k / a_bs;
-
-    let mut xq: Vec<W::Activation> = vec![bytemuck::Zeroable::zeroed(); n * a_row];
-    quantize_rows::<W::Activation>(x, &mut xq, k, pool);
+    let xq_bytes = n * a_row * size_of::<W::Activation>();
+    if scratch.xq.len() < xq_bytes.div_ceil(size_of::<u64>()) {
+        scratch.xq.resize(xq_bytes.div_ceil(size_of::<u64>()), 0);
+    }
+    let xq_words: &mut [u8] = bytemuck::cast_slice_mut(&mut scratch.xq[..]);
+    let xq: &mut [W::Activation] = bytemuck::cast_slice_mut(&mut xq_words[..xq_bytes]);
+    quantize_rows::<W::Activation>(x, xq, k, pool);
+    let xq: &[W::Activation] = xq;
 
     let kernel = *plan.for_row(0);
     let row_bytes = w_row * size_of::<W>();
@@ -163,7 +216,7 @@ fn matmul_with_plan<W: VecDot>(
             if kernel.has_rows4() {
                 while i + 4 <= out.len() {
                     let r = r0 + i;
-                    let v = kernel.call4([row(r), row(r + 1), row(r + 2), row(r + 3)], &xq);
+                    let v = kernel.call4([row(r), row(r + 1), row(r + 2), row(r + 3)], xq);
                     out[i..i + 4].copy_from_slice(&v);
                     i += 4;
                 }
@@ -171,7 +224,7 @@ fn matmul_with_plan<W: VecDot>(
             for (j, o) in out.iter_mut().enumerate().skip(i) {
                 let r = r0 + j;
                 prefetch(&all_bytes[ahead(r, 1)]);
-                *o = kernel.call(row(r), &xq);
+                *o = kernel.call(row(r), xq);
             }
         });
         return Ok(());
@@ -200,7 +253,12 @@ fn matmul_with_plan<W: VecDot>(
     };
     // Task t's results for rows r0..r0 + rows, activation-major: [j][r - r0], so that each
     // activation's results are one contiguous segment of y's row j.
-    let mut yt = vec![0f32; m * n];
+    // Every element is written by a task before `gather` reads it, so stale values from an
+    // earlier call need no clearing.
+    if scratch.yt.len() < m * n {
+        scratch.yt.resize(m * n, 0.0);
+    }
+    let yt = &mut scratch.yt[..m * n];
     {
         let chunks: Vec<Mutex<&mut [f32]>> =
             yt.chunks_mut(rows_per_task * n).map(Mutex::new).collect();
@@ -258,7 +316,7 @@ fn matmul_with_plan<W: VecDot>(
             }
         });
     }
-    gather(&yt, y, m, n, rows_per_task, pool);
+    gather(yt, y, m, n, rows_per_task, pool);
     Ok(())
 }
 
