@@ -217,6 +217,31 @@ pub fn round_f16(x: &mut [f32]) {
     scalar::round_f16(x)
 }
 
+/// `out[d]` = [`scalar::reduce16`] of the sixteen values `x[l * stride + d]`, `l < 16`: sixteen
+/// rows (`stride` apart) summed column by column in `_mm512_reduce_add_ps`'s order, as the
+/// lanes of an accumulator are folded. The AVX-512 version adds whole rows in that order.
+///
+/// # Panics
+///
+/// If `x` is shorter than `15 * stride + out.len()` (and `out` is not empty).
+pub fn reduce16_rows(x: &[f32], stride: usize, out: &mut [f32]) {
+    if out.is_empty() {
+        return;
+    }
+    assert!(
+        x.len() >= 15 * stride + out.len(),
+        "reduce16_rows: {} values for 16 rows of {} with stride {stride}",
+        x.len(),
+        out.len()
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: as in `softmax_ggml`; the length of `x` was checked above.
+        return unsafe { crate::simd::x86_64::avx512::vector::reduce16_rows(x, stride, out) };
+    }
+    scalar::reduce16_rows(x, stride, out)
+}
+
 /// The scalar definitions: the specification of the functions above.
 pub mod scalar {
     /// `_mm512_reduce_add_ps`'s order: halves added pairwise (16 -> 8 -> 4 -> 2 -> 1).
@@ -375,6 +400,15 @@ pub mod scalar {
     pub fn round_f16(x: &mut [f32]) {
         for v in x.iter_mut() {
             *v = half::f16::from_f32(*v).to_f32();
+        }
+    }
+
+    /// See [`super::reduce16_rows`].
+    #[inline]
+    pub fn reduce16_rows(x: &[f32], stride: usize, out: &mut [f32]) {
+        for (d, o) in out.iter_mut().enumerate() {
+            let v: [f32; 16] = std::array::from_fn(|l| x[l * stride + d]);
+            *o = reduce16(&v);
         }
     }
 }

@@ -227,3 +227,25 @@ fn round_f16_equals_the_half_conversion() {
         }
     }
 }
+
+#[test]
+fn reduce16_rows_equals_reduce16_by_column() {
+    for w in [0, 1, 15, 16, 17, 64, 100, 256] {
+        for stride in [w, w + 7, 3 * w + 1] {
+            let x = values(15 * stride + w, 59 + w as u64, 50.0);
+            let mut a = vec![f32::NAN; w];
+            vector::reduce16_rows(&x, stride, &mut a);
+            let want: Vec<f32> = (0..w)
+                .map(|d| scalar::reduce16(&std::array::from_fn(|l| x[l * stride + d])))
+                .collect();
+            same(&a, &want, &format!("reduce16_rows w={w} stride={stride}"));
+            let mut b = vec![f32::NAN; w];
+            scalar::reduce16_rows(&x, stride, &mut b);
+            same(
+                &b,
+                &want,
+                &format!("scalar reduce16_rows w={w} stride={stride}"),
+            );
+        }
+    }
+}

@@ -436,3 +436,28 @@ pub(crate) unsafe fn round_f16(x: &mut [f32]) {
     }
     scalar::round_f16(&mut x[full..]);
 }
+
+/// [`crate::vector::reduce16_rows`]: the pairwise additions of [`scalar::reduce16`] on whole
+/// chunks of 16 columns.
+///
+/// # Safety
+/// As [`softmax_ggml`], and `x` must hold `15 * stride + out.len()` values.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
+pub(crate) unsafe fn reduce16_rows(x: &[f32], stride: usize, out: &mut [f32]) {
+    let full = out.len() / 16 * 16;
+    for (c, o) in out[..full].chunks_exact_mut(16).enumerate() {
+        let d = 16 * c;
+        // SAFETY: row `l` has `out.len()` values from `l * stride` (the caller's contract)
+        // and `d + 16 <= out.len()`.
+        let v: [__m512; 16] =
+            std::array::from_fn(|l| unsafe { _mm512_loadu_ps(x.as_ptr().add(l * stride + d)) });
+        let h: [__m512; 8] = std::array::from_fn(|i| _mm512_add_ps(v[i], v[i + 8]));
+        let q: [__m512; 4] = std::array::from_fn(|i| _mm512_add_ps(h[i], h[i + 4]));
+        let r = [_mm512_add_ps(q[0], q[2]), _mm512_add_ps(q[1], q[3])];
+        store(o, _mm512_add_ps(r[0], r[1]));
+    }
+    for d in full..out.len() {
+        let v: [f32; 16] = std::array::from_fn(|l| x[l * stride + d]);
+        out[d] = scalar::reduce16(&v);
+    }
+}
