@@ -17,9 +17,14 @@ use half::slice::HalfFloatSliceExt;
 use ziglama_tensor::ThreadPool;
 
 use crate::error::len_error;
-use crate::ggml_order::reduce16;
 use crate::{KvCache, NnError, Result};
-use ziglama_tensor::vector::{self, axpy_rows, dot_gemm, dot_gemm_rows, dot_gemv, softmax_ggml};
+use ziglama_tensor::vector::{
+    self, axpy_rows, dot_gemm, dot_gemm_rows, dot_gemv, reduce16_rows, softmax_ggml,
+};
+
+/// Keys scored per block (for every query head of a group) while the block is in the L1
+/// cache.
+const KEY_BLOCK: usize = 64;
 
 /// A dot product of two rows in one of ggml's summation orders.
 type Dot = fn(&[f32], &[f32]) -> f32;
@@ -202,20 +207,29 @@ pub fn causal_attention(
         // The group's query heads, rounded to f16 as ggml rounds them for its F16 product.
         let mut qh = q[i * q_len + kvh * group * head_dim..][..group * head_dim].to_vec();
         vector::round_f16(&mut qh);
-        for (scores, qh) in scores
-            .chunks_exact_mut(n_scores)
-            .zip(qh.chunks_exact(head_dim))
-        {
-            let visible = &mut scores[first - start..=pos - start];
-            if tiny_blas {
-                // Sixteen keys at a time, each key's sum in the order of a single `dot_gemm`.
-                dot_gemm_rows(&keys[at(first)..], row_len, qh, visible);
-            } else {
-                for (t, s) in (first..=pos).zip(visible.iter_mut()) {
-                    *s = kq_dot(&keys[at(t)..][..head_dim], qh);
+        // Keys in blocks of KEY_BLOCK, every head of the group scored against a block while
+        // it is in the L1 cache.
+        let mut t = first;
+        while t <= pos {
+            let end = (t + KEY_BLOCK).min(pos + 1);
+            for (scores, qh) in scores
+                .chunks_exact_mut(n_scores)
+                .zip(qh.chunks_exact(head_dim))
+            {
+                let block = &mut scores[t - start..end - start];
+                if tiny_blas {
+                    // Sixteen keys at a time, each key's sum in the order of one `dot_gemm`.
+                    dot_gemm_rows(&keys[at(t)..], row_len, qh, block);
+                } else {
+                    for (t, s) in (t..end).zip(block.iter_mut()) {
+                        *s = kq_dot(&keys[at(t)..][..head_dim], qh);
+                    }
                 }
             }
-            for s in visible.iter_mut() {
+            t = end;
+        }
+        for scores in scores.chunks_exact_mut(n_scores) {
+            for s in &mut scores[first - start..=pos - start] {
                 *s *= kq_scale;
             }
             softmax_ggml(scores);
@@ -240,19 +254,19 @@ pub fn causal_attention(
                 lanes * row_len,
             );
         }
-        for (g, out) in o.chunks_exact_mut(head_dim).enumerate() {
-            for (d, out) in out.iter_mut().enumerate() {
-                let lane = |l: usize| acc[(l * group + g) * head_dim + d];
-                let mut x = [0f32; 16];
-                for (l, x) in x.iter_mut().enumerate() {
-                    *x = if gemm {
-                        lane(l)
-                    } else {
-                        (lane(l) + lane(32 + l)) + (lane(16 + l) + lane(48 + l))
-                    };
-                }
-                *out = reduce16(&x);
+        // The lanes summed as ggml sums them: with 64 lanes (one token) lane l first becomes
+        // (l + (32 + l)) + ((16 + l) + (48 + l)); then the 16 lanes in `reduce16`'s order.
+        let gw = group * head_dim;
+        if !gemm {
+            let (low, high) = acc.split_at_mut(32 * gw);
+            let (l0, l1) = low.split_at_mut(16 * gw);
+            let (h0, h1) = high.split_at_mut(16 * gw);
+            for (((a, &b), &c), &d) in l0.iter_mut().zip(&*l1).zip(&*h0).zip(&*h1) {
+                *a = (*a + c) + (b + d);
             }
+        }
+        for (g, out) in o.chunks_exact_mut(head_dim).enumerate() {
+            reduce16_rows(&acc[g * head_dim..], gw, out);
         }
     });
     Ok(())
