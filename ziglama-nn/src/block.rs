@@ -14,6 +14,7 @@
 use std::sync::Mutex;
 
 use half::f16;
+use ziglama_tensor::matmul::matmuls;
 use ziglama_tensor::matvec::{gated_matvec, matvecs};
 use ziglama_tensor::{matmul, Tensor, ThreadPool};
 
@@ -118,7 +119,7 @@ fn product(what: &str, w: &Tensor, x: &[f32], y: &mut [f32], pool: &ThreadPool) 
 }
 
 /// Several products of the same activation rows: for one row, one pool operation
-/// ([`matvecs`]); otherwise one [`matmul`] each.
+/// ([`matvecs`]); otherwise [`matmuls`], which quantizes the activations once.
 fn products(
     what: &str,
     ws: &[&Tensor],
@@ -129,10 +130,7 @@ fn products(
     if ws.first().is_some_and(|w| x.len() == w.row_len()) {
         return matvecs(ws, x, ys, pool).map_err(tensor_error(what));
     }
-    for (w, y) in ws.iter().zip(ys.iter_mut()) {
-        matmul(w, x, y, pool).map_err(tensor_error(what))?;
-    }
-    Ok(())
+    matmuls(ws, x, ys, pool).map_err(tensor_error(what))
 }
 
 /// Values of a row per gated-unit task: a multiple of 16, so that the tasks' pieces keep
@@ -402,8 +400,13 @@ impl BlockWeights {
             )
             .map_err(tensor_error("ffn_gate, ffn_up"))?;
         } else {
-            product("ffn_gate", &self.ffn_gate, norm, gate, pool)?;
-            product("ffn_up", &self.ffn_up, norm, up, pool)?;
+            products(
+                "ffn_gate, ffn_up",
+                &[&self.ffn_gate, &self.ffn_up],
+                norm,
+                &mut [&mut *gate, &mut *up],
+                pool,
+            )?;
             gate_rows(config.ffn, gate, up, f, pool);
         }
         let proj = resize(&mut scratch.proj, n * e);

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use crate::error::{Result, TensorError};
 use crate::formats::{BatchKernels, Block, Quantize, VecDot, PANEL_ROWS, TILE_COLS, TILE_ROWS};
-use crate::{Isa, Tensor, ThreadPool};
+use crate::{GgmlType, Isa, Tensor, ThreadPool};
 
 /// Work per task, at least, in weight bytes times activation rows: at memory speed (10-30
 /// GB/s per core) a task of this size takes a microsecond or more, so claiming it (tens of
@@ -61,6 +61,49 @@ fn rows_per_task(m: usize, row_bytes: usize, n: usize, threads: usize) -> usize 
 /// ```
 pub fn matmul(w: &Tensor, x: &[f32], y: &mut [f32], pool: &ThreadPool) -> Result<()> {
     matmul_with_isa(w, x, y, pool, Isa::active())
+}
+
+/// [`matmul`] of the same activation rows `x` with each of `ws`, into the matching `ys`;
+/// the activations are quantized once for consecutive weights whose formats share an
+/// activation format (a block's query, key and value projections), not once per product.
+/// Every output is the one [`matmul`] gives.
+///
+/// ```
+/// use ziglama_tensor::matmul::matmuls;
+/// use ziglama_tensor::{Tensor, ThreadPool};
+/// let a = Tensor::from_f32(&[2, 1], &[1.0, 0.0]).unwrap();
+/// let b = Tensor::from_f32(&[2, 1], &[0.0, 1.0]).unwrap();
+/// let x = [2.0, 3.0, 4.0, 5.0]; // two rows of 2
+/// let (mut ya, mut yb) = ([0f32; 2], [0f32; 2]);
+/// matmuls(&[&a, &b], &x, &mut [&mut ya, &mut yb], &ThreadPool::new(1)).unwrap();
+/// assert_eq!((ya, yb), ([2.0, 4.0], [3.0, 5.0]));
+/// ```
+///
+/// # Errors
+///
+/// As [`matmul`], or a different number of weights and outputs.
+pub fn matmuls(ws: &[&Tensor], x: &[f32], ys: &mut [&mut [f32]], pool: &ThreadPool) -> Result<()> {
+    if ws.len() != ys.len() {
+        return Err(TensorError::LengthMismatch {
+            op: "matmuls: outputs",
+            expected: ws.len(),
+            actual: ys.len(),
+            unit: "matrices",
+        });
+    }
+    let set_sharing = |on: bool| {
+        let mut scratch = SCRATCH.take();
+        scratch.sharing = on;
+        scratch.quantized = None;
+        SCRATCH.set(scratch);
+    };
+    set_sharing(true);
+    let result = ws
+        .iter()
+        .zip(ys.iter_mut())
+        .try_for_each(|(w, y)| matmul(w, x, y, pool));
+    set_sharing(false);
+    result
 }
 
 /// [`matmul`] with the kernels of `isa` (or the best below it that this CPU supports).
@@ -144,6 +187,11 @@ struct Scratch {
     xq: Vec<u64>,
     /// The tasks' results, before [`gather`] puts them in place.
     yt: Vec<f32>,
+    /// Set by [`matmuls`] while its products run: they all read the same activations.
+    sharing: bool,
+    /// While `sharing`, what `xq` holds: the activations quantized to this format, with rows
+    /// of this length and this many rows.
+    quantized: Option<(GgmlType, usize, usize)>,
 }
 
 thread_local! {
@@ -158,6 +206,7 @@ const SCRATCH_KEEP: usize = 32 << 20;
 fn keep_scratch(mut scratch: Scratch) {
     if scratch.xq.capacity() * size_of::<u64>() > SCRATCH_KEEP {
         scratch.xq = Vec::new();
+        scratch.quantized = None;
     }
     if scratch.yt.capacity() * size_of::<f32>() > SCRATCH_KEEP {
         scratch.yt = Vec::new();
@@ -182,9 +231,15 @@ fn product_rows<W: VecDot>(
     if scratch.xq.len() < xq_bytes.div_ceil(size_of::<u64>()) {
         scratch.xq.resize(xq_bytes.div_ceil(size_of::<u64>()), 0);
     }
+    // Within `matmuls`, the activations already quantized to this format are reused.
+    let key = (<W::Activation as Block>::TYPE, k, n);
+    let reuse = scratch.sharing && scratch.quantized == Some(key);
+    scratch.quantized = scratch.sharing.then_some(key);
     let xq_words: &mut [u8] = bytemuck::cast_slice_mut(&mut scratch.xq[..]);
     let xq: &mut [W::Activation] = bytemuck::cast_slice_mut(&mut xq_words[..xq_bytes]);
-    quantize_rows::<W::Activation>(x, xq, k, pool);
+    if !reuse {
+        quantize_rows::<W::Activation>(x, xq, k, pool);
+    }
     let xq: &[W::Activation] = xq;
 
     let kernel = *plan.for_row(0);
@@ -469,6 +524,45 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Products through `matmuls`, which quantize the activations once per run of weights
+    /// sharing an activation format, equal the products one at a time, bit for bit.
+    #[test]
+    fn shared_activations_give_the_products_of_single_calls() {
+        let k = 256;
+        let types = [
+            GgmlType::Q8_0,
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q8_0,
+            GgmlType::F32,
+        ];
+        let ws: Vec<Tensor> = types
+            .iter()
+            .enumerate()
+            .map(|(i, &ty)| Tensor::quantize(ty, &[k, 40], &random(40 * k, i as u64)).unwrap())
+            .collect();
+        let refs: Vec<&Tensor> = ws.iter().collect();
+        for n in [1usize, 5] {
+            let pool = ThreadPool::new(2);
+            let x = random(n * k, 20 + n as u64);
+            let mut shared = vec![vec![f32::NAN; n * 40]; ws.len()];
+            let mut outs: Vec<&mut [f32]> = shared.iter_mut().map(|y| &mut y[..]).collect();
+            matmuls(&refs, &x, &mut outs, &pool).unwrap();
+            // A product after `matmuls` quantizes its own (different) activations.
+            let x2 = random(n * k, 30 + n as u64);
+            let mut after = vec![f32::NAN; n * 40];
+            matmul(&ws[1], &x2, &mut after, &pool).unwrap();
+            let mut alone = vec![f32::NAN; n * 40];
+            matmul(&ws[1], &x2, &mut alone, &ThreadPool::new(1)).unwrap();
+            assert_eq!(after, alone, "n={n}");
+            for (w, y) in ws.iter().zip(&shared) {
+                let mut single = vec![f32::NAN; n * 40];
+                matmul(w, &x, &mut single, &pool).unwrap();
+                assert_eq!(&single, y, "{:?} n={n}", w.dtype());
             }
         }
     }
