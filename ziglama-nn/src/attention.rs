@@ -19,7 +19,7 @@ use ziglama_tensor::ThreadPool;
 use crate::error::len_error;
 use crate::{KvCache, NnError, Result};
 use ziglama_tensor::vector::{
-    self, axpy_rows, dot_gemm, dot_gemm_rows, dot_gemv, reduce16_rows, softmax_ggml,
+    self, axpy_rows, dot_gemm, dot_gemm_rows, dot_gemv, reduce16_rows, softmax_ggml, Weights,
 };
 
 /// Keys scored per block (for every query head of a group) while the block is in the L1
@@ -239,17 +239,19 @@ pub fn causal_attention(
         // Lane `l` of head `g` at `acc[(l * group + g) * head_dim..]`; each lane's chain adds
         // its positions in increasing order, all heads of the group from one load of a row.
         let mut acc = vec![0f32; lanes * group * head_dim];
-        let mut p = Vec::with_capacity(group * (n_kv / lanes + 1));
         for t0 in first..(first + lanes).min(pos + 1) {
             let lane = t0 % lanes;
-            p.clear();
-            for t in (t0..=pos).step_by(lanes) {
-                p.extend((0..group).map(|g| scores[g * n_scores + t - start]));
-            }
+            // Probability of position t0 + r * lanes for head g, read where softmax left it.
+            let p = Weights {
+                p: &scores[t0 - start..],
+                rows: (pos - t0) / lanes + 1,
+                row_step: lanes,
+                head_step: n_scores,
+            };
             axpy_rows(
                 &mut acc[lane * group * head_dim..][..group * head_dim],
                 group,
-                &p,
+                p,
                 &values[at(t0)..],
                 lanes * row_len,
             );

@@ -169,29 +169,57 @@ pub fn dot_gemm_rows(x: &[f32], stride: usize, y: &[f32], out: &mut [f32]) {
     )
 }
 
-/// Accumulates rows of `v` into `heads` accumulators in order: for each row `r < p.len() /
-/// heads` (`v[r * stride..][..w]`, `w = acc.len() / heads`) and each `g < heads` with
-/// `p[r * heads + g] != 0`, `acc[g * w + i] += p[r * heads + g] * v[r * stride + i]` (product
-/// and sum rounded separately), as [`axpy`] row after row. The AVX-512 version keeps the
+/// The weights of [`axpy_rows`]: the weight of row `r < rows` for head `g` is
+/// `p[g * head_step + r * row_step]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Weights<'a> {
+    /// The weights.
+    pub p: &'a [f32],
+    /// How many rows there are.
+    pub rows: usize,
+    /// Distance in `p` from one row's weight to the next row's (same head).
+    pub row_step: usize,
+    /// Distance in `p` from one head's weight to the next head's (same row).
+    pub head_step: usize,
+}
+
+impl Weights<'_> {
+    /// The weight of row `r` for head `g`.
+    #[inline]
+    pub fn at(&self, r: usize, g: usize) -> f32 {
+        self.p[g * self.head_step + r * self.row_step]
+    }
+}
+
+/// Accumulates rows of `v` into `heads` accumulators in order: for each row `r < p.rows`
+/// (`v[r * stride..][..w]`, `w = acc.len() / heads`) and each `g < heads` whose weight
+/// `p.at(r, g)` is not 0, `acc[g * w + i] += p.at(r, g) * v[r * stride + i]` (product and sum
+/// rounded separately), as [`axpy`] row after row. The AVX-512 version keeps the
 /// accumulators in registers across the rows and loads each row once for all heads.
 ///
 /// # Panics
 ///
-/// If `heads` is 0 or does not divide `acc.len()` or `p.len()`, or `v` is too short for the
-/// last row.
-pub fn axpy_rows(acc: &mut [f32], heads: usize, p: &[f32], v: &[f32], stride: usize) {
+/// If `heads` is 0 or does not divide `acc.len()`, or `p.p` or `v` is too short for the last
+/// row.
+pub fn axpy_rows(acc: &mut [f32], heads: usize, p: Weights<'_>, v: &[f32], stride: usize) {
     assert!(
-        heads > 0 && acc.len().is_multiple_of(heads) && p.len().is_multiple_of(heads),
-        "axpy_rows: {heads} heads for {} accumulators and {} weights",
-        acc.len(),
-        p.len()
+        heads > 0 && acc.len().is_multiple_of(heads),
+        "axpy_rows: {heads} heads for {} accumulators",
+        acc.len()
     );
-    let (w, rows) = (acc.len() / heads, p.len() / heads);
-    if let Some(last) = rows.checked_sub(1) {
+    let w = acc.len() / heads;
+    if let Some(last) = p.rows.checked_sub(1) {
         assert!(
             v.len() >= last * stride + w,
-            "axpy_rows: {} values for {rows} rows of {w} with stride {stride}",
-            v.len()
+            "axpy_rows: {} values for {} rows of {w} with stride {stride}",
+            v.len(),
+            p.rows
+        );
+        assert!(
+            p.p.len() > (heads - 1) * p.head_step + last * p.row_step,
+            "axpy_rows: {} weights for {} rows of {heads} heads",
+            p.p.len(),
+            p.rows
         );
     }
     #[cfg(target_arch = "x86_64")]
@@ -202,7 +230,7 @@ pub fn axpy_rows(acc: &mut [f32], heads: usize, p: &[f32], v: &[f32], stride: us
     with_fma!(
         axpy_rows_fma,
         scalar::axpy_rows,
-        (acc: &mut [f32], heads: usize, p: &[f32], v: &[f32], stride: usize) -> ()
+        (acc: &mut [f32], heads: usize, p: Weights<'_>, v: &[f32], stride: usize) -> ()
     )
 }
 
@@ -383,11 +411,18 @@ pub mod scalar {
 
     /// See [`super::axpy_rows`].
     #[inline]
-    pub fn axpy_rows(acc: &mut [f32], heads: usize, p: &[f32], v: &[f32], stride: usize) {
+    pub fn axpy_rows(
+        acc: &mut [f32],
+        heads: usize,
+        p: super::Weights<'_>,
+        v: &[f32],
+        stride: usize,
+    ) {
         let w = acc.len() / heads;
-        for (r, p) in p.chunks_exact(heads).enumerate() {
+        for r in 0..p.rows {
             let row = &v[r * stride..][..w];
-            for (acc, &p) in acc.chunks_exact_mut(w).zip(p) {
+            for (g, acc) in acc.chunks_exact_mut(w).enumerate() {
+                let p = p.at(r, g);
                 if p != 0.0 {
                     axpy(acc, p, row);
                 }

@@ -181,12 +181,39 @@ fn axpy_rows_equals_row_by_row_axpy() {
                 }
                 let start = values(heads * w, 47, 1.0);
                 let (mut a, mut b) = (start.clone(), start);
-                vector::axpy_rows(&mut a, heads, &p, &v, stride);
-                scalar::axpy_rows(&mut b, heads, &p, &v, stride);
+                // Laid out row-major ([row][head]) here; attention's is head-major.
+                let weights = vector::Weights {
+                    p: &p,
+                    rows,
+                    row_step: heads,
+                    head_step: 1,
+                };
+                vector::axpy_rows(&mut a, heads, weights, &v, stride);
+                scalar::axpy_rows(&mut b, heads, weights, &v, stride);
                 same(
                     &a,
                     &b,
                     &format!("axpy_rows w={w} heads={heads} rows={rows}"),
+                );
+                // The same weights head-major ([head][row]), as attention lays them out.
+                let mut t = vec![f32::NAN; rows * heads];
+                for r in 0..rows {
+                    for g in 0..heads {
+                        t[g * rows + r] = p[r * heads + g];
+                    }
+                }
+                let head_major = vector::Weights {
+                    p: &t,
+                    rows,
+                    row_step: 1,
+                    head_step: rows,
+                };
+                let mut d = values(heads * w, 47, 1.0);
+                vector::axpy_rows(&mut d, heads, head_major, &v, stride);
+                same(
+                    &a,
+                    &d,
+                    &format!("axpy_rows head-major w={w} heads={heads} rows={rows}"),
                 );
                 // The definition is axpy row after row.
                 let mut c = values(heads * w, 47, 1.0);

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::vector::scalar;
+use crate::vector::{scalar, Weights};
 
 /// `_mm512_reduce_add_ps` in [`scalar::reduce16`]'s order, written out.
 #[inline]
@@ -324,19 +324,20 @@ unsafe fn axpy_block<const H: usize, const C: usize>(
     heads: usize,
     g0: usize,
     col: usize,
-    p: &[f32],
+    p: Weights<'_>,
     v: &[f32],
     stride: usize,
 ) {
     let w = acc.len() / heads;
     let mut a: [[__m512; C]; H] =
         std::array::from_fn(|h| std::array::from_fn(|c| load(&acc[(g0 + h) * w + col + 16 * c..])));
-    for (r, p) in p.chunks_exact(heads).enumerate() {
+    for r in 0..p.rows {
         let row = v[r * stride + col..].as_ptr();
         // SAFETY: row `r` of `v` has `w` values from `r * stride` (the caller's contract) and
         // `col + 16 * C <= w`.
         let vs: [__m512; C] = std::array::from_fn(|c| unsafe { _mm512_loadu_ps(row.add(16 * c)) });
-        for (a, &p) in a.iter_mut().zip(&p[g0..g0 + H]) {
+        for (h, a) in a.iter_mut().enumerate() {
+            let p = p.at(r, g0 + h);
             // Rows whose weight is 0 are skipped, as in the definition.
             let k: __mmask16 = if p != 0.0 { 0xffff } else { 0 };
             let vp = _mm512_set1_ps(p);
@@ -365,7 +366,7 @@ unsafe fn axpy_heads<const C: usize>(
     heads: usize,
     g0: usize,
     col: usize,
-    p: &[f32],
+    p: Weights<'_>,
     v: &[f32],
     stride: usize,
 ) {
@@ -383,14 +384,18 @@ unsafe fn axpy_heads<const C: usize>(
 /// [`crate::vector::axpy_rows`].
 ///
 /// # Safety
-/// As [`softmax_ggml`], with `heads > 0` dividing `acc.len()` and `p.len()`, and `v` holding
-/// `(rows - 1) * stride + acc.len() / heads` values when there are `rows = p.len() / heads > 0`
-/// rows.
+/// As [`softmax_ggml`], with `heads > 0` dividing `acc.len()`, and `v` holding `(p.rows - 1) *
+/// stride + acc.len() / heads` values when `p.rows > 0`.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")]
-pub(crate) unsafe fn axpy_rows(acc: &mut [f32], heads: usize, p: &[f32], v: &[f32], stride: usize) {
+pub(crate) unsafe fn axpy_rows(
+    acc: &mut [f32],
+    heads: usize,
+    p: Weights<'_>,
+    v: &[f32],
+    stride: usize,
+) {
     let w = acc.len() / heads;
-    let rows = p.len() / heads;
-    if rows == 0 {
+    if p.rows == 0 {
         return;
     }
     let full = w / 16 * 16;
@@ -412,9 +417,10 @@ pub(crate) unsafe fn axpy_rows(acc: &mut [f32], heads: usize, p: &[f32], v: &[f3
         g0 += hn;
     }
     if full < w {
-        for (r, p) in p.chunks_exact(heads).enumerate() {
+        for r in 0..p.rows {
             let row = &v[r * stride + full..][..w - full];
-            for (acc, &p) in acc.chunks_exact_mut(w).zip(p) {
+            for (g, acc) in acc.chunks_exact_mut(w).enumerate() {
+                let p = p.at(r, g);
                 if p != 0.0 {
                     scalar::axpy(&mut acc[full..], p, row);
                 }
