@@ -22,9 +22,9 @@ use ziglama_tensor::vector::{
     self, axpy_rows, dot_gemm, dot_gemm_rows, dot_gemv, reduce16_rows, softmax_ggml, Weights,
 };
 
-/// Keys scored per block (for every query head of a group) while the block is in the L1
-/// cache.
-const KEY_BLOCK: usize = 64;
+/// Key values (f32) scored per block, for every query head of a group, while the block is in
+/// the L1 cache: 16 KiB.
+const KEY_BLOCK_VALUES: usize = 4096;
 
 /// A dot product of two rows in one of ggml's summation orders.
 type Dot = fn(&[f32], &[f32]) -> f32;
@@ -176,6 +176,8 @@ pub fn causal_attention(
     // Every key and value row the batch sees, converted to f32 once (not once per token and
     // KV head, which is O(n^2) conversions for a prompt), all KV heads side by side.
     let spans = visible_spans(shape, positions, seqs);
+    // Keys per block: a multiple of 16 (whole `dot_gemm_rows` blocks), at least 16.
+    let key_block = (KEY_BLOCK_VALUES / head_dim / 16 * 16).max(16);
     let mut rows = Vec::with_capacity(spans.len());
     for span in &spans {
         rows.push(span.read(layer, row_len, &batch, &in_batch, cache)?);
@@ -207,11 +209,11 @@ pub fn causal_attention(
         // The group's query heads, rounded to f16 as ggml rounds them for its F16 product.
         let mut qh = q[i * q_len + kvh * group * head_dim..][..group * head_dim].to_vec();
         vector::round_f16(&mut qh);
-        // Keys in blocks of KEY_BLOCK, every head of the group scored against a block while
+        // Keys in blocks of `key_block`, every head of the group scored against a block while
         // it is in the L1 cache.
         let mut t = first;
         while t <= pos {
-            let end = (t + KEY_BLOCK).min(pos + 1);
+            let end = (t + key_block).min(pos + 1);
             for (scores, qh) in scores
                 .chunks_exact_mut(n_scores)
                 .zip(qh.chunks_exact(head_dim))
