@@ -1,6 +1,12 @@
 //! Rotary position embeddings (RoPE) as ggml's `rope_ext`: the normal (adjacent pairs) and
 //! NeoX (halves) pairings, a frequency base, and the scaling kinds GGUF metadata can name:
 //! none, linear, YaRN, and per-dimension frequency factors (llama3's `rope_freqs.weight`).
+//!
+//! Each pair turns as `(x0 cos - x1 sin, x0 sin + x1 cos)` with the fused multiply-adds GCC
+//! contracts ggml's `x0*cos_theta - x1*sin_theta` and `x0*sin_theta + x1*cos_theta` into (the
+//! first product fused, the second rounded): [`ziglama_tensor::rotate`].
+
+use ziglama_tensor::rotate::{rotate_interleaved, rotate_split};
 
 /// Which elements of a head RoPE rotates together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,34 +194,17 @@ impl Rope {
     /// [`Rope::apply`] with a table [`Rope::sin_cos`] made.
     pub fn apply_with(&self, x: &mut [f32], head_dim: usize, cache: &[f32]) {
         let n = self.n_dims.min(head_dim) & !1;
+        // Eight pairs at a time where the CPU allows, with the operations of `rotate`.
         for head in x.chunks_exact_mut(head_dim) {
             match self.mode {
-                RopeMode::Normal => {
-                    for (i, pair) in head[..n].chunks_exact_mut(2).enumerate() {
-                        let (c, s) = (cache[2 * i], cache[2 * i + 1]);
-                        let (x0, x1) = (pair[0], pair[1]);
-                        (pair[0], pair[1]) = rotate(x0, x1, c, s);
-                    }
-                }
+                RopeMode::Normal => rotate_interleaved(&mut head[..n], &cache[..n]),
                 RopeMode::Neox => {
-                    let half = n / 2;
-                    for i in 0..half {
-                        let (c, s) = (cache[2 * i], cache[2 * i + 1]);
-                        let (x0, x1) = (head[i], head[i + half]);
-                        (head[i], head[i + half]) = rotate(x0, x1, c, s);
-                    }
+                    let (lo, hi) = head[..n].split_at_mut(n / 2);
+                    rotate_split(lo, hi, &cache[..n]);
                 }
             }
         }
     }
-}
-
-/// `(x0 cos - x1 sin, x0 sin + x1 cos)` with the fused multiply-adds GCC contracts ggml's
-/// `x0*cos_theta - x1*sin_theta` and `x0*sin_theta + x1*cos_theta` into (the first product
-/// fused, the second rounded).
-#[inline]
-fn rotate(x0: f32, x1: f32, c: f32, s: f32) -> (f32, f32) {
-    (x0.mul_add(c, -(x1 * s)), x0.mul_add(s, x1 * c))
 }
 
 #[cfg(test)]

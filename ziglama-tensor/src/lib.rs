@@ -42,6 +42,7 @@ pub mod matmul;
 pub mod matvec;
 pub mod mmap;
 pub mod pool;
+pub mod rotate;
 pub mod simd;
 pub mod tensor;
 pub mod vector;

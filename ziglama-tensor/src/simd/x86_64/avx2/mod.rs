@@ -4,3 +4,4 @@ pub mod float;
 pub mod gemm;
 pub mod kquant;
 pub mod legacy;
+pub mod rotate;
