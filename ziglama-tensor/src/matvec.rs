@@ -187,43 +187,39 @@ fn prepare<'a>(w: &'a Tensor, x: &[f32], isa: Isa) -> Result<Box<dyn Prepared + 
     fn boxed<'a, W: VecDot>(w: &'a Tensor, x: &[f32], isa: Isa) -> Result<Box<dyn Prepared + 'a>> {
         Ok(Box::new(Typed::<W>::new(w, x, isa)?))
     }
+    /// `Typed` for `W`; where its chosen kernel is `avx512_vnni`, with the lean four-row
+    /// kernel `rows4` gives (bit-identical to that kernel, and only to it).
+    #[cfg(target_arch = "x86_64")]
+    fn with_rows4<'a, W: VecDot>(
+        w: &'a Tensor,
+        x: &[f32],
+        isa: Isa,
+        rows4: fn() -> Option<Rows4<W>>,
+    ) -> Result<Box<dyn Prepared + 'a>> {
+        let mut t = Typed::<W>::new(w, x, isa)?;
+        if t.kernel.name() == "avx512_vnni" {
+            t.rows4 = rows4();
+        }
+        Ok(Box::new(t))
+    }
+    macro_rules! lean {
+        ($W:ty, $rows4:ident) => {{
+            #[cfg(target_arch = "x86_64")]
+            let prepared = with_rows4::<$W>(w, x, isa, crate::simd::x86_64::avx512::matvec::$rows4);
+            #[cfg(not(target_arch = "x86_64"))]
+            let prepared = boxed::<$W>(w, x, isa);
+            prepared
+        }};
+    }
     match w.dtype() {
         GgmlType::F32 => boxed::<f32>(w, x, isa),
         GgmlType::F16 => boxed::<half::f16>(w, x, isa),
         GgmlType::BF16 => boxed::<half::bf16>(w, x, isa),
-        GgmlType::Q4_0 => {
-            let mut t = Typed::<BlockQ4_0>::new(w, x, isa)?;
-            #[cfg(target_arch = "x86_64")]
-            if t.kernel.name() == "avx512_vnni" {
-                t.rows4 = crate::simd::x86_64::avx512::matvec::q4_0_rows4();
-            }
-            Ok(Box::new(t))
-        }
-        GgmlType::Q4_1 => {
-            let mut t = Typed::<BlockQ4_1>::new(w, x, isa)?;
-            #[cfg(target_arch = "x86_64")]
-            if t.kernel.name() == "avx512_vnni" {
-                t.rows4 = crate::simd::x86_64::avx512::matvec::q4_1_rows4();
-            }
-            Ok(Box::new(t))
-        }
-        GgmlType::Q5_0 => {
-            let mut t = Typed::<BlockQ5_0>::new(w, x, isa)?;
-            #[cfg(target_arch = "x86_64")]
-            if t.kernel.name() == "avx512_vnni" {
-                t.rows4 = crate::simd::x86_64::avx512::matvec::q5_0_rows4();
-            }
-            Ok(Box::new(t))
-        }
+        GgmlType::Q4_0 => lean!(BlockQ4_0, q4_0_rows4),
+        GgmlType::Q4_1 => lean!(BlockQ4_1, q4_1_rows4),
+        GgmlType::Q5_0 => lean!(BlockQ5_0, q5_0_rows4),
         GgmlType::Q5_1 => boxed::<BlockQ5_1>(w, x, isa),
-        GgmlType::Q8_0 => {
-            let mut t = Typed::<BlockQ8_0>::new(w, x, isa)?;
-            #[cfg(target_arch = "x86_64")]
-            if t.kernel.name() == "avx512_vnni" {
-                t.rows4 = crate::simd::x86_64::avx512::matvec::q8_0_rows4();
-            }
-            Ok(Box::new(t))
-        }
+        GgmlType::Q8_0 => lean!(BlockQ8_0, q8_0_rows4),
         GgmlType::Q8_1 => boxed::<BlockQ8_1>(w, x, isa),
         GgmlType::Q2_K => boxed::<BlockQ2_K>(w, x, isa),
         GgmlType::Q3_K => boxed::<BlockQ3_K>(w, x, isa),
