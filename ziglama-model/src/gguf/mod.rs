@@ -57,6 +57,7 @@ mod file;
 pub mod keys;
 mod metadata;
 mod reader;
+pub mod requantize;
 mod value;
 mod writer;
 
