@@ -253,3 +253,43 @@ pub(crate) fn check_corpus(tok: &ziglama_model::tokenizer::Tokenizer, file: &str
         failures.join("\n")
     );
 }
+
+/// The plan that turns SmolLM2 Q4_1 into what `llama-quantize --allow-requantize
+/// SmolLM2-135M-Instruct.Q4_1.gguf OUT Q4_0` makes: every matrix Q4_0, the Q8_0 token
+/// embeddings (the tied output matrix, which llama-quantize's Q4_0 mixture leaves Q8_0)
+/// copied, the norms kept F32. `tests/requantize_smollm2.rs` checks the result against
+/// llama-quantize's file, tensor by tensor.
+pub(crate) fn smollm2_q4_0_plan() -> ziglama_model::gguf::requantize::RequantizePlan {
+    use ziglama_model::tensor::GgmlType;
+    ziglama_model::gguf::requantize::RequantizePlan::new(GgmlType::Q4_0)
+        .with_type("token_embd.weight", GgmlType::Q8_0)
+}
+
+/// SmolLM2 requantized to Q4_0 by [`smollm2_q4_0_plan`], built once per test binary, in
+/// memory (no file is written).
+pub(crate) fn smollm2_q4_0_gguf() -> &'static ziglama_model::gguf::GgufFile {
+    use std::sync::{Arc, OnceLock};
+    use ziglama_model::catalog::KnownModel;
+    use ziglama_model::gguf::GgufFile;
+    static FILE: OnceLock<GgufFile> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = KnownModel::SmolLM2
+            .ensure()
+            .expect("SmolLM2 must be fetchable");
+        let q4_1 = GgufFile::open(path).expect("SmolLM2 opens");
+        let bytes = smollm2_q4_0_plan()
+            .apply(&q4_1)
+            .and_then(|w| w.to_bytes())
+            .expect("SmolLM2 requantizes to Q4_0");
+        GgufFile::from_bytes(Arc::new(bytes)).expect("the requantized file parses")
+    })
+}
+
+/// The model of [`smollm2_q4_0_gguf`] (sharing its bytes), built once per test binary:
+/// SmolLM2 with the weights llama-quantize gives it for Q4_0, for comparisons with
+/// llama.cpp's answers on that file (`tests/data/llama-q4_0/`).
+pub(crate) fn smollm2_q4_0() -> &'static Model {
+    use std::sync::OnceLock;
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| Model::from_gguf(smollm2_q4_0_gguf().clone()).expect("SmolLM2 Q4_0 loads"))
+}
