@@ -2,8 +2,8 @@
 
 use half::f16;
 
-use super::{Block, BlockQ8_0, Kernels, Quantize, VecDot};
-use crate::GgmlType;
+use super::{BatchKernels, Block, BlockQ8_0, DotKernel, Kernels, Quantize, RawDot, VecDot};
+use crate::{GgmlType, Isa};
 
 /// Elements per Q4_0 block.
 pub const QK4_0: usize = 32;
@@ -96,6 +96,13 @@ impl VecDot for BlockQ4_0 {
         }
         sumf
     }
+    /// llama.cpp's order for the tensor's shape ([`X86Order::for_tensor`]): the repacked
+    /// order for every activation row when `n_out` is a multiple of 8, else ggml's
+    /// `vec_dot` order ([`DotKernel::select`]).
+    fn batch_kernels(n_out: usize, n_rows: usize, isa: Isa) -> BatchKernels<Self> {
+        let _ = n_rows;
+        BatchKernels::uniform(x86_kernel(X86Order::for_tensor(n_out), isa))
+    }
     #[cfg(target_arch = "x86_64")]
     const KERNELS: Kernels<Self> = Kernels {
         avx2: Some(crate::simd::x86_64::avx2::legacy::vec_dot_q4_0_q8_0),
@@ -127,6 +134,127 @@ impl VecDot for BlockQ4_0 {
     };
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     const KERNELS: Kernels<Self> = Kernels::NONE;
+}
+
+/// The two summation orders of llama.cpp's Q4_0 products on x86 with AVX2.
+///
+/// llama.cpp repacks, at load time, every Q4_0 tensor whose row count (`ne[1]`, output
+/// features) is a multiple of 8 into eight interleaved rows (`ggml-cpu/repack.cpp`,
+/// `q4_0_8x8_q8_0`, chosen on any x86 CPU with AVX2); its matrix-matrix and matrix-vector
+/// kernels for that layout then sum in one order, whatever the batch
+/// ([`X86Order::Repacked`]). Other Q4_0 tensors go through `ggml_vec_dot_q4_0_q8_0`
+/// ([`X86Order::VecDot`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum X86Order {
+    /// `ggml_gemm_q4_0_8x8_q8_0` / `ggml_gemv_q4_0_8x8_q8_0`: [`vec_dot_ggml_repacked`].
+    Repacked,
+    /// `ggml_vec_dot_q4_0_q8_0`: [`VecDot::KERNELS`] on x86.
+    VecDot,
+}
+
+impl X86Order {
+    /// The order llama.cpp uses on an AVX2 machine for a Q4_0 tensor of `n_out` rows.
+    ///
+    /// ```
+    /// use ziglama_tensor::formats::q4_0::X86Order;
+    /// assert_eq!(X86Order::for_tensor(576), X86Order::Repacked);
+    /// assert_eq!(X86Order::for_tensor(100), X86Order::VecDot);
+    /// ```
+    pub fn for_tensor(n_out: usize) -> Self {
+        if n_out.is_multiple_of(8) {
+            X86Order::Repacked
+        } else {
+            X86Order::VecDot
+        }
+    }
+}
+
+/// The dot product in the order of llama.cpp's repacked Q4_0 kernels on x86
+/// (`ggml_gemm_q4_0_8x8_q8_0` and `ggml_gemv_q4_0_8x8_q8_0`, AVX2 and AVX-512 builds alike):
+/// per block, the exact integer sum `I` of `(q - 8) * a` converted to f32 once, then
+/// `acc = fma(I, d_w * d_a, acc)` in block order.
+///
+/// Every step but the fused multiply-add is exact, so any kernel that computes the same
+/// integer sums and the same chain of FMAs gives this result bit for bit.
+///
+/// ```
+/// use half::f16;
+/// use ziglama_tensor::formats::{q4_0, BlockQ4_0, BlockQ8_0};
+/// let w = BlockQ4_0 { d: f16::from_f32(0.5), qs: [0x9A; 16] }; // quants 2 (j < 16) and 1
+/// let a = BlockQ8_0 { d: f16::from_f32(0.25), qs: [3; 32] };
+/// // (16 * 2 * 3 + 16 * 1 * 3) * 0.5 * 0.25, twice.
+/// assert_eq!(q4_0::vec_dot_ggml_repacked(&[w, w], &[a, a]), 2.0 * 144.0 * 0.125);
+/// ```
+pub fn vec_dot_ggml_repacked(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    let mut acc = 0f32;
+    for (x, y) in w.iter().zip(a) {
+        let (ylo, yhi) = y.qs.split_at(QK4_0 / 2);
+        let mut sumi = 0i32;
+        for ((&q, &y0), &y1) in x.qs.iter().zip(ylo).zip(yhi) {
+            sumi += ((q & 0x0F) as i32 - 8) * y0 as i32 + ((q >> 4) as i32 - 8) * y1 as i32;
+        }
+        acc = (sumi as f32).mul_add(x.d.to_f32() * y.d.to_f32(), acc);
+    }
+    acc
+}
+
+/// The best kernel in `order` at or below `isa` that this CPU runs. The repacked order has
+/// AVX2 kernels (also what an AVX-512 CPU without VNNI runs) and AVX-512 VNNI kernels (with a
+/// GEMM panel); below AVX2, and off x86, where llama.cpp does not repack either, it is
+/// [`DotKernel::select`]. `x86_kernel(X86Order::VecDot, isa)` is `DotKernel::select(isa)`.
+pub fn x86_kernel(order: X86Order, isa: Isa) -> DotKernel<BlockQ4_0> {
+    let repacked = order == X86Order::Repacked && (isa == Isa::Avx2 || isa == Isa::Avx512);
+    if !repacked {
+        return DotKernel::select(isa);
+    }
+    x86_kernel_variants(order)
+        .into_iter()
+        .rev()
+        .find(|k| k.isa() != Isa::Scalar && k.isa() <= isa)
+        .unwrap_or_else(|| DotKernel::select(isa))
+}
+
+/// Every kernel in `order` this CPU runs, the scalar reference first and the preferred one
+/// last (as [`DotKernel::variants`]). For [`X86Order::Repacked`] the scalar entry is
+/// [`vec_dot_ggml_repacked`] itself, which every other entry equals bit for bit.
+pub fn x86_kernel_variants(order: X86Order) -> Vec<DotKernel<BlockQ4_0>> {
+    if order == X86Order::VecDot {
+        return DotKernel::variants();
+    }
+    let model: RawDot<BlockQ4_0> = vec_dot_ggml_repacked;
+    let mut out = vec![DotKernel::from_parts(
+        model,
+        None,
+        None,
+        None,
+        Isa::Scalar,
+        "scalar_repacked",
+    )];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::simd::x86_64::{avx2::q4_0_repacked as v2, avx512::q4_0_repacked as v5};
+        if Isa::Avx2.is_supported() {
+            out.push(DotKernel::from_parts(
+                v2::vec_dot_q4_0_q8_0_repacked,
+                Some(v2::vec_dot4_q4_0_q8_0_repacked),
+                None,
+                None,
+                Isa::Avx2,
+                "avx2_repacked",
+            ));
+        }
+        if Isa::has_avx512_vnni() {
+            out.push(DotKernel::from_parts(
+                v5::vec_dot_q4_0_q8_0_repacked,
+                Some(v5::vec_dot4_q4_0_q8_0_repacked),
+                None,
+                Some(v5::panel_q4_0_q8_0_repacked),
+                Isa::Avx512,
+                "avx512_vnni_repacked",
+            ));
+        }
+    }
+    out
 }
 
 /// Test data shared by the legacy formats' tests: a deterministic input (built from exact

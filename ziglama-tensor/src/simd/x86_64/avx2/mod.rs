@@ -4,4 +4,5 @@ pub mod float;
 pub mod gemm;
 pub mod kquant;
 pub mod legacy;
+pub mod q4_0_repacked;
 pub mod rotate;

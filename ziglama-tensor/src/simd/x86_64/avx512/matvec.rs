@@ -31,7 +31,7 @@ use crate::formats::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ8_0, BlockQ8_1};
 /// byte `j - 16`).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn nibbles2(q0: &[u8; 16], q1: &[u8; 16]) -> __m512i {
+pub(super) fn nibbles2(q0: &[u8; 16], q1: &[u8; 16]) -> __m512i {
     // SAFETY: both are 16 readable bytes; the loads are unaligned.
     let (a, b) = unsafe {
         (
@@ -52,7 +52,7 @@ fn nibbles2(q0: &[u8; 16], q1: &[u8; 16]) -> __m512i {
 /// An activation block's 32 quants in both 256-bit halves.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn act2(qs: &[i8; 32]) -> __m512i {
+pub(super) fn act2(qs: &[i8; 32]) -> __m512i {
     // SAFETY: 32 readable bytes; the load is unaligned.
     let y = unsafe { _mm256_loadu_si256(qs.as_ptr().cast()) };
     _mm512_broadcast_i64x4(y)

@@ -6,4 +6,5 @@ pub mod kquant;
 pub mod legacy;
 pub mod matvec;
 pub mod panel;
+pub mod q4_0_repacked;
 pub mod vector;

@@ -1,0 +1,269 @@
+//! Q4_0·Q8_0 in the order of llama.cpp's repacked Q4_0 kernels, AVX-512 VNNI: per block the
+//! exact integer sum `I` of `(q - 8) * a`, then `acc = fma(I, d_w * d_a, acc)` in block order
+//! ([`crate::formats::q4_0::vec_dot_ggml_repacked`], which every kernel here equals bit for
+//! bit: only the integer sums are computed differently, and they are exact).
+//!
+//! - The single-row and four-row kernels (decoding) read the blocks as stored: each block's
+//!   32 unsigned quants (`q`, `0..16`) against its 32 activation quants in `vpdpbusd`, minus
+//!   `8 * sum(a)` (one more `vpdpbusd` per block, shared by the rows), reduced to one sum per
+//!   row. The four-row kernel holds two rows per register and reduces the four rows of a
+//!   block together.
+//! - The panel (batches) repacks up to 16 weight rows once, as the other panels of
+//!   [`super::panel`] do: signed quants `q - 8` interleaved four elements at a time, 64 bytes =
+//!   the same four elements of 16 rows. Every activation row is first made unsigned
+//!   (`a + 128`, a flip of the top bit), so one broadcast of four of its quants against one
+//!   64-byte load gives four products of each of the 16 rows in `vpdpbusd`:
+//!   `sum((a + 128) (q - 8)) = I + 128 sum(q - 8)`, and the second term, which depends on the
+//!   weights alone, is subtracted by starting each block's sum from `-128 sum(q - 8)`,
+//!   computed once per panel. No offset of the activations is needed per block, and the
+//!   float work is one conversion and one FMA per block for 16 outputs.
+
+use std::arch::x86_64::*;
+
+use super::super::avx2::legacy::{common, load_qs32, unpack_nibbles};
+use super::matvec::{act2, nibbles2};
+use crate::formats::{BlockQ4_0, BlockQ8_0, PANEL_ROWS};
+
+/// The VNNI target features of this file.
+macro_rules! vnni {
+    ($item:item) => {
+        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+        $item
+    };
+}
+
+vnni! {
+/// `fma(i, d, acc)` on one f32.
+#[inline]
+fn fma1(i: i32, d: f32, acc: f32) -> f32 {
+    _mm_cvtss_f32(_mm_fmadd_ss(
+        _mm_cvtsi32_ss(_mm_setzero_ps(), i),
+        _mm_set_ss(d),
+        _mm_set_ss(acc),
+    ))
+}
+}
+
+vnni! {
+/// Q4_0·Q8_0 in the repacked order, AVX-512 VNNI.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+pub(crate) unsafe fn vec_dot_q4_0_q8_0_repacked(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    let zero = _mm256_setzero_si256();
+    let eights = _mm256_set1_epi8(8);
+    let mut acc = 0f32;
+    for (x, y) in w.iter().zip(a) {
+        let ya = load_qs32(&y.qs);
+        let lanes = _mm256_sub_epi32(
+            _mm256_dpbusd_epi32(zero, unpack_nibbles(&x.qs), ya),
+            _mm256_dpbusd_epi32(zero, eights, ya),
+        );
+        let q = _mm_add_epi32(
+            _mm256_castsi256_si128(lanes),
+            _mm256_extracti128_si256::<1>(lanes),
+        );
+        let q = _mm_add_epi32(q, _mm_unpackhi_epi64(q, q));
+        let i = _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32::<0b01>(q)));
+        acc = fma1(i, x.d.to_f32() * y.d.to_f32(), acc);
+    }
+    acc
+}
+}
+
+vnni! {
+/// Four rows of Q4_0·Q8_0 in the repacked order, AVX-512 VNNI; each as
+/// [`vec_dot_q4_0_q8_0_repacked`] of that row. Reads the blocks common to the four rows and
+/// the activation.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
+pub(crate) unsafe fn vec_dot4_q4_0_q8_0_repacked(
+    w: [&[BlockQ4_0]; 4],
+    a: &[BlockQ8_0],
+) -> [f32; 4] {
+    let (w, a) = common(w, a);
+    let zero = _mm512_setzero_si512();
+    let eights = _mm512_set1_epi8(8);
+    // Lanes [0, 8, 1, 9]: the four rows' sums after the reduction below.
+    let gather = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 1, 8, 0);
+    let mut acc = _mm_setzero_ps();
+    for (b, y) in a.iter().enumerate() {
+        let x = w.map(|r| &r[b]);
+        let ya = act2(&y.qs);
+        // -8 sum(a) in eight partial lanes, in both halves.
+        let start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, eights, ya));
+        // Rows 0 | 1 and rows 2 | 3: eight partial sums of each row.
+        let s01 = _mm512_dpbusd_epi32(start, nibbles2(&x[0].qs, &x[1].qs), ya);
+        let s23 = _mm512_dpbusd_epi32(start, nibbles2(&x[2].qs, &x[3].qs), ya);
+        // Per 128-bit lane k: the sums of its four lanes of s01 and s23, as [s01, s23, s01,
+        // s23]; lanes 0 and 1 hold rows 0 and 2, lanes 2 and 3 rows 1 and 3.
+        let t = _mm512_add_epi32(
+            _mm512_unpacklo_epi32(s01, s23),
+            _mm512_unpackhi_epi32(s01, s23),
+        );
+        let u = _mm512_add_epi32(_mm512_unpacklo_epi64(t, t), _mm512_unpackhi_epi64(t, t));
+        let v = _mm512_add_epi32(u, _mm512_shuffle_i32x4::<0b10_11_00_01>(u, u));
+        let sums = _mm512_castsi512_si128(_mm512_permutexvar_epi32(gather, v));
+        let dw = _mm_cvtph_ps(_mm_setr_epi16(
+            x[0].d.to_bits() as i16,
+            x[1].d.to_bits() as i16,
+            x[2].d.to_bits() as i16,
+            x[3].d.to_bits() as i16,
+            0,
+            0,
+            0,
+            0,
+        ));
+        let d = _mm_mul_ps(dw, _mm_set1_ps(y.d.to_f32()));
+        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), d, acc);
+    }
+    let mut out = [0f32; 4];
+    // SAFETY: `out` is four writable f32; the store is unaligned.
+    unsafe { _mm_storeu_ps(out.as_mut_ptr(), acc) };
+    out
+}
+}
+
+/// Up to 16 Q4_0 rows repacked for the panel (rows past the last are zero).
+struct Panel {
+    /// Index `8 b + g`: bytes `4 r..4 r + 4` are `q - 8` of elements `4 g..4 g + 4` of block
+    /// `b` of row `r`.
+    q: Vec<[i8; 64]>,
+    /// Index `b`: `-128 * sum(q - 8)` over block `b` of row `r`, lane `r`.
+    start: Vec<[i32; 16]>,
+    /// Index `b`: each row's block scale as f32.
+    d: Vec<[f32; 16]>,
+}
+
+impl Panel {
+    fn new(w: &[&[BlockQ4_0]]) -> Self {
+        let nb = w[0].len();
+        let mut p = Panel {
+            q: vec![[0; 64]; 8 * nb],
+            start: vec![[0; 16]; nb],
+            d: vec![[0.0; 16]; nb],
+        };
+        for (r, row) in w.iter().enumerate().take(PANEL_ROWS) {
+            for (b, x) in row.iter().enumerate() {
+                p.d[b][r] = x.d.to_f32();
+                let mut signed = [0i8; 32];
+                for (j, &byte) in x.qs.iter().enumerate() {
+                    signed[j] = (byte & 0x0F) as i8 - 8;
+                    signed[j + 16] = (byte >> 4) as i8 - 8;
+                }
+                p.start[b][r] = -128 * signed.iter().map(|&q| q as i32).sum::<i32>();
+                for (g, quad) in signed.chunks_exact(4).enumerate() {
+                    p.q[8 * b + g][4 * r..4 * r + 4].copy_from_slice(quad);
+                }
+            }
+        }
+        p
+    }
+}
+
+/// The activation rows of a panel made unsigned: per block, its 32 quants plus 128 as eight
+/// little-endian i32 (four quants each, ready to broadcast), and its scale as f32.
+struct Unsigned {
+    quads: Vec<[i32; 8]>,
+    d: Vec<f32>,
+}
+
+impl Unsigned {
+    fn new(a: &[BlockQ8_0]) -> Self {
+        let quads = a
+            .iter()
+            .map(|y| {
+                std::array::from_fn(|g| {
+                    let q = &y.qs[4 * g..4 * g + 4];
+                    i32::from_le_bytes([q[0], q[1], q[2], q[3]].map(|v| (v as u8) ^ 0x80))
+                })
+            })
+            .collect();
+        let d = a.iter().map(|y| y.d.to_f32()).collect();
+        Unsigned { quads, d }
+    }
+}
+
+vnni! {
+/// Sixteen values of a panel.
+#[inline]
+fn load16<T: bytemuck::Pod>(v: &T) -> __m512i {
+    const { assert!(std::mem::size_of::<T>() == 64) };
+    // SAFETY: `v` is 64 readable bytes (checked above); the load is unaligned.
+    unsafe { _mm512_loadu_si512((v as *const T).cast()) }
+}
+}
+
+vnni! {
+/// The panel against `C` activation rows (`a[c]`: the blocks of row `c` in [`Unsigned`]
+/// form): lane `r` of result `c` is row `r`'s dot product with activation row `c`.
+#[inline]
+fn rows<const C: usize>(p: &Panel, a: [(&[[i32; 8]], &[f32]); C]) -> [__m512; C] {
+    let mut acc = [_mm512_setzero_ps(); C];
+    for (b, (dw, start)) in p.d.iter().zip(&p.start).enumerate() {
+        let start = load16(start);
+        let mut sums = [start; C];
+        for g in 0..8 {
+            let wq = load16(&p.q[8 * b + g]);
+            for c in 0..C {
+                let quad = _mm512_set1_epi32(a[c].0[b][g]);
+                sums[c] = _mm512_dpbusd_epi32(sums[c], quad, wq);
+            }
+        }
+        // SAFETY: 16 readable f32; the load is unaligned.
+        let dw = unsafe { _mm512_loadu_ps(dw.as_ptr()) };
+        for c in 0..C {
+            let d = _mm512_mul_ps(dw, _mm512_set1_ps(a[c].1[b]));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[c]), d, acc[c]);
+        }
+    }
+    acc
+}
+}
+
+vnni! {
+/// Q4_0 panel in the repacked order ([`crate::formats::RawPanel`]): every output
+/// bit-identical to [`vec_dot_q4_0_q8_0_repacked`] on its pair of rows. Four activation rows
+/// at a time share each weight load.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C; `w` must be non-empty,
+/// its rows of one length, and `out` long enough (as
+/// [`crate::formats::DotKernel::call_panel`] checks).
+pub(crate) unsafe fn panel_q4_0_q8_0_repacked(
+    w: &[&[BlockQ4_0]],
+    a: &[BlockQ8_0],
+    out: &mut [f32],
+    stride: usize,
+) {
+    let n_rows = w.len().min(PANEL_ROWS);
+    let p = Panel::new(w);
+    let nb = w[0].len();
+    if nb == 0 {
+        return;
+    }
+    let u = Unsigned::new(a);
+    let n = a.len() / nb;
+    let row = |j: usize| (&u.quads[j * nb..(j + 1) * nb], &u.d[j * nb..(j + 1) * nb]);
+    let mut store = |j: usize, v: __m512| {
+        let mut lanes = [0f32; 16];
+        // SAFETY: `lanes` is 16 writable f32; the store is unaligned.
+        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
+        out[j * stride..j * stride + n_rows].copy_from_slice(&lanes[..n_rows]);
+    };
+    let mut j = 0;
+    while j + 4 <= n {
+        let v = rows::<4>(&p, std::array::from_fn(|c| row(j + c)));
+        for (c, v) in v.into_iter().enumerate() {
+            store(j + c, v);
+        }
+        j += 4;
+    }
+    while j < n {
+        let [v] = rows::<1>(&p, [row(j)]);
+        store(j, v);
+        j += 1;
+    }
+}
+}
