@@ -324,16 +324,13 @@ fn product_rows<W: VecDot>(
             let row = |r: usize| &weights[r * w_row..(r + 1) * w_row];
             let act = |j: usize| &xq[j * a_row..(j + 1) * a_row];
             for &(kernel, j0, j1) in &panels {
-                for i0 in (0..rows).step_by(PANEL_ROWS) {
-                    let i1 = (i0 + PANEL_ROWS).min(rows);
-                    let wr: Vec<&[W]> = (i0..i1).map(|i| row(r0 + i)).collect();
-                    kernel.call_panel(
-                        &wr,
-                        &xq[j0 * a_row..j1 * a_row],
-                        &mut out[j0 * rows + i0..],
-                        rows,
-                    );
-                }
+                let wr: Vec<&[W]> = (0..rows).map(|i| row(r0 + i)).collect();
+                kernel.call_panel(
+                    &wr,
+                    &xq[j0 * a_row..j1 * a_row],
+                    &mut out[j0 * rows..],
+                    rows,
+                );
             }
             let mut i = 0;
             if tiles {

@@ -125,8 +125,11 @@ fn q6_k_tiles_equal_single_row_calls() {
     check_tiles::<BlockQ6_K>(KQUANT_BLOCKS);
 }
 
-/// Every kernel of `variants`: a GEMM panel (`DotKernel::call_panel`) of 1 to `PANEL_ROWS`
-/// weight rows against 1 to 9 activation rows (whole and partial groups of the kernels'
+/// Weight rows of the largest panel call tested: more than two groups of `PANEL_ROWS`.
+const MAX_ROWS: usize = 2 * PANEL_ROWS + 8;
+
+/// Every kernel of `variants`: a GEMM panel (`DotKernel::call_panel`) of 1 to `MAX_ROWS`
+/// weight rows (narrow panels take them `PANEL_ROWS` at a time, wide ones at once) against 1 to 9 activation rows (whole and partial groups of the kernels'
 /// four) gives every output bit for bit the single-row kernel's value, writes nothing
 /// between the outputs (`stride` larger than the panel), and for the kernels without a panel
 /// the fallback does the same.
@@ -137,12 +140,12 @@ where
     let a_bs = <W::Activation as ziglama_tensor::formats::Block>::BLOCK_SIZE;
     for &nb in block_counts {
         let k = nb * W::BLOCK_SIZE;
-        let w: Vec<W> = quantize_rows(&random_rows(PANEL_ROWS, k, 5 + nb as u64), k, false);
+        let w: Vec<W> = quantize_rows(&random_rows(MAX_ROWS, k, 5 + nb as u64), k, false);
         let an = k / a_bs;
         for n in [1usize, 3, 4, 5, 9] {
             let a: Vec<W::Activation> =
                 quantize_rows(&random_rows(n, k, 91 + (nb * n) as u64), k, true);
-            for rows in [1usize, 5, 8, 13, PANEL_ROWS] {
+            for rows in [1usize, 5, 8, 13, PANEL_ROWS, 33, MAX_ROWS] {
                 let wr: Vec<&[W]> = (0..rows).map(|r| &w[r * nb..(r + 1) * nb]).collect();
                 let stride = rows + 3;
                 for kernel in variants {

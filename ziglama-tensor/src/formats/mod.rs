@@ -200,14 +200,15 @@ impl<W: VecDot> Tiles<W> {
 pub const PANEL_ROWS: usize = 16;
 
 /// An instruction-set-specific GEMM panel kernel: the dot products of up to [`PANEL_ROWS`]
-/// weight rows `w` (all of the same length) with every activation row of `a` (consecutive
-/// rows of that length), the result of weight row `r` and activation row `j` written to
+/// weight rows `w` (all of the same length; any number for a wide panel, see
+/// [`DotKernel::call_panel`]) with every activation row of `a` (consecutive rows of that
+/// length), the result of weight row `r` and activation row `j` written to
 /// `out[j * stride + r]`, each bit-identical to the single-row [`RawDot`] kernel of the same
 /// kernel on that pair. A panel kernel repacks its weight rows once (one SIMD lane per weight
 /// row) and reuses them for every activation row, so a batch pays for unpacking the weights
 /// once per panel instead of once per activation row. Calling it is sound only on a CPU that
 /// has the features it was compiled for, with `w` non-empty and at most [`PANEL_ROWS`] long
-/// and `out` long enough; [`DotKernel::call_panel`] checks both.
+/// (for a narrow panel) and `out` long enough; [`DotKernel::call_panel`] checks both.
 pub type RawPanel<W> = unsafe fn(&[&[W]], &[<W as VecDot>::Activation], &mut [f32], usize);
 
 /// An instruction-set-specific dot-product kernel. Calling it is sound only on a CPU that has
@@ -288,6 +289,8 @@ pub struct DotKernel<W: VecDot> {
     tile: Option<RawTile<W>>,
     /// The GEMM panel kernel of the same order as `f`, if there is one.
     panel: Option<RawPanel<W>>,
+    /// Whether `panel` takes any number of weight rows (else at most [`PANEL_ROWS`]).
+    wide_panel: bool,
     isa: Isa,
     name: &'static str,
 }
@@ -316,6 +319,7 @@ impl<W: VecDot> DotKernel<W> {
             f4: None,
             tile: None,
             panel: None,
+            wide_panel: false,
             isa: Isa::Scalar,
             name: "scalar",
         }
@@ -353,6 +357,7 @@ impl<W: VecDot> DotKernel<W> {
                     f4,
                     tile,
                     panel,
+                    wide_panel: false,
                     isa,
                     name,
                 });
@@ -463,9 +468,18 @@ impl<W: VecDot> DotKernel<W> {
             f4,
             tile,
             panel,
+            wide_panel: false,
             isa,
             name,
         }
+    }
+
+    /// This kernel with its panel marked wide: it takes any number of weight rows in one call
+    /// (and does the splitting into groups of [`PANEL_ROWS`] itself, sharing the work done
+    /// once per activation row across all of them).
+    pub(crate) fn with_wide_panel(mut self) -> Self {
+        self.wide_panel = true;
+        self
     }
 
     /// Whether this kernel has a GEMM panel version (else [`DotKernel::call_panel`] makes
@@ -474,22 +488,17 @@ impl<W: VecDot> DotKernel<W> {
         self.panel.is_some()
     }
 
-    /// The dot products of the weight rows `w` (at most [`PANEL_ROWS`], all of the same
-    /// length) with every activation row of `a` (consecutive rows of that length in
-    /// elements): the result of weight row `r` and activation row `j` goes to
-    /// `out[j * stride + r]`, bit-identical to `self.call(w[r], a_j)`. Uses the panel kernel
-    /// when there is one, else single-row calls.
+    /// The dot products of the weight rows `w` (any number, all of the same length) with
+    /// every activation row of `a` (consecutive rows of that length in elements): the result
+    /// of weight row `r` and activation row `j` goes to `out[j * stride + r]`, bit-identical
+    /// to `self.call(w[r], a_j)`. Uses the panel kernel when there is one (a wide one once,
+    /// a narrow one per group of [`PANEL_ROWS`] rows), else single-row calls.
     ///
     /// # Panics
-    /// If `w` is empty or longer than [`PANEL_ROWS`], its rows differ in length, `a` is not
-    /// a whole number of rows, `stride < w.len()` with more than one activation row, or
-    /// `out` is too short.
+    /// If `w` is empty, its rows differ in length, `a` is not a whole number of rows,
+    /// `stride < w.len()` with more than one activation row, or `out` is too short.
     pub fn call_panel(&self, w: &[&[W]], a: &[W::Activation], out: &mut [f32], stride: usize) {
-        assert!(
-            !w.is_empty() && w.len() <= PANEL_ROWS,
-            "panel of {} rows",
-            w.len()
-        );
+        assert!(!w.is_empty(), "panel of no rows");
         let nb = w[0].len();
         assert!(
             w.iter().all(|r| r.len() == nb),
@@ -516,8 +525,14 @@ impl<W: VecDot> DotKernel<W> {
         match self.panel {
             // SAFETY: `panel` is only stored, together with the single-row kernel of the
             // same order, when the instruction set it needs is supported on this CPU; the
-            // shapes were checked above.
-            Some(p) => unsafe { p(w, a, out, stride) },
+            // shapes were checked above (a narrow panel gets at most PANEL_ROWS rows).
+            Some(p) if self.wide_panel => unsafe { p(w, a, out, stride) },
+            Some(p) => {
+                for (i, w) in w.chunks(PANEL_ROWS).enumerate() {
+                    // SAFETY: as above.
+                    unsafe { p(w, a, &mut out[i * PANEL_ROWS..], stride) }
+                }
+            }
             None => {
                 for (j, a) in a.chunks_exact(a_row).enumerate() {
                     for (r, w) in w.iter().enumerate() {

@@ -244,14 +244,17 @@ pub fn x86_kernel_variants(order: X86Order) -> Vec<DotKernel<BlockQ4_0>> {
             ));
         }
         if Isa::has_avx512_vnni() {
-            out.push(DotKernel::from_parts(
-                v5::vec_dot_q4_0_q8_0_repacked,
-                Some(v5::vec_dot4_q4_0_q8_0_repacked),
-                None,
-                Some(v5::panel_q4_0_q8_0_repacked),
-                Isa::Avx512,
-                "avx512_vnni_repacked",
-            ));
+            out.push(
+                DotKernel::from_parts(
+                    v5::vec_dot_q4_0_q8_0_repacked,
+                    Some(v5::vec_dot4_q4_0_q8_0_repacked),
+                    None,
+                    Some(v5::panel_q4_0_q8_0_repacked),
+                    Isa::Avx512,
+                    "avx512_vnni_repacked",
+                )
+                .with_wide_panel(),
+            );
         }
     }
     out

@@ -162,27 +162,29 @@ impl Panel {
     }
 }
 
-/// The activation rows of a panel made unsigned: per block, its 32 quants plus 128 as eight
-/// little-endian i32 (four quants each, ready to broadcast), and its scale as f32.
+/// The activation rows of a panel made unsigned: per block, its 32 quants plus 128 (eight
+/// little-endian i32 of four quants each, ready to broadcast) and its scale as f32.
+#[derive(Default)]
 struct Unsigned {
     quads: Vec<[i32; 8]>,
     d: Vec<f32>,
 }
 
-impl Unsigned {
-    fn new(a: &[BlockQ8_0]) -> Self {
-        let quads = a
-            .iter()
-            .map(|y| {
-                std::array::from_fn(|g| {
-                    let q = &y.qs[4 * g..4 * g + 4];
-                    i32::from_le_bytes([q[0], q[1], q[2], q[3]].map(|v| (v as u8) ^ 0x80))
-                })
-            })
-            .collect();
-        let d = a.iter().map(|y| y.d.to_f32()).collect();
-        Unsigned { quads, d }
+vnni! {
+/// Fills `u` with the activation rows `a` (whole rows of `nb` blocks).
+fn make_unsigned(u: &mut Unsigned, a: &[BlockQ8_0]) {
+    let top = _mm256_set1_epi8(-128);
+    u.quads.clear();
+    u.d.clear();
+    for y in a {
+        let flipped = _mm256_xor_si256(load_qs32(&y.qs), top);
+        let mut q = [0i32; 8];
+        // SAFETY: `q` is 32 writable bytes; the store is unaligned.
+        unsafe { _mm256_storeu_si256(q.as_mut_ptr().cast(), flipped) };
+        u.quads.push(q);
+        u.d.push(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(y.d.to_bits() as i32))));
     }
+}
 }
 
 vnni! {
@@ -202,15 +204,20 @@ vnni! {
 fn rows<const C: usize>(p: &Panel, a: [(&[[i32; 8]], &[f32]); C]) -> [__m512; C] {
     let mut acc = [_mm512_setzero_ps(); C];
     for (b, (dw, start)) in p.d.iter().zip(&p.start).enumerate() {
+        // Two chains of `vpdpbusd` per activation row (groups 0..4 and 4..8), so that
+        // 2 C independent chains hide its latency; their sum is exact.
         let start = load16(start);
-        let mut sums = [start; C];
-        for g in 0..8 {
-            let wq = load16(&p.q[8 * b + g]);
+        let mut lo = [start; C];
+        let mut hi = [_mm512_setzero_si512(); C];
+        for g in 0..4 {
+            let (wlo, whi) = (load16(&p.q[8 * b + g]), load16(&p.q[8 * b + 4 + g]));
             for c in 0..C {
-                let quad = _mm512_set1_epi32(a[c].0[b][g]);
-                sums[c] = _mm512_dpbusd_epi32(sums[c], quad, wq);
+                let quads = &a[c].0[b];
+                lo[c] = _mm512_dpbusd_epi32(lo[c], _mm512_set1_epi32(quads[g]), wlo);
+                hi[c] = _mm512_dpbusd_epi32(hi[c], _mm512_set1_epi32(quads[4 + g]), whi);
             }
         }
+        let sums: [__m512i; C] = std::array::from_fn(|c| _mm512_add_epi32(lo[c], hi[c]));
         // SAFETY: 16 readable f32; the load is unaligned.
         let dw = unsafe { _mm512_loadu_ps(dw.as_ptr()) };
         for c in 0..C {
@@ -223,9 +230,11 @@ fn rows<const C: usize>(p: &Panel, a: [(&[[i32; 8]], &[f32]); C]) -> [__m512; C]
 }
 
 vnni! {
-/// Q4_0 panel in the repacked order ([`crate::formats::RawPanel`]): every output
-/// bit-identical to [`vec_dot_q4_0_q8_0_repacked`] on its pair of rows. Four activation rows
-/// at a time share each weight load.
+/// Q4_0 panel in the repacked order ([`crate::formats::RawPanel`], a wide one: any number of
+/// weight rows): every output bit-identical to [`vec_dot_q4_0_q8_0_repacked`] on its pair of
+/// rows. The activation rows are made unsigned once for all the weight rows; then each group
+/// of 16 weight rows is repacked (it stays in L1) and goes against every activation row, four
+/// at a time sharing each weight load.
 ///
 /// # Safety
 /// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C; `w` must be non-empty,
@@ -237,33 +246,37 @@ pub(crate) unsafe fn panel_q4_0_q8_0_repacked(
     out: &mut [f32],
     stride: usize,
 ) {
-    let n_rows = w.len().min(PANEL_ROWS);
-    let p = Panel::new(w);
     let nb = w[0].len();
     if nb == 0 {
         return;
     }
-    let u = Unsigned::new(a);
     let n = a.len() / nb;
+    let mut u = Unsigned::default();
+    make_unsigned(&mut u, a);
     let row = |j: usize| (&u.quads[j * nb..(j + 1) * nb], &u.d[j * nb..(j + 1) * nb]);
-    let mut store = |j: usize, v: __m512| {
-        let mut lanes = [0f32; 16];
-        // SAFETY: `lanes` is 16 writable f32; the store is unaligned.
-        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
-        out[j * stride..j * stride + n_rows].copy_from_slice(&lanes[..n_rows]);
-    };
-    let mut j = 0;
-    while j + 4 <= n {
-        let v = rows::<4>(&p, std::array::from_fn(|c| row(j + c)));
-        for (c, v) in v.into_iter().enumerate() {
-            store(j + c, v);
+    for (i, w) in w.chunks(PANEL_ROWS).enumerate() {
+        let p = Panel::new(w);
+        let out = &mut out[i * PANEL_ROWS..];
+        let n_rows = w.len();
+        let mut store = |j: usize, v: __m512| {
+            let o = &mut out[j * stride..j * stride + n_rows];
+            // SAFETY: `o` is `n_rows <= 16` writable f32 (the slice above is bounds-checked);
+            // the masked store writes exactly those lanes, unaligned.
+            unsafe { _mm512_mask_storeu_ps(o.as_mut_ptr(), (1u32 << n_rows) as u16 - 1, v) };
+        };
+        let mut j = 0;
+        while j + 4 <= n {
+            let v = rows::<4>(&p, std::array::from_fn(|c| row(j + c)));
+            for (c, v) in v.into_iter().enumerate() {
+                store(j + c, v);
+            }
+            j += 4;
         }
-        j += 4;
-    }
-    while j < n {
-        let [v] = rows::<1>(&p, [row(j)]);
-        store(j, v);
-        j += 1;
+        while j < n {
+            let [v] = rows::<1>(&p, [row(j)]);
+            store(j, v);
+            j += 1;
+        }
     }
 }
 }
