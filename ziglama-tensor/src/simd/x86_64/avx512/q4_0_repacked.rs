@@ -176,6 +176,8 @@ fn make_unsigned(u: &mut Unsigned, a: &[BlockQ8_0]) {
     let top = _mm256_set1_epi8(-128);
     u.quads.clear();
     u.d.clear();
+    u.quads.reserve(a.len());
+    u.d.reserve(a.len());
     for y in a {
         let flipped = _mm256_xor_si256(load_qs32(&y.qs), top);
         let mut q = [0i32; 8];
