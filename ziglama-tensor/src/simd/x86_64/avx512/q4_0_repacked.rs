@@ -72,9 +72,133 @@ pub(crate) unsafe fn vec_dot_q4_0_q8_0_repacked(w: &[BlockQ4_0], a: &[BlockQ8_0]
 }
 
 vnni! {
+/// Four rows' block `b` (one row per 128-bit lane) against activation block `y`, one block:
+/// the four integer sums, then `acc = fma(I, d_w * d_a, acc)` (lane `r` row `r`).
+#[inline]
+fn step1(x: [&BlockQ4_0; 4], y: &BlockQ8_0, acc: __m128) -> __m128 {
+    let zero = _mm512_setzero_si512();
+    let ya = act2(&y.qs);
+    // -8 sum(a) in eight partial lanes, in both halves.
+    let start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(8), ya));
+    // Rows 0 | 1 and rows 2 | 3: eight partial sums of each row.
+    let s01 = _mm512_dpbusd_epi32(start, nibbles2(&x[0].qs, &x[1].qs), ya);
+    let s23 = _mm512_dpbusd_epi32(start, nibbles2(&x[2].qs, &x[3].qs), ya);
+    // Per 128-bit lane k: the sums of its four lanes of s01 and s23, as [s01, s23, s01,
+    // s23]; lanes 0 and 1 hold rows 0 and 2, lanes 2 and 3 rows 1 and 3.
+    let t = _mm512_add_epi32(
+        _mm512_unpacklo_epi32(s01, s23),
+        _mm512_unpackhi_epi32(s01, s23),
+    );
+    let u = _mm512_add_epi32(_mm512_unpacklo_epi64(t, t), _mm512_unpackhi_epi64(t, t));
+    let v = _mm512_add_epi32(u, _mm512_shuffle_i32x4::<0b10_11_00_01>(u, u));
+    // Lanes [0, 8, 1, 9]: the four rows' sums.
+    let gather = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 1, 8, 0);
+    let sums = _mm512_castsi512_si128(_mm512_permutexvar_epi32(gather, v));
+    let dw = _mm_cvtph_ps(_mm_setr_epi16(
+        x[0].d.to_bits() as i16,
+        x[1].d.to_bits() as i16,
+        x[2].d.to_bits() as i16,
+        x[3].d.to_bits() as i16,
+        0,
+        0,
+        0,
+        0,
+    ));
+    let d = _mm_mul_ps(dw, _mm_set1_ps(y.d.to_f32()));
+    _mm_fmadd_ps(_mm_cvtepi32_ps(sums), d, acc)
+}
+}
+
+vnni! {
+/// The 16 bytes of packed quants of four blocks, one per 128-bit lane.
+#[inline]
+fn quants4(x: [&BlockQ4_0; 4]) -> __m512i {
+    // SAFETY: each `qs` is 16 readable bytes; the loads are unaligned.
+    let q = x.map(|x| unsafe { _mm_loadu_si128(x.qs.as_ptr().cast()) });
+    let z = _mm512_castsi128_si512(q[0]);
+    let z = _mm512_inserti32x4::<1>(z, q[1]);
+    let z = _mm512_inserti32x4::<2>(z, q[2]);
+    _mm512_inserti32x4::<3>(z, q[3])
+}
+}
+
+vnni! {
+/// The first 64 bytes of four consecutive blocks (their scales are words 0, 9, 18 and 27).
+#[inline]
+fn head64(blocks: &[BlockQ4_0; 4]) -> __m512i {
+    let bytes: &[u8] = bytemuck::cast_slice(blocks);
+    // SAFETY: `bytes` is 72 readable bytes; the load reads the first 64, unaligned.
+    unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }
+}
+}
+
+vnni! {
+/// Four rows' blocks `4 i..4 i + 4` against the activation blocks `y`: lane `4 k` of `acc`
+/// is row `k`'s accumulator, advanced block by block, in order, by
+/// `acc = fma(I, d_w * d_a, acc)`. The integer sums of the 16 row-blocks are reduced
+/// together, and the 16 scales come from four loads.
+#[inline]
+fn step4(x: [&[BlockQ4_0; 4]; 4], y: &[BlockQ8_0; 4], acc: __m512) -> __m512 {
+    let zero = _mm512_setzero_si512();
+    let (m4, eights) = (_mm512_set1_epi8(0x0F), _mm512_set1_epi8(8));
+    // Per block: lane 4 k + l of s[b] is a partial sum of row k (128-bit lane k).
+    let s: [__m512i; 4] = std::array::from_fn(|b| {
+        // SAFETY: 16 readable bytes each; the loads are unaligned.
+        let (lo, hi) = unsafe {
+            (
+                _mm_loadu_si128(y[b].qs.as_ptr().cast()),
+                _mm_loadu_si128(y[b].qs.as_ptr().add(16).cast()),
+            )
+        };
+        let (alo, ahi) = (_mm512_broadcast_i32x4(lo), _mm512_broadcast_i32x4(hi));
+        let sum8 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, eights, alo), eights, ahi);
+        let q = quants4([&x[0][b], &x[1][b], &x[2][b], &x[3][b]]);
+        let (qlo, qhi) = (
+            _mm512_and_si512(q, m4),
+            _mm512_and_si512(_mm512_srli_epi16::<4>(q), m4),
+        );
+        let s = _mm512_dpbusd_epi32(_mm512_sub_epi32(zero, sum8), qlo, alo);
+        _mm512_dpbusd_epi32(s, qhi, ahi)
+    });
+    // Lane 4 k + b: row k's sum of block b.
+    let t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], s[1]), _mm512_unpackhi_epi32(s[0], s[1]));
+    let t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2], s[3]), _mm512_unpackhi_epi32(s[2], s[3]));
+    let sums = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
+    // The same layout of d_w: words 0, 9, 18, 27 of each row's 64 bytes.
+    let pick = _mm512_set_epi16(
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 59, 50, 41, 32,
+        27, 18, 9, 0,
+    );
+    let p01 = _mm512_permutex2var_epi16(head64(x[0]), pick, head64(x[1]));
+    let p23 = _mm512_permutex2var_epi16(head64(x[2]), pick, head64(x[3]));
+    let dw = _mm512_cvtph_ps(_mm256_inserti128_si256::<1>(
+        _mm512_castsi512_si256(p01),
+        _mm512_castsi512_si128(p23),
+    ));
+    let da = _mm512_broadcast_f32x4(_mm_cvtph_ps(_mm_setr_epi16(
+        y[0].d.to_bits() as i16,
+        y[1].d.to_bits() as i16,
+        y[2].d.to_bits() as i16,
+        y[3].d.to_bits() as i16,
+        0,
+        0,
+        0,
+        0,
+    )));
+    let d = _mm512_mul_ps(dw, da);
+    let f = _mm512_cvtepi32_ps(sums);
+    // Block b's terms moved to element 0 of each 128-bit lane, one FMA per block in order.
+    let acc = _mm512_fmadd_ps(f, d, acc);
+    let acc = _mm512_fmadd_ps(_mm512_permute_ps::<1>(f), _mm512_permute_ps::<1>(d), acc);
+    let acc = _mm512_fmadd_ps(_mm512_permute_ps::<2>(f), _mm512_permute_ps::<2>(d), acc);
+    _mm512_fmadd_ps(_mm512_permute_ps::<3>(f), _mm512_permute_ps::<3>(d), acc)
+}
+}
+
+vnni! {
 /// Four rows of Q4_0·Q8_0 in the repacked order, AVX-512 VNNI; each as
 /// [`vec_dot_q4_0_q8_0_repacked`] of that row. Reads the blocks common to the four rows and
-/// the activation.
+/// the activation: four blocks at a time ([`step4`]), then one at a time.
 ///
 /// # Safety
 /// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C.
@@ -83,40 +207,22 @@ pub(crate) unsafe fn vec_dot4_q4_0_q8_0_repacked(
     a: &[BlockQ8_0],
 ) -> [f32; 4] {
     let (w, a) = common(w, a);
-    let zero = _mm512_setzero_si512();
-    let eights = _mm512_set1_epi8(8);
-    // Lanes [0, 8, 1, 9]: the four rows' sums after the reduction below.
-    let gather = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 1, 8, 0);
-    let mut acc = _mm_setzero_ps();
-    for (b, y) in a.iter().enumerate() {
-        let x = w.map(|r| &r[b]);
-        let ya = act2(&y.qs);
-        // -8 sum(a) in eight partial lanes, in both halves.
-        let start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, eights, ya));
-        // Rows 0 | 1 and rows 2 | 3: eight partial sums of each row.
-        let s01 = _mm512_dpbusd_epi32(start, nibbles2(&x[0].qs, &x[1].qs), ya);
-        let s23 = _mm512_dpbusd_epi32(start, nibbles2(&x[2].qs, &x[3].qs), ya);
-        // Per 128-bit lane k: the sums of its four lanes of s01 and s23, as [s01, s23, s01,
-        // s23]; lanes 0 and 1 hold rows 0 and 2, lanes 2 and 3 rows 1 and 3.
-        let t = _mm512_add_epi32(
-            _mm512_unpacklo_epi32(s01, s23),
-            _mm512_unpackhi_epi32(s01, s23),
-        );
-        let u = _mm512_add_epi32(_mm512_unpacklo_epi64(t, t), _mm512_unpackhi_epi64(t, t));
-        let v = _mm512_add_epi32(u, _mm512_shuffle_i32x4::<0b10_11_00_01>(u, u));
-        let sums = _mm512_castsi512_si128(_mm512_permutexvar_epi32(gather, v));
-        let dw = _mm_cvtph_ps(_mm_setr_epi16(
-            x[0].d.to_bits() as i16,
-            x[1].d.to_bits() as i16,
-            x[2].d.to_bits() as i16,
-            x[3].d.to_bits() as i16,
-            0,
-            0,
-            0,
-            0,
-        ));
-        let d = _mm_mul_ps(dw, _mm_set1_ps(y.d.to_f32()));
-        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), d, acc);
+    let groups = a.len() / 4;
+    let mut acc16 = _mm512_setzero_ps();
+    for i in 0..groups {
+        let x: [&[BlockQ4_0; 4]; 4] = w.map(|r| {
+            r[4 * i..4 * i + 4]
+                .try_into()
+                .expect("four blocks")
+        });
+        let y: &[BlockQ8_0; 4] = a[4 * i..4 * i + 4].try_into().expect("four blocks");
+        acc16 = step4(x, y, acc16);
+    }
+    // Lanes 0, 4, 8, 12: the four rows.
+    let lanes = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0);
+    let mut acc = _mm512_castps512_ps128(_mm512_permutexvar_ps(lanes, acc16));
+    for b in 4 * groups..a.len() {
+        acc = step1(w.map(|r| &r[b]), &a[b], acc);
     }
     let mut out = [0f32; 4];
     // SAFETY: `out` is four writable f32; the store is unaligned.
