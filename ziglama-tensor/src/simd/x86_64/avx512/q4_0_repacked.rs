@@ -8,15 +8,13 @@
 //!   `8 * sum(a)` (one more `vpdpbusd` per block, shared by the rows), reduced to one sum per
 //!   row. The four-row kernel holds two rows per register and reduces the four rows of a
 //!   block together.
-//! - The panel (batches) repacks up to 16 weight rows once, as the other panels of
-//!   [`super::panel`] do: signed quants `q - 8` interleaved four elements at a time, 64 bytes =
-//!   the same four elements of 16 rows. Every activation row is first made unsigned
-//!   (`a + 128`, a flip of the top bit), so one broadcast of four of its quants against one
-//!   64-byte load gives four products of each of the 16 rows in `vpdpbusd`:
-//!   `sum((a + 128) (q - 8)) = I + 128 sum(q - 8)`, and the second term, which depends on the
-//!   weights alone, is subtracted by starting each block's sum from `-128 sum(q - 8)`,
-//!   computed once per panel. No offset of the activations is needed per block, and the
-//!   float work is one conversion and one FMA per block for 16 outputs.
+//! - The panel (batches) repacks up to 16 weight rows at a time, as the other panels of
+//!   [`super::panel`] do: the unsigned quants interleaved four elements at a time, 64 bytes =
+//!   the same four elements of 16 rows. One broadcast of four activation quants (straight
+//!   from the activation block, as the memory operand of `vpdpbusd`) against one 64-byte load
+//!   gives four products of each of the 16 rows, and each block's sum starts from
+//!   `-8 * sum(a)`, computed once per activation block for all the weight rows of the call.
+//!   The float work is one conversion and one FMA per block for 16 outputs.
 
 use std::arch::x86_64::*;
 
@@ -233,64 +231,67 @@ pub(crate) unsafe fn vec_dot4_q4_0_q8_0_repacked(
 
 /// Up to 16 Q4_0 rows repacked for the panel (rows past the last are zero).
 struct Panel {
-    /// Index `8 b + g`: bytes `4 r..4 r + 4` are `q - 8` of elements `4 g..4 g + 4` of block
-    /// `b` of row `r`.
-    q: Vec<[i8; 64]>,
-    /// Index `b`: `-128 * sum(q - 8)` over block `b` of row `r`, lane `r`.
-    start: Vec<[i32; 16]>,
+    /// Index `8 b + g`: bytes `4 r..4 r + 4` are the unsigned quants (`0..16`) of elements
+    /// `4 g..4 g + 4` of block `b` of row `r`.
+    q: Vec<[u8; 64]>,
     /// Index `b`: each row's block scale as f32.
     d: Vec<[f32; 16]>,
 }
 
-impl Panel {
-    fn new(w: &[&[BlockQ4_0]]) -> Self {
-        let nb = w[0].len();
-        let mut p = Panel {
-            q: vec![[0; 64]; 8 * nb],
-            start: vec![[0; 16]; nb],
-            d: vec![[0.0; 16]; nb],
-        };
-        for (r, row) in w.iter().enumerate().take(PANEL_ROWS) {
-            for (b, x) in row.iter().enumerate() {
-                p.d[b][r] = x.d.to_f32();
-                let mut signed = [0i8; 32];
-                for (j, &byte) in x.qs.iter().enumerate() {
-                    signed[j] = (byte & 0x0F) as i8 - 8;
-                    signed[j + 16] = (byte >> 4) as i8 - 8;
-                }
-                p.start[b][r] = -128 * signed.iter().map(|&q| q as i32).sum::<i32>();
-                for (g, quad) in signed.chunks_exact(4).enumerate() {
-                    p.q[8 * b + g][4 * r..4 * r + 4].copy_from_slice(quad);
-                }
+vnni! {
+/// Repacks up to 16 rows `w` into `p`.
+fn repack(p: &mut Panel, w: &[&[BlockQ4_0]]) {
+    let nb = w[0].len();
+    p.q.clear();
+    p.q.resize(8 * nb, [0; 64]);
+    p.d.clear();
+    p.d.resize(nb, [0.0; 16]);
+    let m4 = _mm_set1_epi8(0x0F);
+    for (r, row) in w.iter().enumerate().take(PANEL_ROWS) {
+        for (b, x) in row.iter().enumerate() {
+            p.d[b][r] = x.d.to_f32();
+            // SAFETY: `qs` is 16 readable bytes; the load is unaligned.
+            let v = unsafe { _mm_loadu_si128(x.qs.as_ptr().cast()) };
+            let mut quads = [0u32; 8];
+            // SAFETY: `quads` is 32 writable bytes; the stores are unaligned.
+            unsafe {
+                _mm_storeu_si128(quads.as_mut_ptr().cast(), _mm_and_si128(v, m4));
+                _mm_storeu_si128(
+                    quads.as_mut_ptr().add(4).cast(),
+                    _mm_and_si128(_mm_srli_epi16::<4>(v), m4),
+                );
+            }
+            for (g, quad) in quads.iter().enumerate() {
+                p.q[8 * b + g][4 * r..4 * r + 4].copy_from_slice(&quad.to_le_bytes());
             }
         }
-        p
     }
 }
+}
 
-/// The activation rows of a panel made unsigned: per block, its 32 quants plus 128 (eight
-/// little-endian i32 of four quants each, ready to broadcast) and its scale as f32.
+/// Per activation block: `-8 * sum(a)` (the offset of the unsigned weight quants, which
+/// starts each block's integer sum) and the scale as f32.
 #[derive(Default)]
-struct Unsigned {
-    quads: Vec<[i32; 8]>,
+struct Offsets {
+    start: Vec<i32>,
     d: Vec<f32>,
 }
 
 vnni! {
-/// Fills `u` with the activation rows `a` (whole rows of `nb` blocks).
-fn make_unsigned(u: &mut Unsigned, a: &[BlockQ8_0]) {
-    let top = _mm256_set1_epi8(-128);
-    u.quads.clear();
-    u.d.clear();
-    u.quads.reserve(a.len());
-    u.d.reserve(a.len());
+/// Fills `o` for the activation blocks `a`.
+fn offsets(o: &mut Offsets, a: &[BlockQ8_0]) {
+    o.start.clear();
+    o.d.clear();
+    o.start.reserve(a.len());
+    o.d.reserve(a.len());
+    let minus8 = _mm256_set1_epi16(-8);
     for y in a {
-        let flipped = _mm256_xor_si256(load_qs32(&y.qs), top);
-        let mut q = [0i32; 8];
-        // SAFETY: `q` is 32 writable bytes; the store is unaligned.
-        unsafe { _mm256_storeu_si256(q.as_mut_ptr().cast(), flipped) };
-        u.quads.push(q);
-        u.d.push(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(y.d.to_bits() as i32))));
+        let pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), load_qs32(&y.qs));
+        let v = _mm256_madd_epi16(pairs, minus8);
+        let q = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let q = _mm_add_epi32(q, _mm_unpackhi_epi64(q, q));
+        o.start.push(_mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32::<0b01>(q))));
+        o.d.push(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(y.d.to_bits() as i32))));
     }
 }
 }
@@ -305,31 +306,37 @@ fn load16<T: bytemuck::Pod>(v: &T) -> __m512i {
 }
 }
 
-vnni! {
-/// The panel against `C` activation rows (`a[c]`: the blocks of row `c` in [`Unsigned`]
-/// form): lane `r` of result `c` is row `r`'s dot product with activation row `c`.
+/// Four activation quants of a block (`g` of its eight groups) as one i32, to broadcast.
 #[inline]
-fn rows<const C: usize>(p: &Panel, a: [(&[[i32; 8]], &[f32]); C]) -> [__m512; C] {
+fn quad(y: &BlockQ8_0, g: usize) -> i32 {
+    let q = &y.qs[4 * g..4 * g + 4];
+    i32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8])
+}
+
+vnni! {
+/// The panel against `C` activation rows (`a[c]`: the blocks of row `c` with their
+/// [`Offsets`]): lane `r` of result `c` is row `r`'s dot product with activation row `c`.
+#[inline]
+fn rows<const C: usize>(p: &Panel, a: [(&[BlockQ8_0], &[i32], &[f32]); C]) -> [__m512; C] {
     let mut acc = [_mm512_setzero_ps(); C];
-    for (b, (dw, start)) in p.d.iter().zip(&p.start).enumerate() {
+    for (b, dw) in p.d.iter().enumerate() {
         // Two chains of `vpdpbusd` per activation row (groups 0..4 and 4..8), so that
         // 2 C independent chains hide its latency; their sum is exact.
-        let start = load16(start);
-        let mut lo = [start; C];
+        let mut lo: [__m512i; C] = std::array::from_fn(|c| _mm512_set1_epi32(a[c].1[b]));
         let mut hi = [_mm512_setzero_si512(); C];
         for g in 0..4 {
             let (wlo, whi) = (load16(&p.q[8 * b + g]), load16(&p.q[8 * b + 4 + g]));
             for c in 0..C {
-                let quads = &a[c].0[b];
-                lo[c] = _mm512_dpbusd_epi32(lo[c], _mm512_set1_epi32(quads[g]), wlo);
-                hi[c] = _mm512_dpbusd_epi32(hi[c], _mm512_set1_epi32(quads[4 + g]), whi);
+                let y = &a[c].0[b];
+                lo[c] = _mm512_dpbusd_epi32(lo[c], wlo, _mm512_set1_epi32(quad(y, g)));
+                hi[c] = _mm512_dpbusd_epi32(hi[c], whi, _mm512_set1_epi32(quad(y, 4 + g)));
             }
         }
         let sums: [__m512i; C] = std::array::from_fn(|c| _mm512_add_epi32(lo[c], hi[c]));
         // SAFETY: 16 readable f32; the load is unaligned.
         let dw = unsafe { _mm512_loadu_ps(dw.as_ptr()) };
         for c in 0..C {
-            let d = _mm512_mul_ps(dw, _mm512_set1_ps(a[c].1[b]));
+            let d = _mm512_mul_ps(dw, _mm512_set1_ps(a[c].2[b]));
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[c]), d, acc[c]);
         }
     }
@@ -340,9 +347,9 @@ fn rows<const C: usize>(p: &Panel, a: [(&[[i32; 8]], &[f32]); C]) -> [__m512; C]
 vnni! {
 /// Q4_0 panel in the repacked order ([`crate::formats::RawPanel`], a wide one: any number of
 /// weight rows): every output bit-identical to [`vec_dot_q4_0_q8_0_repacked`] on its pair of
-/// rows. The activation rows are made unsigned once for all the weight rows; then each group
-/// of 16 weight rows is repacked (it stays in L1) and goes against every activation row, four
-/// at a time sharing each weight load.
+/// rows. The activation blocks' offsets are computed once for all the weight rows; then each
+/// group of 16 weight rows is repacked (it stays in L1) and goes against every activation
+/// row, four at a time sharing each weight load.
 ///
 /// # Safety
 /// The CPU must support AVX-512 F/BW/DQ/VL/VNNI, AVX2, FMA and F16C; `w` must be non-empty,
@@ -359,11 +366,18 @@ pub(crate) unsafe fn panel_q4_0_q8_0_repacked(
         return;
     }
     let n = a.len() / nb;
-    let mut u = Unsigned::default();
-    make_unsigned(&mut u, a);
-    let row = |j: usize| (&u.quads[j * nb..(j + 1) * nb], &u.d[j * nb..(j + 1) * nb]);
+    let mut o = Offsets::default();
+    offsets(&mut o, a);
+    let row = |j: usize| {
+        let blocks = j * nb..(j + 1) * nb;
+        (&a[blocks.clone()], &o.start[blocks.clone()], &o.d[blocks])
+    };
+    let mut p = Panel {
+        q: Vec::new(),
+        d: Vec::new(),
+    };
     for (i, w) in w.chunks(PANEL_ROWS).enumerate() {
-        let p = Panel::new(w);
+        repack(&mut p, w);
         let out = &mut out[i * PANEL_ROWS..];
         let n_rows = w.len();
         let mut store = |j: usize, v: __m512| {
