@@ -4,6 +4,7 @@
 //! and the other products rounded. On x86_64 with AVX2 and FMA eight pairs at a time, with
 //! the same operations (bit-identical).
 
+#[cfg(target_arch = "x86_64")]
 use crate::Isa;
 
 /// One pair rotated by `(c, s)`.
@@ -13,9 +14,10 @@ fn rotate(x0: f32, x1: f32, c: f32, s: f32) -> (f32, f32) {
 }
 
 /// Whether the AVX2 kernels may run (the active kernel set has AVX2 and FMA).
+#[cfg(target_arch = "x86_64")]
 #[inline]
 fn avx2() -> bool {
-    cfg!(target_arch = "x86_64") && matches!(Isa::active(), Isa::Avx2 | Isa::Avx512)
+    matches!(Isa::active(), Isa::Avx2 | Isa::Avx512)
 }
 
 /// Rotates the adjacent pairs `(x[2i], x[2i + 1])` by `(cs[2i], cs[2i + 1])` (cosine, sine),

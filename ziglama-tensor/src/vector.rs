@@ -17,32 +17,21 @@
 //! assert_eq!(x[3], 0.0);
 //! ```
 
+#[cfg(target_arch = "x86_64")]
 use crate::Isa;
 
 /// Whether the AVX-512 versions run.
+#[cfg(target_arch = "x86_64")]
 #[inline]
 fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        Isa::active() == Isa::Avx512
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    Isa::active() == Isa::Avx512
 }
 
 /// Whether the CPU has AVX2 and FMA (for the scalar definitions compiled with FMA).
+#[cfg(target_arch = "x86_64")]
 #[inline]
 fn fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        Isa::active() >= Isa::Avx2 && Isa::active() != Isa::Neon
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    Isa::active() >= Isa::Avx2 && Isa::active() != Isa::Neon
 }
 
 /// Runs `$scalar(args)` compiled with AVX2 + FMA where the CPU has them.

@@ -477,6 +477,7 @@ impl<W: VecDot> DotKernel<W> {
     /// This kernel with its panel marked wide: it takes any number of weight rows in one call
     /// (and does the splitting into groups of [`PANEL_ROWS`] itself, sharing the work done
     /// once per activation row across all of them).
+    #[cfg(target_arch = "x86_64")]
     pub(crate) fn with_wide_panel(mut self) -> Self {
         self.wide_panel = true;
         self

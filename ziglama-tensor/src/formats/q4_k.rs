@@ -387,6 +387,7 @@ pub fn x86_kernel(order: X86Order, isa: Isa) -> DotKernel<BlockQ4_K> {
 /// for [`X86Order::Gemm`], `avx512` and (where the CPU has VNNI) `avx512_vnni`, which differ
 /// in their GEMM panel only.
 pub fn x86_kernel_variants(order: X86Order) -> Vec<DotKernel<BlockQ4_K>> {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut out = vec![DotKernel::scalar()];
     #[cfg(target_arch = "x86_64")]
     {

@@ -332,6 +332,7 @@ pub fn x86_tiled_kernel(isa: Isa) -> DotKernel<BlockQ6_K> {
 /// preferred one last (as [`DotKernel::variants`]): with AVX-512 two, `avx512` and (where the
 /// CPU has VNNI) `avx512_vnni`, which differ in their GEMM panel only.
 pub fn x86_tiled_kernel_variants() -> Vec<DotKernel<BlockQ6_K>> {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut out = vec![DotKernel::scalar()];
     #[cfg(target_arch = "x86_64")]
     {
