@@ -109,7 +109,8 @@ pub trait VecDot: Block {
     /// to single-row calls.
     const TILES: Tiles<Self> = Tiles::NONE;
     /// A GEMM panel version of the AVX-512 VNNI kernel ([`Kernels::avx512_vnni`]): every
-    /// output bit-identical to that single-row kernel on its pair of rows. `None`: tiles or
+    /// output bit-identical to that single-row kernel on its pair of rows. A wide panel: it
+    /// takes any number of weight rows (see [`DotKernel::call_panel`]). `None`: tiles or
     /// single-row calls.
     const PANEL_VNNI: Option<RawPanel<Self>> = None;
 
@@ -351,13 +352,13 @@ impl<W: VecDot> DotKernel<W> {
             };
             if let Some(f) = f.filter(|_| extra && isa.is_supported()) {
                 // The four-row and tile kernels of a slot need the same features as the
-                // single-row one.
+                // single-row one. `PANEL_VNNI` panels are wide.
                 out.push(DotKernel {
                     f,
                     f4,
                     tile,
                     panel,
-                    wide_panel: false,
+                    wide_panel: panel.is_some(),
                     isa,
                     name,
                 });

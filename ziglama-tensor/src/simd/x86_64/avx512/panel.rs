@@ -334,8 +334,6 @@ impl UnsignedQuants for BlockQ8_0 {
 /// Up to 16 rows of a legacy format repacked for the panel kernels (rows past the last are
 /// zero).
 struct LegacyPanel {
-    /// Blocks per row.
-    nb: usize,
     /// Index `8 b + g`: bytes `4 r..4 r + 4` are the unsigned quants of elements
     /// `4 g..4 g + 4` of block `b` of row `r`.
     q: Vec<[u8; 64]>,
@@ -347,7 +345,6 @@ impl LegacyPanel {
     fn new<W: UnsignedQuants>(w: &[&[W]]) -> Self {
         let nb = w[0].len();
         let mut p = LegacyPanel {
-            nb,
             q: vec![[0; 64]; 8 * nb],
             d: vec![[0.0; 16]; nb],
         };
@@ -364,32 +361,16 @@ impl LegacyPanel {
     }
 }
 
-/// The legacy panel in ggml's x86 order (the single-row kernels of `avx512::legacy`) for `C`
-/// activation rows: per block, in block order, the eight exact i32 lane sums `L_g` (elements
-/// `4 g..4 g + 4`, `(u - OFFSET) * a`) of each of the 16 rows, then
-/// `acc_g = fma(d_w * d_a, f32(L_g), acc_g)`; the result is `hsum_float_8` of the eight
-/// accumulators, lane `r` for row `r`. The offset enters as `-OFFSET * (sum of the four
-/// activation quants)`, the starting value of each lane's sum.
-#[inline]
+/// `-OFFSET` times the sum of each group of four activation quants of every block of `a`
+/// (the starting value of each lane's sum in [`legacy_rows_vnni`]), computed once per call
+/// of a legacy panel for all its weight rows.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn legacy_rows_vnni<const OFFSET: i32, const C: usize>(
-    p: &LegacyPanel,
-    a: [&[BlockQ8_0]; C],
-) -> [__m512; C] {
-    let mut acc = [[_mm512_setzero_ps(); 8]; C];
+fn group_starts<const OFFSET: i32>(a: &[BlockQ8_0]) -> Vec<[i32; 8]> {
     let ones = _mm256_set1_epi8(1);
-    for (b, dw) in p.d.iter().enumerate() {
-        let y: [&BlockQ8_0; C] = std::array::from_fn(|c| &a[c][b]);
-        let dw = load_f32(dw);
-        let d: [__m512; C] = std::array::from_fn(|c| {
-            let da = _mm512_cvtph_ps(_mm256_set1_epi16(y[c].d.to_bits() as i16));
-            _mm512_mul_ps(dw, da)
-        });
-        // -OFFSET times the sum of each group of four activation quants, one per i32 lane.
-        // (Kept in memory: a broadcast from memory is one load.)
-        let start: [[i32; 8]; C] = std::array::from_fn(|c| {
+    a.iter()
+        .map(|y| {
             // SAFETY: `qs` is 32 readable bytes; the load is unaligned.
-            let q = unsafe { _mm256_loadu_si256(y[c].qs.as_ptr().cast()) };
+            let q = unsafe { _mm256_loadu_si256(y.qs.as_ptr().cast()) };
             let s = _mm256_mullo_epi32(
                 _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q),
                 _mm256_set1_epi32(-OFFSET),
@@ -398,6 +379,30 @@ fn legacy_rows_vnni<const OFFSET: i32, const C: usize>(
             // SAFETY: `out` is 8 writable i32; the store is unaligned.
             unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), s) };
             out
+        })
+        .collect()
+}
+
+/// The legacy panel in ggml's x86 order (the single-row kernels of `avx512::legacy`) for `C`
+/// activation rows (`a[c]`, with its [`group_starts`] `s[c]`): per block, in block order, the
+/// eight exact i32 lane sums `L_g` (elements `4 g..4 g + 4`, `(u - OFFSET) * a`) of each of
+/// the 16 rows, then `acc_g = fma(d_w * d_a, f32(L_g), acc_g)`; the result is `hsum_float_8`
+/// of the eight accumulators, lane `r` for row `r`. The offset enters as the starting value
+/// of each lane's sum, broadcast from memory as the activation quants are.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn legacy_rows_vnni<const C: usize>(
+    p: &LegacyPanel,
+    a: [&[BlockQ8_0]; C],
+    s: [&[[i32; 8]]; C],
+) -> [__m512; C] {
+    let mut acc = [[_mm512_setzero_ps(); 8]; C];
+    for (b, dw) in p.d.iter().enumerate() {
+        let y: [&BlockQ8_0; C] = std::array::from_fn(|c| &a[c][b]);
+        let dw = load_f32(dw);
+        let d: [__m512; C] = std::array::from_fn(|c| {
+            let da = _mm512_cvtph_ps(_mm256_set1_epi16(y[c].d.to_bits() as i16));
+            _mm512_mul_ps(dw, da)
         });
         // Written out per group so that the accumulators stay in registers.
         macro_rules! group {
@@ -407,7 +412,7 @@ fn legacy_rows_vnni<const OFFSET: i32, const C: usize>(
                     let quad = y[c].qs.as_ptr();
                     // SAFETY: bytes `4 g..4 g + 4` of the 32 of `qs`; the load is unaligned.
                     let quad = unsafe { quad.add(4 * $g).cast::<i32>().read_unaligned() };
-                    let init = _mm512_set1_epi32(start[c][$g]);
+                    let init = _mm512_set1_epi32(s[c][b][$g]);
                     let l = _mm512_dpbusd_epi32(init, wq, _mm512_set1_epi32(quad));
                     acc[c][$g] = _mm512_fmadd_ps(d[c], _mm512_cvtepi32_ps(l), acc[c][$g]);
                 }
@@ -431,8 +436,10 @@ fn legacy_rows_vnni<const OFFSET: i32, const C: usize>(
     })
 }
 
-/// Runs a legacy panel two activation rows at a time (sixteen accumulators each fill half
-/// the registers) and one for the last odd row.
+/// A wide legacy panel (any number of weight rows, see [`crate::formats::DotKernel::call_panel`]):
+/// the activation blocks' [`group_starts`] once, then each group of 16 weight rows repacked
+/// and run two activation rows at a time (sixteen accumulators each fill half the registers)
+/// and one for the last odd row.
 macro_rules! legacy_panel {
     ($name:ident, $block:ty, $doc:literal) => {
         #[doc = $doc]
@@ -449,27 +456,38 @@ macro_rules! legacy_panel {
             stride: usize,
         ) {
             const OFFSET: i32 = <$block as UnsignedQuants>::OFFSET;
-            let n_rows = w.len().min(PANEL_ROWS);
-            let p = LegacyPanel::new(w);
-            let nb = p.nb;
-            let n = if nb == 0 { 0 } else { a.len() / nb };
-            let row = |j: usize| &a[j * nb..(j + 1) * nb];
-            let mut store = |j: usize, v: __m512| {
-                let mut lanes = [0f32; 16];
-                // SAFETY: `lanes` is 16 writable f32; the store is unaligned.
-                unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
-                out[j * stride..j * stride + n_rows].copy_from_slice(&lanes[..n_rows]);
-            };
-            let mut j = 0;
-            while j + 2 <= n {
-                let v = legacy_rows_vnni::<OFFSET, 2>(&p, [row(j), row(j + 1)]);
-                store(j, v[0]);
-                store(j + 1, v[1]);
-                j += 2;
+            let nb = w[0].len();
+            if nb == 0 {
+                return;
             }
-            if j < n {
-                let [v] = legacy_rows_vnni::<OFFSET, 1>(&p, [row(j)]);
-                store(j, v);
+            let n = a.len() / nb;
+            let starts = group_starts::<OFFSET>(a);
+            let row = |j: usize| &a[j * nb..(j + 1) * nb];
+            let start = |j: usize| &starts[j * nb..(j + 1) * nb];
+            for (i, w) in w.chunks(PANEL_ROWS).enumerate() {
+                let p = LegacyPanel::new(w);
+                let n_rows = w.len();
+                let out = &mut out[i * PANEL_ROWS..];
+                let mut store = |j: usize, v: __m512| {
+                    let o = &mut out[j * stride..j * stride + n_rows];
+                    // SAFETY: `o` is `n_rows <= 16` writable f32 (the slice above is
+                    // bounds-checked); the masked store writes exactly those lanes, unaligned.
+                    unsafe {
+                        _mm512_mask_storeu_ps(o.as_mut_ptr(), (1u32 << n_rows) as u16 - 1, v)
+                    };
+                };
+                let mut j = 0;
+                while j + 2 <= n {
+                    let v =
+                        legacy_rows_vnni::<2>(&p, [row(j), row(j + 1)], [start(j), start(j + 1)]);
+                    store(j, v[0]);
+                    store(j + 1, v[1]);
+                    j += 2;
+                }
+                if j < n {
+                    let [v] = legacy_rows_vnni::<1>(&p, [row(j)], [start(j)]);
+                    store(j, v);
+                }
             }
         }
     };
