@@ -306,13 +306,33 @@ impl UnsignedQuants for BlockQ4_0 {
     }
 }
 
+/// Byte `j` of entry `b` is `0x10` where bit `j` of `b` is set: eight fifth bits of Q5_0 at
+/// a time.
+const FIFTH_BITS: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut j = 0;
+        while j < 8 {
+            if b & (1 << j) != 0 {
+                t[b] |= 0x10 << (8 * j);
+            }
+            j += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
 impl UnsignedQuants for BlockQ5_0 {
     const OFFSET: i32 = 16;
     fn unsigned(&self) -> [u8; 32] {
         let mut u = nibbles(&self.qs);
-        let qh = u32::from_le_bytes(self.qh);
-        for (i, u) in u.iter_mut().enumerate() {
-            *u |= (((qh >> i) & 1) as u8) << 4;
+        for (chunk, &bits) in u.chunks_exact_mut(8).zip(&self.qh) {
+            let high = FIFTH_BITS[bits as usize].to_le_bytes();
+            for (u, h) in chunk.iter_mut().zip(high) {
+                *u |= h;
+            }
         }
         u
     }
