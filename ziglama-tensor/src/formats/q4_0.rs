@@ -234,14 +234,17 @@ pub fn x86_kernel_variants(order: X86Order) -> Vec<DotKernel<BlockQ4_0>> {
     {
         use crate::simd::x86_64::{avx2::q4_0_repacked as v2, avx512::q4_0_repacked as v5};
         if Isa::Avx2.is_supported() {
-            out.push(DotKernel::from_parts(
-                v2::vec_dot_q4_0_q8_0_repacked,
-                Some(v2::vec_dot4_q4_0_q8_0_repacked),
-                None,
-                None,
-                Isa::Avx2,
-                "avx2_repacked",
-            ));
+            out.push(
+                DotKernel::from_parts(
+                    v2::vec_dot_q4_0_q8_0_repacked,
+                    Some(v2::vec_dot4_q4_0_q8_0_repacked),
+                    None,
+                    Some(v2::panel_q4_0_q8_0_repacked),
+                    Isa::Avx2,
+                    "avx2_repacked",
+                )
+                .with_wide_panel(),
+            );
         }
         if Isa::has_avx512_vnni() {
             out.push(

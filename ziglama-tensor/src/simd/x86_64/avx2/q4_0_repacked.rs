@@ -11,7 +11,7 @@
 use std::arch::x86_64::*;
 
 use super::legacy::{common, load_qs32, unpack_nibbles};
-use crate::formats::{BlockQ4_0, BlockQ8_0};
+use crate::formats::{BlockQ4_0, BlockQ8_0, PANEL_ROWS};
 
 /// The products `(q - 8) * a` of one block, summed exactly into eight i32 lanes.
 #[inline]
@@ -92,4 +92,214 @@ pub(crate) unsafe fn vec_dot4_q4_0_q8_0_repacked(
     // SAFETY: `out` is four writable f32; the store is unaligned.
     unsafe { _mm_storeu_ps(out.as_mut_ptr(), acc) };
     out
+}
+
+/// Up to 16 Q4_0 rows repacked for the panel (rows past the last are zero), in two halves of
+/// eight rows, one 256-bit register each.
+struct Panel {
+    /// Index `8 b + g`, half `h`: bytes `4 r..4 r + 4` are the unsigned quants (`0..16`) of
+    /// elements `4 g..4 g + 4` of block `b` of row `8 h + r`.
+    q: Vec<[[u8; 32]; 2]>,
+    /// Index `b`: each row's block scale as f32.
+    d: Vec<[f32; 16]>,
+}
+
+/// Repacks up to 16 rows `w` into `p`.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn repack(p: &mut Panel, w: &[&[BlockQ4_0]]) {
+    let nb = w[0].len();
+    p.q.clear();
+    p.q.resize(8 * nb, [[0; 32]; 2]);
+    p.d.clear();
+    p.d.resize(nb, [0.0; 16]);
+    let m4 = _mm_set1_epi8(0x0F);
+    for (r, row) in w.iter().enumerate().take(PANEL_ROWS) {
+        let (h, k) = (r / 8, 4 * (r % 8));
+        for (b, x) in row.iter().enumerate() {
+            p.d[b][r] = x.d.to_f32();
+            // SAFETY: `qs` is 16 readable bytes; the load is unaligned.
+            let v = unsafe { _mm_loadu_si128(x.qs.as_ptr().cast()) };
+            let mut quads = [0u32; 8];
+            // SAFETY: `quads` is 32 writable bytes; the stores are unaligned.
+            unsafe {
+                _mm_storeu_si128(quads.as_mut_ptr().cast(), _mm_and_si128(v, m4));
+                _mm_storeu_si128(
+                    quads.as_mut_ptr().add(4).cast(),
+                    _mm_and_si128(_mm_srli_epi16::<4>(v), m4),
+                );
+            }
+            for (g, quad) in quads.iter().enumerate() {
+                p.q[8 * b + g][h][k..k + 4].copy_from_slice(&quad.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Per activation block: `-8 * sum(a)` (the offset of the unsigned weight quants, which
+/// starts each block's integer sum) and the scale as f32.
+#[derive(Default)]
+struct Offsets {
+    start: Vec<i32>,
+    d: Vec<f32>,
+}
+
+/// Fills `o` for the activation blocks `a`.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn offsets(o: &mut Offsets, a: &[BlockQ8_0]) {
+    o.start.clear();
+    o.d.clear();
+    o.start.reserve(a.len());
+    o.d.reserve(a.len());
+    let minus8 = _mm256_set1_epi16(-8);
+    for y in a {
+        let pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), load_qs32(&y.qs));
+        o.start.push(hsum_i32(_mm256_madd_epi16(pairs, minus8)));
+        o.d.push(y.d.to_f32());
+    }
+}
+
+/// Four activation quants of a block (`g` of its eight groups) as one i32, to broadcast.
+#[inline]
+fn quad(y: &BlockQ8_0, g: usize) -> i32 {
+    let q = &y.qs[4 * g..4 * g + 4];
+    i32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8])
+}
+
+/// One half (eight weight rows) of a panel's group of quants.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load8(q: &[u8; 32]) -> __m256i {
+    // SAFETY: `q` is 32 readable bytes; the load is unaligned.
+    unsafe { _mm256_loadu_si256(q.as_ptr().cast()) }
+}
+
+/// Halves `h0..h0 + H` of the panel (eight weight rows each) against `C` activation rows
+/// (`a[c]`: the blocks of row `c` with their [`Offsets`]): lane `r` of result `[c][h]` is row
+/// `8 (h0 + h) + r`'s dot product with activation row `c`.
+///
+/// Per block, `vpmaddubsw` of the unsigned weight quants with a broadcast of four activation
+/// quants gives two sums of two products per row (each at most `2 * 15 * 128` in magnitude);
+/// the eight groups of the block are added in 16 bits (at most `8 * 3840 = 30720`, exact),
+/// then `vpmaddwd` with ones sums each row's pair, the block's `-8 * sum(a)` is added, and
+/// one conversion and one FMA advance each row's accumulator.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn rows<const C: usize, const H: usize>(
+    p: &Panel,
+    h0: usize,
+    a: [(&[BlockQ8_0], &[i32], &[f32]); C],
+) -> [[__m256; H]; C] {
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_ps(); H]; C];
+    for (b, dw) in p.d.iter().enumerate() {
+        let mut s = [[_mm256_setzero_si256(); H]; C];
+        for g in 0..8 {
+            let w: [__m256i; H] = std::array::from_fn(|h| load8(&p.q[8 * b + g][h0 + h]));
+            for c in 0..C {
+                let y = _mm256_set1_epi32(quad(&a[c].0[b], g));
+                for h in 0..H {
+                    s[c][h] = _mm256_add_epi16(s[c][h], _mm256_maddubs_epi16(w[h], y));
+                }
+            }
+        }
+        // SAFETY: 8 readable f32 at 8 (h0 + h) (h0 + h < 2); the loads are unaligned.
+        let dw: [__m256; H] =
+            std::array::from_fn(|h| unsafe { _mm256_loadu_ps(dw.as_ptr().add(8 * (h0 + h))) });
+        for c in 0..C {
+            let start = _mm256_set1_epi32(a[c].1[b]);
+            let da = _mm256_set1_ps(a[c].2[b]);
+            for h in 0..H {
+                let i = _mm256_add_epi32(_mm256_madd_epi16(s[c][h], ones), start);
+                let d = _mm256_mul_ps(dw[h], da);
+                acc[c][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), d, acc[c][h]);
+            }
+        }
+    }
+    acc
+}
+
+/// Activation rows per pass of [`rows`] over a half of the panel.
+const PANEL_COLS: usize = 4;
+/// Halves of the panel per pass of [`rows`].
+const PANEL_HALVES: usize = 2;
+
+/// Q4_0 panel in the repacked order, AVX2 ([`crate::formats::RawPanel`], a wide one: any
+/// number of weight rows): every output bit-identical to [`vec_dot_q4_0_q8_0_repacked`] on
+/// its pair of rows. The activation blocks' offsets are computed once for all the weight
+/// rows; then each group of 16 weight rows is repacked (it stays in L1) and goes against
+/// every activation row, [`PANEL_COLS`] at a time sharing each weight load.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `w` must be non-empty, its rows of one length,
+/// and `out` long enough (as [`crate::formats::DotKernel::call_panel`] checks).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn panel_q4_0_q8_0_repacked(
+    w: &[&[BlockQ4_0]],
+    a: &[BlockQ8_0],
+    out: &mut [f32],
+    stride: usize,
+) {
+    let nb = w[0].len();
+    if nb == 0 {
+        return;
+    }
+    let n = a.len() / nb;
+    let mut o = Offsets::default();
+    offsets(&mut o, a);
+    let row = |j: usize| {
+        let blocks = j * nb..(j + 1) * nb;
+        (&a[blocks.clone()], &o.start[blocks.clone()], &o.d[blocks])
+    };
+    let mut p = Panel {
+        q: Vec::new(),
+        d: Vec::new(),
+    };
+    for (i, w) in w.chunks(PANEL_ROWS).enumerate() {
+        repack(&mut p, w);
+        let out = &mut out[i * PANEL_ROWS..];
+        let n_rows = w.len();
+        let halves = n_rows.div_ceil(8);
+        let mut store = |j: usize, h: usize, v: __m256| {
+            let k = (n_rows - 8 * h).min(8);
+            let mut t = [0f32; 8];
+            // SAFETY: `t` is 8 writable f32; the store is unaligned.
+            unsafe { _mm256_storeu_ps(t.as_mut_ptr(), v) };
+            out[j * stride + 8 * h..j * stride + 8 * h + k].copy_from_slice(&t[..k]);
+        };
+        let run = |h0: usize, hs: usize, store: &mut dyn FnMut(usize, usize, __m256)| {
+            let mut j = 0;
+            macro_rules! pass {
+                ($c:expr, $h:expr) => {{
+                    let v = rows::<$c, $h>(&p, h0, std::array::from_fn(|c| row(j + c)));
+                    for (c, v) in v.into_iter().enumerate() {
+                        for (h, v) in v.into_iter().enumerate() {
+                            store(j + c, h0 + h, v);
+                        }
+                    }
+                    j += $c;
+                }};
+            }
+            while j + PANEL_COLS <= n {
+                if hs == 2 {
+                    pass!(PANEL_COLS, PANEL_HALVES);
+                } else {
+                    pass!(PANEL_COLS, 1);
+                }
+            }
+            while j < n {
+                if hs == 2 {
+                    pass!(1, 2);
+                } else {
+                    pass!(1, 1);
+                }
+            }
+        };
+        if PANEL_HALVES == 2 && halves == 2 {
+            run(0, 2, &mut store);
+        } else {
+            for h in 0..halves {
+                run(h, 1, &mut store);
+            }
+        }
+    }
 }
