@@ -10,7 +10,7 @@
 
 use std::arch::x86_64::*;
 
-use super::legacy::{common, load_qs32, unpack_nibbles};
+use super::legacy::{common, load_qs32, prefetch_ahead, prefetch_distance, unpack_nibbles};
 use crate::formats::{BlockQ4_0, BlockQ8_0, PANEL_ROWS};
 
 /// The products `(q - 8) * a` of one block, summed exactly into eight i32 lanes.
@@ -57,9 +57,141 @@ pub(crate) unsafe fn vec_dot_q4_0_q8_0_repacked(w: &[BlockQ4_0], a: &[BlockQ8_0]
     acc
 }
 
-/// Four rows of Q4_0·Q8_0 in the repacked order; each as [`vec_dot_q4_0_q8_0_repacked`].
-/// The four integer sums of a block are reduced together and the four accumulators advance
-/// in one 128-bit FMA (lane `r` for row `r`).
+/// One block of four rows in the layout of [`step4`]'s accumulator: `acc` lanes 0, 1, 4, 5
+/// are rows 0, 2, 1, 3; the block's four integer sums are computed as in
+/// [`vec_dot_q4_0_q8_0_repacked`] and each row advances by `fma(I, d_w * d_a, acc)`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn step1(x: [&BlockQ4_0; 4], y: &BlockQ8_0, acc: __m256) -> __m256 {
+    let v = x.map(|x| block_lanes(x, y));
+    // [r0 r1 r2 r3 | r0 r1 r2 r3], partial sums, then whole sums in both halves.
+    let h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    let sums = _mm256_add_epi32(h, _mm256_permute2x128_si256::<0x01>(h, h));
+    // Lanes 0, 1, 4, 5: rows 0, 2, 1, 3.
+    let sums = _mm256_permutevar8x32_epi32(sums, _mm256_setr_epi32(0, 2, 0, 0, 1, 3, 0, 0));
+    let bits = |r: usize| x[r].d.to_bits() as i16;
+    let dw = _mm256_cvtph_ps(_mm_setr_epi16(
+        bits(0),
+        bits(2),
+        0,
+        0,
+        bits(1),
+        bits(3),
+        0,
+        0,
+    ));
+    let d = _mm256_mul_ps(dw, _mm256_set1_ps(y.d.to_f32()));
+    _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), d, acc)
+}
+
+/// The 16-bit partial sums of `(q - 8) * a` of two rows' blocks against one activation block
+/// (`alo`, `ahi`: its quants 0..16 and 16..32 in both 128-bit halves; `m`: `8 * a` summed in
+/// the same pairs): the low half row `x0`'s, the high half `x1`'s, each 16-bit lane the sum
+/// of four products minus eight times their activations (at most `2 * 2 * 15 * 128 + 2 * 2 *
+/// 8 * 128` in magnitude, exact), widened by pairs to eight i32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn pair(x0: &BlockQ4_0, x1: &BlockQ4_0, alo: __m256i, ahi: __m256i, m: __m256i) -> __m256i {
+    let m4 = _mm256_set1_epi8(0x0F);
+    // SAFETY: each `qs` is 16 readable bytes; the loads are unaligned.
+    let v = unsafe { _mm256_loadu2_m128i(x1.qs.as_ptr().cast(), x0.qs.as_ptr().cast()) };
+    let lo = _mm256_and_si256(v, m4);
+    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4);
+    let p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, alo), _mm256_maddubs_epi16(hi, ahi));
+    _mm256_madd_epi16(_mm256_sub_epi16(p, m), _mm256_set1_epi16(1))
+}
+
+/// Four rows' blocks `4 i..4 i + 4` against the activation blocks `y`, in the layout of the
+/// accumulator (lanes 0, 1, 4, 5: rows 0, 2, 1, 3), each row advanced block by block, in
+/// order, by `acc = fma(I, d_w * d_a, acc)`. The unsigned weight quants go through
+/// `vpmaddubsw` against the activations, minus `8 * a` once per activation block; the 16
+/// integer sums of four rows by four blocks are reduced together (six `vphaddd`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn step4(x: [&[BlockQ4_0; 4]; 4], y: &[BlockQ8_0; 4], acc: __m256) -> __m256 {
+    let eights = _mm256_set1_epi8(8);
+    // Per block: lanes 0..4 of the low half row 0 or 2 (the first of the pair), lanes 4..8
+    // row 1 or 3.
+    let s: [[__m256i; 2]; 4] = std::array::from_fn(|b| {
+        // SAFETY: 16 readable bytes each; the loads are unaligned.
+        let (alo, ahi) = unsafe {
+            (
+                _mm256_broadcastsi128_si256(_mm_loadu_si128(y[b].qs.as_ptr().cast())),
+                _mm256_broadcastsi128_si256(_mm_loadu_si128(y[b].qs.as_ptr().add(16).cast())),
+            )
+        };
+        let m = _mm256_add_epi16(
+            _mm256_maddubs_epi16(eights, alo),
+            _mm256_maddubs_epi16(eights, ahi),
+        );
+        [
+            pair(&x[0][b], &x[1][b], alo, ahi, m),
+            pair(&x[2][b], &x[3][b], alo, ahi, m),
+        ]
+    });
+    // Per block: [r0 r0 r2 r2 | r1 r1 r3 r3], two partial sums each.
+    let h: [__m256i; 4] = std::array::from_fn(|b| _mm256_hadd_epi32(s[b][0], s[b][1]));
+    // [r0b0 r2b0 r0b1 r2b1 | r1b0 r3b0 r1b1 r3b1] and the same for blocks 2 and 3.
+    let q01 = _mm256_cvtepi32_ps(_mm256_hadd_epi32(h[0], h[1]));
+    let q23 = _mm256_cvtepi32_ps(_mm256_hadd_epi32(h[2], h[3]));
+    let bits = |r: usize, b: usize| x[r][b].d.to_bits() as i16;
+    let dw01 = _mm256_cvtph_ps(_mm_setr_epi16(
+        bits(0, 0),
+        bits(2, 0),
+        bits(0, 1),
+        bits(2, 1),
+        bits(1, 0),
+        bits(3, 0),
+        bits(1, 1),
+        bits(3, 1),
+    ));
+    let dw23 = _mm256_cvtph_ps(_mm_setr_epi16(
+        bits(0, 2),
+        bits(2, 2),
+        bits(0, 3),
+        bits(2, 3),
+        bits(1, 2),
+        bits(3, 2),
+        bits(1, 3),
+        bits(3, 3),
+    ));
+    let da = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_setr_epi16(
+        y[0].d.to_bits() as i16,
+        y[1].d.to_bits() as i16,
+        y[2].d.to_bits() as i16,
+        y[3].d.to_bits() as i16,
+        0,
+        0,
+        0,
+        0,
+    )));
+    let d01 = _mm256_mul_ps(
+        dw01,
+        _mm256_permutevar8x32_ps(da, _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1)),
+    );
+    let d23 = _mm256_mul_ps(
+        dw23,
+        _mm256_permutevar8x32_ps(da, _mm256_setr_epi32(2, 2, 3, 3, 2, 2, 3, 3)),
+    );
+    // Blocks 1 and 3 moved to lanes 0, 1 of each half; one FMA per block, in order.
+    let acc = _mm256_fmadd_ps(q01, d01, acc);
+    let acc = _mm256_fmadd_ps(
+        _mm256_permute_ps::<0b11_10_11_10>(q01),
+        _mm256_permute_ps::<0b11_10_11_10>(d01),
+        acc,
+    );
+    let acc = _mm256_fmadd_ps(q23, d23, acc);
+    _mm256_fmadd_ps(
+        _mm256_permute_ps::<0b11_10_11_10>(q23),
+        _mm256_permute_ps::<0b11_10_11_10>(d23),
+        acc,
+    )
+}
+
+/// Four rows of Q4_0·Q8_0 in the repacked order; each as [`vec_dot_q4_0_q8_0_repacked`] of
+/// that row. Reads the blocks common to the four rows and the activation: four blocks at a
+/// time ([`step4`]), then one at a time ([`step1`]); prefetches each row's blocks one group
+/// of four rows ahead, as the other four-row kernels do.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
@@ -69,28 +201,29 @@ pub(crate) unsafe fn vec_dot4_q4_0_q8_0_repacked(
     a: &[BlockQ8_0],
 ) -> [f32; 4] {
     let (w, a) = common(w, a);
-    let mut acc = _mm_setzero_ps();
-    for (b, y) in a.iter().enumerate() {
-        let x = w.map(|r| &r[b]);
-        let v = x.map(|x| block_lanes(x, y));
-        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-        let sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
-        let dw = _mm_cvtph_ps(_mm_setr_epi16(
-            x[0].d.to_bits() as i16,
-            x[1].d.to_bits() as i16,
-            x[2].d.to_bits() as i16,
-            x[3].d.to_bits() as i16,
-            0,
-            0,
-            0,
-            0,
-        ));
-        let d = _mm_mul_ps(dw, _mm_set1_ps(y.d.to_f32()));
-        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), d, acc);
+    let dist = prefetch_distance(w[0]);
+    let groups = a.len() / 4;
+    let mut acc = _mm256_setzero_ps();
+    for i in 0..groups {
+        let x: [&[BlockQ4_0; 4]; 4] =
+            w.map(|r| r[4 * i..4 * i + 4].try_into().expect("four blocks"));
+        for r in x {
+            // The four blocks' 72 bytes lie in the lines of bytes 0, 36 and 71.
+            prefetch_ahead(&r[0], dist);
+            prefetch_ahead(&r[2], dist);
+            prefetch_ahead(&r[3], dist + 17);
+        }
+        let y: &[BlockQ8_0; 4] = a[4 * i..4 * i + 4].try_into().expect("four blocks");
+        acc = step4(x, y, acc);
     }
+    for b in 4 * groups..a.len() {
+        acc = step1(w.map(|r| &r[b]), &a[b], acc);
+    }
+    // [r0 r2 . . | r1 r3 . .] to [r0 r1 r2 r3].
+    let v = _mm_unpacklo_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
     let mut out = [0f32; 4];
     // SAFETY: `out` is four writable f32; the store is unaligned.
-    unsafe { _mm_storeu_ps(out.as_mut_ptr(), acc) };
+    unsafe { _mm_storeu_ps(out.as_mut_ptr(), v) };
     out
 }
 
