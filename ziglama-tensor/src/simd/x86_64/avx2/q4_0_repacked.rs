@@ -352,7 +352,7 @@ fn rows<const C: usize, const H: usize>(
 }
 
 /// Activation rows per pass of [`rows`] over a half of the panel.
-const PANEL_COLS: usize = 4;
+const PANEL_COLS: usize = 6;
 /// Halves of the panel per pass of [`rows`].
 const PANEL_HALVES: usize = 2;
 
