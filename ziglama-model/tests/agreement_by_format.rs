@@ -32,7 +32,11 @@ fn agreement(model: &Model, dir: &std::path::Path) -> (usize, usize, usize) {
         let mut logits = model
             .forward(&Batch::prompt(&case.prompt, 0, 0), &mut state, &pool)
             .expect("prompt");
-        if logits.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()) {
+        if logits
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+        {
             logits_equal += 1;
         }
         let mut equal = true;
