@@ -1,5 +1,5 @@
 //! Q4_0 in the order of llama.cpp's repacked Q4_0 kernels (`q4_0::X86Order::Repacked`):
-//! every kernel of that order (AVX2 and AVX-512 VNNI, one row and four rows) equals the
+//! every kernel of that order (AVX2, AVX-512 BW and AVX-512 VNNI, one row and four rows) equals the
 //! scalar model `q4_0::vec_dot_ggml_repacked` bit for bit, on random rows and on the extreme
 //! quants (every integer sum at its largest magnitude), and `matmul` picks that order exactly
 //! for the tensors llama.cpp repacks (row counts that are multiples of 8, on x86 with AVX2).
@@ -48,7 +48,9 @@ fn variants() -> Vec<DotKernel<BlockQ4_0>> {
     // The SIMD kernels themselves are under test wherever the CPU has them.
     let simd = v.iter().filter(|k| k.isa() != Isa::Scalar).count();
     let expected = if cfg!(target_arch = "x86_64") {
-        usize::from(Isa::Avx2.is_supported()) + usize::from(Isa::has_avx512_vnni())
+        usize::from(Isa::Avx2.is_supported())
+            + usize::from(Isa::Avx512.is_supported())
+            + usize::from(Isa::has_avx512_vnni())
     } else {
         0
     };

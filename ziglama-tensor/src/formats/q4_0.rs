@@ -246,6 +246,21 @@ pub fn x86_kernel_variants(order: X86Order) -> Vec<DotKernel<BlockQ4_0>> {
                 .with_wide_panel(),
             );
         }
+        if Isa::Avx512.is_supported() {
+            // Without VNNI: the AVX2 single-row and four-row kernels (the same order, and
+            // features the AVX-512 CPU has), with a 512-bit `vpmaddubsw` panel.
+            out.push(
+                DotKernel::from_parts(
+                    v2::vec_dot_q4_0_q8_0_repacked,
+                    Some(v2::vec_dot4_q4_0_q8_0_repacked),
+                    None,
+                    Some(crate::simd::x86_64::avx512::q4_0_repacked_bw::panel_q4_0_q8_0_repacked),
+                    Isa::Avx512,
+                    "avx512_repacked",
+                )
+                .with_wide_panel(),
+            );
+        }
         if Isa::has_avx512_vnni() {
             out.push(
                 DotKernel::from_parts(

@@ -228,18 +228,19 @@ pub(crate) unsafe fn vec_dot4_q4_0_q8_0_repacked(
 }
 
 /// Up to 16 Q4_0 rows repacked for the panel (rows past the last are zero), in two halves of
-/// eight rows, one 256-bit register each.
-struct Panel {
+/// eight rows, one 256-bit register each (the two halves of an index are also the 16 rows'
+/// lanes of one 512-bit register, which the AVX-512 BW panel uses).
+pub(crate) struct Panel {
     /// Index `8 b + g`, half `h`: bytes `4 r..4 r + 4` are the unsigned quants (`0..16`) of
     /// elements `4 g..4 g + 4` of block `b` of row `8 h + r`.
-    q: Vec<[[u8; 32]; 2]>,
+    pub(crate) q: Vec<[[u8; 32]; 2]>,
     /// Index `b`: each row's block scale as f32.
-    d: Vec<[f32; 16]>,
+    pub(crate) d: Vec<[f32; 16]>,
 }
 
 /// Repacks up to 16 rows `w` into `p`.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn repack(p: &mut Panel, w: &[&[BlockQ4_0]]) {
+pub(crate) fn repack(p: &mut Panel, w: &[&[BlockQ4_0]]) {
     let nb = w[0].len();
     p.q.clear();
     p.q.resize(8 * nb, [[0; 32]; 2]);
@@ -271,14 +272,16 @@ fn repack(p: &mut Panel, w: &[&[BlockQ4_0]]) {
 /// Per activation block: `-8 * sum(a)` (the offset of the unsigned weight quants, which
 /// starts each block's integer sum) and the scale as f32.
 #[derive(Default)]
-struct Offsets {
-    start: Vec<i32>,
-    d: Vec<f32>,
+pub(crate) struct Offsets {
+    /// Index `i`: `-8 * sum(a)` of activation block `i`.
+    pub(crate) start: Vec<i32>,
+    /// Index `i`: the scale of activation block `i` as f32.
+    pub(crate) d: Vec<f32>,
 }
 
 /// Fills `o` for the activation blocks `a`.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn offsets(o: &mut Offsets, a: &[BlockQ8_0]) {
+pub(crate) fn offsets(o: &mut Offsets, a: &[BlockQ8_0]) {
     o.start.clear();
     o.d.clear();
     o.start.reserve(a.len());
@@ -293,7 +296,7 @@ fn offsets(o: &mut Offsets, a: &[BlockQ8_0]) {
 
 /// Four activation quants of a block (`g` of its eight groups) as one i32, to broadcast.
 #[inline]
-fn quad(y: &BlockQ8_0, g: usize) -> i32 {
+pub(crate) fn quad(y: &BlockQ8_0, g: usize) -> i32 {
     let q = &y.qs[4 * g..4 * g + 4];
     i32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8])
 }

@@ -7,4 +7,5 @@ pub mod legacy;
 pub mod matvec;
 pub mod panel;
 pub mod q4_0_repacked;
+pub mod q4_0_repacked_bw;
 pub mod vector;
