@@ -345,6 +345,31 @@ fn rows<const C: usize>(p: &Panel, a: [(&[BlockQ8_0], &[i32], &[f32]); C]) -> [_
 }
 
 vnni! {
+/// [`rows`] for eight activation rows, one chain of `vpdpbusd` each (eight independent
+/// chains hide its latency), each weight load shared by eight rows.
+#[inline]
+fn rows8(p: &Panel, a: [(&[BlockQ8_0], &[i32], &[f32]); 8]) -> [__m512; 8] {
+    let mut acc = [_mm512_setzero_ps(); 8];
+    for (b, dw) in p.d.iter().enumerate() {
+        let mut sums: [__m512i; 8] = std::array::from_fn(|c| _mm512_set1_epi32(a[c].1[b]));
+        for g in 0..8 {
+            let w = load16(&p.q[8 * b + g]);
+            for c in 0..8 {
+                sums[c] = _mm512_dpbusd_epi32(sums[c], w, _mm512_set1_epi32(quad(&a[c].0[b], g)));
+            }
+        }
+        // SAFETY: 16 readable f32; the load is unaligned.
+        let dw = unsafe { _mm512_loadu_ps(dw.as_ptr()) };
+        for c in 0..8 {
+            let d = _mm512_mul_ps(dw, _mm512_set1_ps(a[c].2[b]));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[c]), d, acc[c]);
+        }
+    }
+    acc
+}
+}
+
+vnni! {
 /// Q4_0 panel in the repacked order ([`crate::formats::RawPanel`], a wide one: any number of
 /// weight rows): every output bit-identical to [`vec_dot_q4_0_q8_0_repacked`] on its pair of
 /// rows. The activation blocks' offsets are computed once for all the weight rows; then each
@@ -387,6 +412,13 @@ pub(crate) unsafe fn panel_q4_0_q8_0_repacked(
             unsafe { _mm512_mask_storeu_ps(o.as_mut_ptr(), (1u32 << n_rows) as u16 - 1, v) };
         };
         let mut j = 0;
+        while j + 8 <= n {
+            let v = rows8(&p, std::array::from_fn(|c| row(j + c)));
+            for (c, v) in v.into_iter().enumerate() {
+                store(j + c, v);
+            }
+            j += 8;
+        }
         while j + 4 <= n {
             let v = rows::<4>(&p, std::array::from_fn(|c| row(j + c)));
             for (c, v) in v.into_iter().enumerate() {
