@@ -199,8 +199,9 @@ pub fn vec_dot_ggml_repacked(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
 }
 
 /// The best kernel in `order` at or below `isa` that this CPU runs. The repacked order has
-/// AVX2 kernels (also what an AVX-512 CPU without VNNI runs) and AVX-512 VNNI kernels (with a
-/// GEMM panel); below AVX2, and off x86, where llama.cpp does not repack either, it is
+/// AVX2 kernels, AVX-512 kernels for CPUs without VNNI (the AVX2 one-row and four-row kernels
+/// with a 512-bit `vpmaddubsw` panel) and AVX-512 VNNI kernels, each with a wide GEMM panel;
+/// below AVX2, and off x86, where llama.cpp does not repack either, it is
 /// [`DotKernel::select`]. `x86_kernel(X86Order::VecDot, isa)` is `DotKernel::select(isa)`.
 pub fn x86_kernel(order: X86Order, isa: Isa) -> DotKernel<BlockQ4_0> {
     let repacked = order == X86Order::Repacked && (isa == Isa::Avx2 || isa == Isa::Avx512);
@@ -222,6 +223,7 @@ pub fn x86_kernel_variants(order: X86Order) -> Vec<DotKernel<BlockQ4_0>> {
         return DotKernel::variants();
     }
     let model: RawDot<BlockQ4_0> = vec_dot_ggml_repacked;
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut out = vec![DotKernel::from_parts(
         model,
         None,
