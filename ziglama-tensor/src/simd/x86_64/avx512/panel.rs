@@ -493,7 +493,7 @@ macro_rules! legacy_panel {
                     // SAFETY: `o` is `n_rows <= 16` writable f32 (the slice above is
                     // bounds-checked); the masked store writes exactly those lanes, unaligned.
                     unsafe {
-                        _mm512_mask_storeu_ps(o.as_mut_ptr(), (1u32 << n_rows) as u16 - 1, v)
+                        _mm512_mask_storeu_ps(o.as_mut_ptr(), ((1u32 << n_rows) - 1) as u16, v)
                     };
                 };
                 let mut j = 0;

@@ -409,7 +409,7 @@ pub(crate) unsafe fn panel_q4_0_q8_0_repacked(
             let o = &mut out[j * stride..j * stride + n_rows];
             // SAFETY: `o` is `n_rows <= 16` writable f32 (the slice above is bounds-checked);
             // the masked store writes exactly those lanes, unaligned.
-            unsafe { _mm512_mask_storeu_ps(o.as_mut_ptr(), (1u32 << n_rows) as u16 - 1, v) };
+            unsafe { _mm512_mask_storeu_ps(o.as_mut_ptr(), ((1u32 << n_rows) - 1) as u16, v) };
         };
         let mut j = 0;
         while j + 8 <= n {
