@@ -262,7 +262,7 @@ pub fn reduce16_rows(x: &[f32], stride: usize, out: &mut [f32]) {
 /// The scalar definitions: the specification of the functions above.
 pub mod scalar {
     /// `_mm512_reduce_add_ps`'s order: halves added pairwise (16 -> 8 -> 4 -> 2 -> 1).
-    #[inline]
+    #[inline(always)]
     pub fn reduce16(v: &[f32; 16]) -> f32 {
         let h: [f32; 8] = std::array::from_fn(|i| v[i] + v[i + 8]);
         let q = [h[0] + h[4], h[1] + h[5], h[2] + h[6], h[3] + h[7]];
@@ -273,7 +273,7 @@ pub mod scalar {
     /// ggml's AVX-512 `ggml_v_expf` for one lane: a degree-5 polynomial after range
     /// reduction, scaled by `2^n` (`vscalefps`); where `|n| > 192`, 0 for `n <= 0` and
     /// infinity otherwise (a NaN input gives NaN).
-    #[inline]
+    #[inline(always)]
     pub fn exp_ggml(x: f32) -> f32 {
         let c = f32::from_bits;
         let r = c(0x4b40_0000); // 0x1.8p23
@@ -296,7 +296,7 @@ pub mod scalar {
     }
 
     /// See [`super::softmax_ggml`].
-    #[inline]
+    #[inline(always)]
     pub fn softmax_ggml(x: &mut [f32]) {
         let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         if max == f32::NEG_INFINITY {
@@ -324,7 +324,7 @@ pub mod scalar {
     }
 
     /// See [`super::swiglu_ggml`].
-    #[inline]
+    #[inline(always)]
     pub fn swiglu_ggml(gate: &mut [f32], up: &[f32]) {
         let n = gate.len().min(up.len());
         let full = n / 16 * 16;
@@ -337,7 +337,7 @@ pub mod scalar {
     }
 
     /// See [`super::dot_gemm`].
-    #[inline]
+    #[inline(always)]
     pub fn dot_gemm(x: &[f32], y: &[f32]) -> f32 {
         let n = x.len().min(y.len());
         let mut acc = [0f32; 16];
@@ -355,13 +355,13 @@ pub mod scalar {
     }
 
     /// See [`super::dot_gemm4`]: four [`dot_gemm`]s.
-    #[inline]
+    #[inline(always)]
     pub fn dot_gemm4(x: [&[f32]; 4], y: &[f32]) -> [f32; 4] {
         x.map(|x| dot_gemm(x, y))
     }
 
     /// See [`super::dot_gemv`].
-    #[inline]
+    #[inline(always)]
     pub fn dot_gemv(x: &[f32], y: &[f32]) -> f32 {
         let n = x.len().min(y.len());
         let mut acc = [[0f32; 16]; 4];
@@ -383,7 +383,7 @@ pub mod scalar {
     }
 
     /// See [`super::axpy`].
-    #[inline]
+    #[inline(always)]
     pub fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
         for (a, v) in acc.iter_mut().zip(v) {
             *a += p * v;
@@ -391,7 +391,7 @@ pub mod scalar {
     }
 
     /// See [`super::dot_gemm_rows`].
-    #[inline]
+    #[inline(always)]
     pub fn dot_gemm_rows(x: &[f32], stride: usize, y: &[f32], out: &mut [f32]) {
         for (r, o) in out.iter_mut().enumerate() {
             *o = dot_gemm(&x[r * stride..][..y.len()], y);
@@ -399,7 +399,7 @@ pub mod scalar {
     }
 
     /// See [`super::axpy_rows`].
-    #[inline]
+    #[inline(always)]
     pub fn axpy_rows(
         acc: &mut [f32],
         heads: usize,
@@ -420,7 +420,7 @@ pub mod scalar {
     }
 
     /// See [`super::round_f16`].
-    #[inline]
+    #[inline(always)]
     pub fn round_f16(x: &mut [f32]) {
         for v in x.iter_mut() {
             *v = half::f16::from_f32(*v).to_f32();
@@ -428,7 +428,7 @@ pub mod scalar {
     }
 
     /// See [`super::reduce16_rows`].
-    #[inline]
+    #[inline(always)]
     pub fn reduce16_rows(x: &[f32], stride: usize, out: &mut [f32]) {
         for (d, o) in out.iter_mut().enumerate() {
             let v: [f32; 16] = std::array::from_fn(|l| x[l * stride + d]);
