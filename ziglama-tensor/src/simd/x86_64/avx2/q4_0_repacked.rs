@@ -26,7 +26,7 @@ fn block_lanes(x: &BlockQ4_0, y: &BlockQ8_0) -> __m256i {
 /// `fma(i, d, acc)` on one f32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn fma1(i: i32, d: f32, acc: f32) -> f32 {
+pub(crate) fn fma1(i: i32, d: f32, acc: f32) -> f32 {
     _mm_cvtss_f32(_mm_fmadd_ss(
         _mm_cvtsi32_ss(_mm_setzero_ps(), i),
         _mm_set_ss(d),
@@ -37,7 +37,7 @@ fn fma1(i: i32, d: f32, acc: f32) -> f32 {
 /// The sum of the eight i32 lanes (exact).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn hsum_i32(v: __m256i) -> i32 {
+pub(crate) fn hsum_i32(v: __m256i) -> i32 {
     let q = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
     let d = _mm_add_epi32(q, _mm_unpackhi_epi64(q, q));
     _mm_cvtsi128_si32(_mm_add_epi32(d, _mm_shuffle_epi32::<0b01>(d)))

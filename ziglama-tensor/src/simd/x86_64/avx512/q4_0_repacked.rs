@@ -19,6 +19,7 @@
 use std::arch::x86_64::*;
 
 use super::super::avx2::legacy::{common, load_qs32, unpack_nibbles};
+use super::super::avx2::q4_0_repacked::{fma1, hsum_i32, offsets, quad, repack, Offsets, Panel};
 use super::matvec::{act2, nibbles2};
 use crate::formats::{BlockQ4_0, BlockQ8_0, PANEL_ROWS};
 
@@ -28,18 +29,6 @@ macro_rules! vnni {
         #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
         $item
     };
-}
-
-vnni! {
-/// `fma(i, d, acc)` on one f32.
-#[inline]
-fn fma1(i: i32, d: f32, acc: f32) -> f32 {
-    _mm_cvtss_f32(_mm_fmadd_ss(
-        _mm_cvtsi32_ss(_mm_setzero_ps(), i),
-        _mm_set_ss(d),
-        _mm_set_ss(acc),
-    ))
-}
 }
 
 vnni! {
@@ -57,13 +46,7 @@ pub(crate) unsafe fn vec_dot_q4_0_q8_0_repacked(w: &[BlockQ4_0], a: &[BlockQ8_0]
             _mm256_dpbusd_epi32(zero, unpack_nibbles(&x.qs), ya),
             _mm256_dpbusd_epi32(zero, eights, ya),
         );
-        let q = _mm_add_epi32(
-            _mm256_castsi256_si128(lanes),
-            _mm256_extracti128_si256::<1>(lanes),
-        );
-        let q = _mm_add_epi32(q, _mm_unpackhi_epi64(q, q));
-        let i = _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32::<0b01>(q)));
-        acc = fma1(i, x.d.to_f32() * y.d.to_f32(), acc);
+        acc = fma1(hsum_i32(lanes), x.d.to_f32() * y.d.to_f32(), acc);
     }
     acc
 }
@@ -229,88 +212,13 @@ pub(crate) unsafe fn vec_dot4_q4_0_q8_0_repacked(
 }
 }
 
-/// Up to 16 Q4_0 rows repacked for the panel (rows past the last are zero).
-struct Panel {
-    /// Index `8 b + g`: bytes `4 r..4 r + 4` are the unsigned quants (`0..16`) of elements
-    /// `4 g..4 g + 4` of block `b` of row `r`.
-    q: Vec<[u8; 64]>,
-    /// Index `b`: each row's block scale as f32.
-    d: Vec<[f32; 16]>,
-}
-
 vnni! {
-/// Repacks up to 16 rows `w` into `p`.
-fn repack(p: &mut Panel, w: &[&[BlockQ4_0]]) {
-    let nb = w[0].len();
-    p.q.clear();
-    p.q.resize(8 * nb, [0; 64]);
-    p.d.clear();
-    p.d.resize(nb, [0.0; 16]);
-    let m4 = _mm_set1_epi8(0x0F);
-    for (r, row) in w.iter().enumerate().take(PANEL_ROWS) {
-        for (b, x) in row.iter().enumerate() {
-            p.d[b][r] = x.d.to_f32();
-            // SAFETY: `qs` is 16 readable bytes; the load is unaligned.
-            let v = unsafe { _mm_loadu_si128(x.qs.as_ptr().cast()) };
-            let mut quads = [0u32; 8];
-            // SAFETY: `quads` is 32 writable bytes; the stores are unaligned.
-            unsafe {
-                _mm_storeu_si128(quads.as_mut_ptr().cast(), _mm_and_si128(v, m4));
-                _mm_storeu_si128(
-                    quads.as_mut_ptr().add(4).cast(),
-                    _mm_and_si128(_mm_srli_epi16::<4>(v), m4),
-                );
-            }
-            for (g, quad) in quads.iter().enumerate() {
-                p.q[8 * b + g][4 * r..4 * r + 4].copy_from_slice(&quad.to_le_bytes());
-            }
-        }
-    }
-}
-}
-
-/// Per activation block: `-8 * sum(a)` (the offset of the unsigned weight quants, which
-/// starts each block's integer sum) and the scale as f32.
-#[derive(Default)]
-struct Offsets {
-    start: Vec<i32>,
-    d: Vec<f32>,
-}
-
-vnni! {
-/// Fills `o` for the activation blocks `a`.
-fn offsets(o: &mut Offsets, a: &[BlockQ8_0]) {
-    o.start.clear();
-    o.d.clear();
-    o.start.reserve(a.len());
-    o.d.reserve(a.len());
-    let minus8 = _mm256_set1_epi16(-8);
-    for y in a {
-        let pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), load_qs32(&y.qs));
-        let v = _mm256_madd_epi16(pairs, minus8);
-        let q = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-        let q = _mm_add_epi32(q, _mm_unpackhi_epi64(q, q));
-        o.start.push(_mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32::<0b01>(q))));
-        o.d.push(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(y.d.to_bits() as i32))));
-    }
-}
-}
-
-vnni! {
-/// Sixteen values of a panel.
+/// Sixteen lanes of a panel: the two eight-row halves of one group of quants.
 #[inline]
-fn load16<T: bytemuck::Pod>(v: &T) -> __m512i {
-    const { assert!(std::mem::size_of::<T>() == 64) };
-    // SAFETY: `v` is 64 readable bytes (checked above); the load is unaligned.
-    unsafe { _mm512_loadu_si512((v as *const T).cast()) }
+fn load16(q: &[[u8; 32]; 2]) -> __m512i {
+    // SAFETY: `q` is 64 readable bytes; the load is unaligned.
+    unsafe { _mm512_loadu_si512(q.as_ptr().cast()) }
 }
-}
-
-/// Four activation quants of a block (`g` of its eight groups) as one i32, to broadcast.
-#[inline]
-fn quad(y: &BlockQ8_0, g: usize) -> i32 {
-    let q = &y.qs[4 * g..4 * g + 4];
-    i32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8])
 }
 
 vnni! {
